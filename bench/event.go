@@ -1,0 +1,226 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// The event file (events.jsonl.gz) is the contract between mqbench commands: one
+// JSON object per line, gzip-compressed. The first line is {"type":"header",...},
+// the last is {"type":"footer",...} (absent if the process died), and every line in
+// between is an Event. Old runs must stay readable: fields are only ever added.
+
+// EventSchema is the version of the event file layout written by this code.
+const EventSchema = 1
+
+// Event types. Times are integer nanoseconds since the run's start (t_ns).
+const (
+	EvPub    = "pub"    // a publisher sent a PUBLISH (Client=publisher id, Seq)
+	EvAck    = "ack"    // the broker acknowledged it (PUBACK, or PUBCOMP for QoS 2; for QoS 0 when written)
+	EvRecv   = "recv"   // a subscriber consumed a message (Client=subscriber id, Pub, Seq, Dup)
+	EvGauge  = "gauge"  // a sampled value (Name, Value)
+	EvSave   = "save"   // the sampler detected a new persistence file (SizeBytes and, if decoded, Held/Queued/Inflight/Stored)
+	EvAction = "action" // a scenario action ran (Action, Target, Err)
+	EvNote   = "note"   // free text worth keeping (Msg), e.g. a disconnect; Level "warn" taints the run
+	EvPhase  = "phase"  // a phase began: "connect", "run", "drain", "done" (Msg holds the phase)
+)
+
+// Gauge names written by the sampler.
+const (
+	GaugePersistBytes   = "persist.size_bytes"  // size of the persistence file (or directory) at this instant
+	GaugeDropped        = "broker.dropped"      // broker's cumulative count of messages dropped by queue limits
+	GaugeStoreCount     = "broker.store_count"  // broker's stored message count ($SYS/broker/store/messages/count)
+	GaugeStoreBytes     = "broker.store_bytes"  // broker's stored payload bytes
+	GaugeClients        = "broker.clients"      // clients connected
+	GaugeHeld           = "broker.held"         // messages the broker holds for subscribers (bundled stats only)
+	GaugePublishedTotal = "client.published"    // progress: total publishes sent so far
+	GaugeDeliveredTotal = "client.delivered"    // progress: total messages consumed so far
+	GaugeRSSBytes       = "process.rss_bytes"   // resident memory of the broker process, when known
+	GaugeCPUSeconds     = "process.cpu_seconds" // CPU time of the broker process, when known
+	GaugeBenchRSSBytes  = "bench.rss_bytes"     // resident memory of mqbench itself
+	GaugeBenchCPUSecs   = "bench.cpu_seconds"   // CPU time of mqbench itself
+)
+
+// Event is one line of the event stream. Only the fields that matter for a type
+// are set; the rest are omitted from the JSON.
+type Event struct {
+	T    int64  `json:"t_ns"`
+	Type string `json:"type"`
+
+	// pub, ack, recv
+	Client string `json:"client,omitempty"` // publisher id (pub/ack) or subscriber id (recv)
+	Pub    string `json:"pub,omitempty"`    // recv: the publisher id carried in the message
+	Seq    int64  `json:"seq,omitempty"`    // message number within its publisher, starting at 1
+	QoS    byte   `json:"qos,omitempty"`
+	Dup    bool   `json:"dup,omitempty"`  // recv: DUP flag seen on the PUBLISH
+	Size   int    `json:"size,omitempty"` // payload bytes
+	// recv: nanoseconds since start at which the publisher sent it (copy of the pub event's t_ns),
+	// so delivery latency needs no join.
+	PubT int64 `json:"pub_t_ns,omitempty"`
+
+	// gauge
+	Name  string  `json:"name,omitempty"`
+	Value float64 `json:"value,omitempty"`
+
+	// save
+	SizeBytes int64 `json:"size_bytes,omitempty"`
+	Held      int64 `json:"held,omitempty"`     // CLIENT_MSG records (deliveries held for clients)
+	Queued    int64 `json:"queued,omitempty"`   // of which state queued
+	Inflight  int64 `json:"inflight,omitempty"` // of which in flight
+	Stored    int64 `json:"stored,omitempty"`   // MSG_STORE records
+	Decoded   bool  `json:"decoded,omitempty"`  // Held/Queued/Inflight/Stored are valid
+
+	// action, note, phase
+	Action string `json:"action,omitempty"` // save, stop, kill, start, disconnect, reconnect
+	Target string `json:"target,omitempty"` // subscriber id for disconnect/reconnect
+	Err    string `json:"err,omitempty"`
+	Level  string `json:"level,omitempty"` // note: "info" or "warn"
+	Msg    string `json:"msg,omitempty"`
+}
+
+// Header is the first line of the event file: everything needed to understand
+// and re-render the run without the process that recorded it.
+type Header struct {
+	Type          string          `json:"type"` // always "header"
+	Schema        int             `json:"schema"`
+	RunID         string          `json:"run_id"`
+	ScenarioName  string          `json:"scenario_name"`
+	Scenario      json.RawMessage `json:"scenario"`    // the resolved scenarios.Scenario as JSON
+	BrokerKind    string          `json:"broker_kind"` // bundled, mosquitto, external
+	BrokerVersion string          `json:"broker_version"`
+	BrokerAddr    string          `json:"broker_addr"`
+	PersistPath   string          `json:"persist_path,omitempty"`
+	BrokerConfig  []string        `json:"broker_config,omitempty"` // the mosquitto.conf lines the broker ran with
+	MQBench       string          `json:"mqbench_version"`
+	GoVersion     string          `json:"go_version"`
+	Host          string          `json:"host"`
+	Start         time.Time       `json:"start"`
+	TimeScale     float64         `json:"time_scale"`
+}
+
+// Footer is the last line of the event file. A run without a footer was cut
+// short (the process died); readers treat it as status "incomplete".
+type Footer struct {
+	Type    string    `json:"type"`   // always "footer"
+	T       int64     `json:"t_ns"`   // end time since start
+	Status  string    `json:"status"` // ok, interrupted, error, incomplete
+	Error   string    `json:"error,omitempty"`
+	Tainted bool      `json:"tainted"`
+	Reasons []string  `json:"reasons,omitempty"` // why it is tainted
+	End     time.Time `json:"end"`
+}
+
+// Target is the broker a run drives. bench never starts brokers itself; the
+// launch package (or a test) provides a Target, so restart/kill actions work the
+// same for every broker kind. Lifecycle methods return an error when the kind
+// cannot do it (e.g. Kill on an external broker).
+type Target interface {
+	Kind() string        // bundled, mosquitto, external
+	Version() string     // broker version string, "" if unknown
+	Addr() string        // "tcp://127.0.0.1:PORT"
+	PersistPath() string // persistence file to sample, "" if none
+	ConfigLines() []string
+	Save(ctx context.Context) error  // ask for a save now (SIGUSR1)
+	Stop(ctx context.Context) error  // clean stop (SIGTERM): final save
+	Kill(ctx context.Context) error  // SIGKILL: nothing saved
+	Start(ctx context.Context) error // start again after Stop/Kill, same address and data
+	PID() int                        // broker process id, 0 if not a local child
+}
+
+// Latency holds percentiles in nanoseconds.
+type Latency struct {
+	Count int64 `json:"count"`
+	P50   int64 `json:"p50_ns"`
+	P90   int64 `json:"p90_ns"`
+	P99   int64 `json:"p99_ns"`
+	P999  int64 `json:"p99_9_ns"`
+	Max   int64 `json:"max_ns"`
+	Mean  int64 `json:"mean_ns"`
+}
+
+// SavePoint is one detected save of the persistence file.
+type SavePoint struct {
+	T         int64 `json:"t_ns"`
+	SizeBytes int64 `json:"size_bytes"`
+	Held      int64 `json:"held"`
+	Queued    int64 `json:"queued"`
+	Inflight  int64 `json:"inflight"`
+	Stored    int64 `json:"stored"`
+	Decoded   bool  `json:"decoded"`
+}
+
+// Persist summarizes the persistence file over the run.
+type Persist struct {
+	Path                string      `json:"path,omitempty"`
+	AutosaveInterval    string      `json:"autosave_interval,omitempty"` // as configured, e.g. "3" (seconds) or "on_changes 100"
+	MaxBytes            int64       `json:"max_bytes"`
+	FinalBytes          int64       `json:"final_bytes"`
+	Saves               int         `json:"saves"`
+	SavePoints          []SavePoint `json:"save_points,omitempty"`
+	MeanSavePeriodNS    int64       `json:"mean_save_period_ns"`
+	BytesPerHeldMessage float64     `json:"bytes_per_held_message"` // slope of size vs held over decoded saves; 0 if unknown
+	FixedBytes          float64     `json:"fixed_bytes"`            // intercept of the same fit
+	DuplicateStoresSeen int64       `json:"duplicate_stores_seen"`  // max over saves of messages stored twice
+}
+
+// SubscriberSummary reconciles one subscriber: acked_for_it = delivered + held_at_end + dropped + lost.
+type SubscriberSummary struct {
+	Client     string `json:"client"`
+	Expected   int64  `json:"expected"` // acked publishes that matched its filter
+	Delivered  int64  `json:"delivered"`
+	Duplicates int64  `json:"duplicates"`
+	Reordered  int64  `json:"reordered"`
+	HeldAtEnd  int64  `json:"held_at_end"`
+	Dropped    int64  `json:"dropped"`
+	Lost       int64  `json:"lost"`
+}
+
+// Summary is derived from the events only (Summarize), so any recorded run can be
+// re-summarized with newer code. It is written as summary.json.
+type Summary struct {
+	Schema        int      `json:"schema"`
+	RunID         string   `json:"run_id"`
+	Scenario      string   `json:"scenario"`
+	BrokerKind    string   `json:"broker_kind"`
+	BrokerVersion string   `json:"broker_version"`
+	Status        string   `json:"status"`
+	Tainted       bool     `json:"tainted"`
+	TaintReasons  []string `json:"taint_reasons,omitempty"`
+	DurationNS    int64    `json:"duration_ns"`
+
+	Published       int64 `json:"published"`
+	Acked           int64 `json:"acked"`
+	Delivered       int64 `json:"delivered"`
+	Duplicates      int64 `json:"duplicates"`
+	Lost            int64 `json:"lost"`
+	Reordered       int64 `json:"reordered"`
+	DroppedByBroker int64 `json:"dropped_by_broker"`
+	HeldAtEnd       int64 `json:"held_at_end"`
+	LostInCrash     int64 `json:"lost_in_crash"` // messages acked before a kill that no subscriber ever got
+
+	Subscribers []SubscriberSummary `json:"subscribers"`
+
+	Publish struct {
+		MsgsPerS   float64 `json:"msgs_per_s"`
+		DurationNS int64   `json:"duration_ns"` // first pub to last ack
+	} `json:"publish"`
+	Deliver struct {
+		MsgsPerS float64 `json:"msgs_per_s"`
+	} `json:"deliver"`
+	Latency struct {
+		PublishToAck      Latency `json:"publish_to_ack"`
+		PublishToDelivery Latency `json:"publish_to_delivery"`
+	} `json:"latency"`
+
+	Persist Persist `json:"persist"`
+
+	Bench struct {
+		MaxRSSBytes int64   `json:"max_rss_bytes"`
+		CPUSeconds  float64 `json:"cpu_seconds"`
+	} `json:"bench"`
+	BrokerProcess struct {
+		MaxRSSBytes int64   `json:"max_rss_bytes"`
+		CPUSeconds  float64 `json:"cpu_seconds"`
+	} `json:"broker_process"`
+}

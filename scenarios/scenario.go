@@ -1,0 +1,101 @@
+// Package scenarios defines what a run does: the broker settings, publishers,
+// subscribers, timed actions, sampling and pass/fail thresholds. Scenarios are
+// YAML, shipped ones are embedded so `mqbench run persist-3s` needs no files, and
+// every error names the file, line and field so a typo costs seconds.
+package scenarios
+
+// Scenario is one experiment. The struct is the schema: yaml tags for files,
+// json tags for the copy recorded in the run header.
+type Scenario struct {
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+	// Broker holds mosquitto.conf keys in file order, used verbatim for every broker
+	// kind. A key may carry a list value (e.g. autosave_interval: [1, 3, 10, 30]):
+	// that is a sweep, expanded by Expand into one scenario per value.
+	Broker      []BrokerSetting `yaml:"-" json:"broker"`
+	Publishers  []Publisher     `yaml:"publishers" json:"publishers"`
+	Subscribers []Subscriber    `yaml:"subscribers" json:"subscribers"`
+	Actions     []Action        `yaml:"actions,omitempty" json:"actions,omitempty"`
+	Sample      Sample          `yaml:"sample,omitempty" json:"sample"`
+	// Duration is how long the run is observed after publishing starts.
+	Duration Duration `yaml:"duration" json:"duration"`
+	// Drain: after Duration, subscribers consume as fast as they can for at most
+	// DrainTimeout so the run measures what the broker still held (held_at_end).
+	Drain        *bool    `yaml:"drain,omitempty" json:"drain,omitempty"`
+	DrainTimeout Duration `yaml:"drain_timeout,omitempty" json:"drain_timeout,omitempty"`
+	// Thresholds are checked by `mqbench check`: "lost == 0", "persist.max_bytes <= 3MB".
+	Thresholds []string `yaml:"thresholds,omitempty" json:"thresholds,omitempty"`
+}
+
+// BrokerSetting is one mosquitto.conf line: key and value(s). Values has more than
+// one entry only for a sweep.
+type BrokerSetting struct {
+	Key    string   `json:"key"`
+	Values []string `json:"values"`
+	Line   int      `json:"-"` // line in the scenario file, for errors
+}
+
+// Publisher describes Count identical publishers.
+type Publisher struct {
+	ClientID string  `yaml:"client_id,omitempty" json:"client_id"` // "pub" or a template with %d (1-based); default "pub-%d" when Count>1
+	Count    int     `yaml:"count,omitempty" json:"count"`         // default 1
+	Messages int     `yaml:"messages" json:"messages"`             // per publisher
+	QoS      byte    `yaml:"qos" json:"qos"`
+	Topic    string  `yaml:"topic" json:"topic"`
+	Retain   bool    `yaml:"retain,omitempty" json:"retain,omitempty"`
+	Payload  Payload `yaml:"payload,omitempty" json:"payload"`
+	// Rate in messages per second; 0 = unlimited. RateScope "per_publisher" (default) or "global".
+	Rate      float64 `yaml:"rate,omitempty" json:"rate,omitempty"`
+	RateScope string  `yaml:"rate_scope,omitempty" json:"rate_scope,omitempty"`
+	// Inflight is how many publishes may await acknowledgement at once (default 1; 0 is invalid).
+	Inflight int `yaml:"inflight,omitempty" json:"inflight"`
+	// ConnectionPerMessage opens a new connection for every message, as paho-mqtt's publish.single did.
+	ConnectionPerMessage bool     `yaml:"connection_per_message,omitempty" json:"connection_per_message,omitempty"`
+	CleanSession         *bool    `yaml:"clean_session,omitempty" json:"clean_session,omitempty"` // default true
+	StartAt              Duration `yaml:"start_at,omitempty" json:"start_at,omitempty"`
+}
+
+// Payload says what each message carries. Every payload embeds the publisher id and
+// sequence number so deliveries can be matched, duplicates and reorders found.
+type Payload struct {
+	// Kind: "experiment" (the seed experiment's JSON: id, Timestamp, str1, str2; default),
+	// "random" (Size random bytes, with the id header inside), "template" (Template with
+	// {{.Seq}}, {{.Pub}}, {{.Timestamp}}, {{.Random N}}).
+	Kind     string `yaml:"kind,omitempty" json:"kind"`
+	Size     int    `yaml:"size,omitempty" json:"size,omitempty"`
+	Template string `yaml:"template,omitempty" json:"template,omitempty"`
+}
+
+// Subscriber describes Count identical subscribers.
+type Subscriber struct {
+	ClientID     string `yaml:"client_id,omitempty" json:"client_id"` // default "sub-%d" / "slowsub" style ids
+	Count        int    `yaml:"count,omitempty" json:"count"`
+	Filter       string `yaml:"filter" json:"filter"`
+	QoS          byte   `yaml:"qos" json:"qos"`
+	CleanSession *bool  `yaml:"clean_session,omitempty" json:"clean_session,omitempty"` // default true
+	// Pace: consume one message per Pace (0 = as fast as possible).
+	Pace Duration `yaml:"pace,omitempty" json:"pace,omitempty"`
+	// PaceMode "ack" (default: messages are received, acknowledgements released one per
+	// Pace, the connection stays healthy) or "block" (the handler sleeps Pace, as the
+	// original experiment's callback did; keepalive may suffer, which is recorded).
+	PaceMode string   `yaml:"pace_mode,omitempty" json:"pace_mode,omitempty"`
+	StartAt  Duration `yaml:"start_at,omitempty" json:"start_at,omitempty"`
+}
+
+// Action runs at a given time after the start.
+type Action struct {
+	At Duration `yaml:"at" json:"at"`
+	// Do: save, stop, kill, start (broker); disconnect, reconnect (subscriber named by Target).
+	Do     string `yaml:"do" json:"do"`
+	Target string `yaml:"target,omitempty" json:"target,omitempty"`
+	Line   int    `yaml:"-" json:"-"`
+}
+
+// Sample configures the sampler.
+type Sample struct {
+	Interval Duration `yaml:"interval,omitempty" json:"interval"` // default 100ms
+	// Decode each detected save with broker/persist (default true).
+	Decode *bool `yaml:"decode,omitempty" json:"decode,omitempty"`
+	// SYS subscribes to the broker's $SYS counters (default true).
+	SYS *bool `yaml:"sys,omitempty" json:"sys,omitempty"`
+}
