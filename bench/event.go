@@ -69,7 +69,10 @@ type Event struct {
 	Queued    int64 `json:"queued,omitempty"`   // of which state queued
 	Inflight  int64 `json:"inflight,omitempty"` // of which in flight
 	Stored    int64 `json:"stored,omitempty"`   // MSG_STORE records
-	Decoded   bool  `json:"decoded,omitempty"`  // Held/Queued/Inflight/Stored are valid
+	// DupStores counts messages stored more than once in this save (two MSG_STORE
+	// records carrying the same publisher and seq): the seed experiment's question.
+	DupStores int64 `json:"dup_stores,omitempty"`
+	Decoded   bool  `json:"decoded,omitempty"` // Held/Queued/Inflight/Stored are valid
 
 	// action, note, phase
 	Action string `json:"action,omitempty"` // save, stop, kill, start, disconnect, reconnect
@@ -199,6 +202,15 @@ type Summary struct {
 	HeldAtEnd       int64 `json:"held_at_end"`
 	LostInCrash     int64 `json:"lost_in_crash"` // messages acked before a kill that no subscriber ever got
 
+	// Crash is set when the scenario killed the broker: predicted against actual loss.
+	Crash *CrashSummary `json:"crash,omitempty"`
+	// Notes say where the events left room for interpretation (how held_at_end
+	// was found, drops beyond what subscribers missed...), so a reader can judge
+	// the numbers. They do not taint the run.
+	Notes []string `json:"notes,omitempty"`
+	// Phases holds when each phase began (connect, run, drain, done), ns since start.
+	Phases map[string]int64 `json:"phases_ns,omitempty"`
+
 	Subscribers []SubscriberSummary `json:"subscribers"`
 
 	Publish struct {
@@ -206,7 +218,8 @@ type Summary struct {
 		DurationNS int64   `json:"duration_ns"` // first pub to last ack
 	} `json:"publish"`
 	Deliver struct {
-		MsgsPerS float64 `json:"msgs_per_s"`
+		MsgsPerS   float64 `json:"msgs_per_s"`
+		DurationNS int64   `json:"duration_ns"` // first pub to last delivery before the drain
 	} `json:"deliver"`
 	Latency struct {
 		PublishToAck      Latency `json:"publish_to_ack"`

@@ -1,9 +1,23 @@
 // Package conf parses and writes mosquitto.conf. One Config serves every broker
 // kind: the bundled broker acts on it, launch writes it out for a real Mosquitto,
 // so a scenario's broker settings mean the same thing whichever broker runs.
+//
+// Parsing follows Mosquitto 2.0.11's src/conf.c: the same keys, scopes (listener
+// options apply to the latest `listener`, bridge options to the latest
+// `connection`), defaults and duplicate rules, and errors placed as FILE:LINE.
+// It is stricter about values (Mosquitto's atoi reads "abc" as 0; we refuse it).
+// Two mqbench extensions, honoured by the bundled broker only, which launch
+// keeps away from a real Mosquitto:
+//   - autosave_interval takes fractional seconds ("0.5") for quick, scaled runs;
+//     Mosquitto reads whole seconds only.
+//   - `listener 0 ADDRESS` means "any free port" (Mosquitto reads port 0 as a
+//     unix socket listener); launch replaces it with a real port.
 package conf
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Config is a parsed mosquitto.conf. Zero values are not defaults: use Default()
 // (Mosquitto 2.0's defaults) and then apply lines to it.
@@ -61,10 +75,26 @@ type Config struct {
 	// Lines are the accepted settings in file order (after include_dir expansion),
 	// so the config can be written back out for a real Mosquitto.
 	Lines []Setting
+
+	// Parse state, so Apply can be called line by line (Parse, FromSettings, launch):
+	// which listener and bridge the next scoped key belongs to, and what has been set.
+	// 1-based indexes (so the zero Config works): 0 = the default listener / no bridge.
+	curListener int // Listeners[curListener-1] is the current `listener` block
+	curBridge   int // Bridges[curBridge-1] is the current `connection` block
+	logDestSet  bool
+	logTypeSet  bool
+	seen        map[string]Setting // once-only values (Mosquitto rejects duplicates), by scope+key
+	unacted     map[string]bool
+	hasPlugin   bool
+	level       int // include depth while parsing
 }
 
 // Listener is one `listener PORT [ADDRESS]` block (or the default port/bind_address).
 type Listener struct {
+	// Default marks the listener Mosquitto builds from `port`, `bind_address` and
+	// listener options given before any `listener` line (port 1883, all interfaces,
+	// unless set), so a broker opens the same sockets Mosquitto would.
+	Default        bool
 	Port           int    // 0 = pick a free port (bundled broker only)
 	BindAddress    string // "" = all interfaces
 	MaxConnections int    // -1 = unlimited
@@ -79,6 +109,9 @@ type Listener struct {
 type Bridge struct {
 	Name     string
 	Settings []Setting
+	// Connection is the `connection NAME` line itself, so errors about the whole
+	// bridge (no address, no topic) can point at it.
+	Connection Setting
 }
 
 // Setting is one key and its raw value, with where it came from for errors.
@@ -87,6 +120,14 @@ type Setting struct {
 	Value string
 	File  string
 	Line  int
+}
+
+// String renders the setting as its mosquitto.conf line.
+func (s Setting) String() string {
+	if s.Value == "" {
+		return s.Key
+	}
+	return s.Key + " " + s.Value
 }
 
 // PersistencePath is the full path of the persistence file. Mosquitto 2.0 joins
@@ -100,4 +141,67 @@ func (c *Config) PersistencePath() string {
 		loc += "/"
 	}
 	return loc + c.PersistenceFile
+}
+
+// Error is a configuration error with its place, so callers (launch, the broker)
+// can name the file and line, or the scenario key, that needs fixing.
+type Error struct {
+	File  string
+	Line  int
+	Key   string
+	Value string
+	// Msg is the complete description after the place, e.g.
+	// `unknown configuration variable "foo"`.
+	Msg string
+}
+
+// Error formats the error the way Mosquitto places its errors: FILE:LINE: message.
+func (e *Error) Error() string {
+	switch {
+	case e.File != "" && e.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	case e.File != "":
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	case e.Line > 0:
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	}
+	return e.Msg
+}
+
+// Default returns Mosquitto 2.0.11's defaults (config__init_reload in its conf.c),
+// so a config that sets nothing behaves like an unconfigured Mosquitto.
+func Default() *Config {
+	return &Config{
+		RetryInterval:       20 * time.Second,
+		SysInterval:         10 * time.Second,
+		StoreCleanInterval:  10 * time.Second,
+		MaxInflightMessages: 20,
+		MaxQueuedMessages:   1000,
+		PersistenceFile:     "mosquitto.db",
+		AutosaveInterval:    1800 * time.Second,
+		AutosaveChanges:     1800,
+		LogDest:             []string{"stderr"},
+		LogType:             []string{"error", "warning", "notice", "information"},
+		ConnectionMessages:  true,
+		LogTimestamp:        true,
+	}
+}
+
+// LocalOnly reports Mosquitto 2.0's local-only mode: no listener of any kind was
+// configured, so the broker listens on loopback only and allows anonymous clients.
+func (c *Config) LocalOnly() bool { return len(c.Listeners) == 0 }
+
+// Anonymous is the effective allow_anonymous: explicit if set, otherwise true in
+// local-only mode and false once a listener is configured (Mosquitto 2.0's rule).
+func (c *Config) Anonymous() bool {
+	if c.AllowAnonymous != nil {
+		return *c.AllowAnonymous
+	}
+	return c.LocalOnly()
+}
+
+// AutosaveFractional reports a timed autosave interval that is not whole seconds:
+// an mqbench extension the bundled broker honours and real Mosquitto cannot.
+func (c *Config) AutosaveFractional() bool {
+	return !c.AutosaveOnChanges && c.AutosaveInterval%time.Second != 0
 }

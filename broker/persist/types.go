@@ -1,7 +1,3 @@
-// Package persist reads and writes Mosquitto's persistence file (mosquitto.db):
-// format 6 byte for byte as Mosquitto 2.0 writes it, formats 2 to 6 for reading.
-// Being the same format is the point: a file the bundled broker wrote loads in a
-// real Mosquitto and vice versa, and file sizes are comparable across brokers.
 package persist
 
 // DB is the whole content of a persistence file, in the order the chunks are
@@ -18,6 +14,13 @@ type DB struct {
 	ClientMsgs []ClientMsg
 	Subs       []Sub
 	Retains    []uint64 // store ids of retained messages
+
+	// CFGChunks and UnknownChunks are what Read found, so Stats can count
+	// chunks the way mosquitto_db_dump --stats does even for odd files (no
+	// CFG, two CFGs, chunk types from a newer Mosquitto). Write ignores them:
+	// it always writes exactly one CFG and never an unknown chunk.
+	CFGChunks     int
+	UnknownChunks int
 }
 
 // MsgStore is one stored message (MSG_STORE chunk).

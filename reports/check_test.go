@@ -1,0 +1,347 @@
+package reports
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqbench/mqbench/bench"
+)
+
+func TestParseThreshold(t *testing.T) {
+	tests := []struct {
+		expr    string
+		metric  string
+		op      string
+		value   float64
+		wantErr string
+	}{
+		{expr: "lost == 0", metric: "lost", op: "==", value: 0},
+		{expr: "lost==0", metric: "lost", op: "==", value: 0},
+		{expr: "  duplicates != 1 ", metric: "duplicates", op: "!=", value: 1},
+		{expr: "persist.max_bytes <= 3MB", metric: "persist.max_bytes", op: "<=", value: 3e6},
+		{expr: "persist.max_bytes < 2.5kB", metric: "persist.max_bytes", op: "<", value: 2500},
+		{expr: "persist.final_bytes >= 1KiB", metric: "persist.final_bytes", op: ">=", value: 1024},
+		{expr: "persist.final_bytes > 2MiB", metric: "persist.final_bytes", op: ">", value: 2 << 20},
+		{expr: "persist.max_bytes <= 1GiB", metric: "persist.max_bytes", op: "<=", value: 1 << 30},
+		{expr: "persist.max_bytes <= 1GB", metric: "persist.max_bytes", op: "<=", value: 1e9},
+		{expr: "persist.bytes_per_held_message <= 230", metric: "persist.bytes_per_held_message", op: "<=", value: 230},
+		{expr: "latency.publish_to_ack.p99_ns < 250ms", metric: "latency.publish_to_ack.p99_ns", op: "<", value: float64(250 * time.Millisecond)},
+		{expr: "latency.publish_to_ack.p99_ns < 1m30s", metric: "latency.publish_to_ack.p99_ns", op: "<", value: float64(90 * time.Second)},
+		{expr: "latency.publish_to_delivery.max_ns <= 2m", metric: "latency.publish_to_delivery.max_ns", op: "<=", value: float64(2 * time.Minute)},
+		{expr: "latency.publish_to_ack.p50_ns < 1500", metric: "latency.publish_to_ack.p50_ns", op: "<", value: 1500},
+		{expr: "publish.msgs_per_s >= 10k", metric: "publish.msgs_per_s", op: ">=", value: 1e4},
+		{expr: "published == 1.5M", metric: "published", op: "==", value: 1.5e6},
+		{expr: "published == 10_000", metric: "published", op: "==", value: 1e4},
+		{expr: "lost = 0", wantErr: `use "=="`},
+		{expr: "lost", wantErr: "want METRIC OP VALUE"},
+		{expr: "lost == ", wantErr: "want METRIC OP VALUE"},
+		{expr: "lost =< 3", wantErr: "want METRIC OP VALUE"},
+		{expr: "lost == zero", wantErr: "not a number"},
+		{expr: "persist.max_bytes <= 3XB", wantErr: `unknown unit "XB"`},
+		{expr: "lost <= 3MB", wantErr: "not a bytes metric"},
+		{expr: "persist.max_bytes <= 3s", wantErr: "not a _ns metric"},
+		{expr: "latency.publish_to_ack.p99_ns < 3k", wantErr: "count unit"},
+		{expr: "persist..max_bytes < 3", wantErr: "bad metric path"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.expr, func(t *testing.T) {
+			th, err := ParseThreshold(tc.expr)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), strings.TrimSpace(tc.expr)) {
+					t.Fatalf("err = %v, want one containing %q and the expression", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if th.Metric != tc.metric || th.Op != tc.op || th.Value != tc.value {
+				t.Errorf("got %s %s %v, want %s %s %v", th.Metric, th.Op, th.Value, tc.metric, tc.op, tc.value)
+			}
+		})
+	}
+}
+
+func TestThresholdHolds(t *testing.T) {
+	tests := []struct {
+		expr string
+		v    float64
+		want bool
+	}{
+		{"lost == 0", 0, true}, {"lost == 0", 1, false},
+		{"lost != 0", 1, true}, {"lost != 0", 0, false},
+		{"lost < 5", 4, true}, {"lost < 5", 5, false},
+		{"lost <= 5", 5, true}, {"lost <= 5", 6, false},
+		{"lost > 5", 6, true}, {"lost > 5", 5, false},
+		{"lost >= 5", 5, true}, {"lost >= 5", 4, false},
+		{"persist.max_bytes <= 3MB", 3e6, true}, {"persist.max_bytes <= 3MB", 3e6 + 1, false},
+	}
+	for _, tc := range tests {
+		th, err := ParseThreshold(tc.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := th.Holds(tc.v); got != tc.want {
+			t.Errorf("%q holds for %v = %v, want %v", tc.expr, tc.v, got, tc.want)
+		}
+	}
+}
+
+func TestSummaryDocLookup(t *testing.T) {
+	d, err := docFromJSON([]byte(`{"lost": 3, "tainted": true, "persist": {"max_bytes": 228117, "path": "x"}, "subscribers": [{"lost": 7}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path    string
+		want    float64
+		found   bool
+		wantErr bool
+	}{
+		{"lost", 3, true, false},
+		{"tainted", 1, true, false},
+		{"persist.max_bytes", 228117, true, false},
+		{"subscribers.0.lost", 7, true, false},
+		{"subscribers.1.lost", 0, false, false},
+		{"persist.nope", 0, false, false},
+		{"persist.path", 0, true, true},
+		{"lost.deeper", 0, false, false},
+	}
+	for _, tc := range tests {
+		v, ok, err := d.lookup(tc.path)
+		if v != tc.want || ok != tc.found || (err != nil) != tc.wantErr {
+			t.Errorf("lookup(%q) = %v, %v, %v; want %v, %v, err %v", tc.path, v, ok, err, tc.want, tc.found, tc.wantErr)
+		}
+	}
+	if _, err := docFromJSON([]byte(`{"lost": 3,,}`)); err == nil || !strings.Contains(err.Error(), "byte offset 12") {
+		t.Errorf("bad JSON error = %v, want the byte offset", err)
+	}
+}
+
+func verdictOf(r *CheckResult, kind, metric string) string {
+	for _, f := range r.Findings {
+		if f.Kind == kind && f.Metric == metric {
+			return f.Verdict
+		}
+	}
+	return "missing"
+}
+
+// checkFixture is a smaller run (fewer events, faster under -race) that still
+// has drops and a backlog.
+func checkFixture() fixture {
+	f := defaultFixture()
+	f.messages = 1100
+	return f
+}
+
+func TestCheckThresholds(t *testing.T) {
+	dir := writeFixture(t, t.TempDir(), checkFixture())
+	tests := []struct {
+		name     string
+		th       []string
+		wantPass bool
+		wantErr  string
+		failing  []string
+		passing  []string
+	}{
+		{name: "scenario threshold only", wantPass: true, passing: []string{"lost"}},
+		{name: "size within bound", th: []string{"persist.max_bytes <= 300kB", "persist.bytes_per_held_message < 229"}, wantPass: true, passing: []string{"persist.max_bytes", "persist.bytes_per_held_message"}},
+		{name: "size over bound", th: []string{"persist.max_bytes <= 200kB"}, failing: []string{"persist.max_bytes"}},
+		{name: "drops", th: []string{"dropped_by_broker == 0"}, failing: []string{"dropped_by_broker"}},
+		{name: "latency", th: []string{"latency.publish_to_ack.p99_ns < 1ms", "latency.publish_to_delivery.p99_ns < 1s"}, passing: []string{"latency.publish_to_ack.p99_ns"}, failing: []string{"latency.publish_to_delivery.p99_ns"}},
+		{name: "boolean", th: []string{"tainted == 0"}, wantPass: true, passing: []string{"tainted"}},
+		{name: "unknown metric", th: []string{"lots == 0"}, wantErr: `unknown metric "lots"`},
+		{name: "string metric", th: []string{"status == 0"}, wantErr: "not a number"},
+		{name: "bad syntax", th: []string{"lost is 0"}, wantErr: `threshold "lost is 0"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Check(dir, CheckOptions{Thresholds: tc.th})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Pass != tc.wantPass {
+				t.Errorf("Pass = %v, want %v:\n%s", r.Pass, tc.wantPass, r.Table())
+			}
+			for _, m := range tc.failing {
+				if v := verdictOf(r, "threshold", m); v != VerdictFail {
+					t.Errorf("%s verdict %s, want FAIL", m, v)
+				}
+			}
+			for _, m := range tc.passing {
+				if v := verdictOf(r, "threshold", m); v != VerdictPass {
+					t.Errorf("%s verdict %s, want pass", m, v)
+				}
+			}
+		})
+	}
+}
+
+// doctor writes a copy of the summary.json in dir with edit applied.
+func doctor(t *testing.T, src string, edit func(map[string]any)) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	out, _ := json.MarshalIndent(m, "", "  ")
+	path := filepath.Join(t.TempDir(), "baseline.json")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCheckBaseline(t *testing.T) {
+	dir := writeFixture(t, t.TempDir(), checkFixture())
+	run, err := bench.ReadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := bench.Summarize(run)
+	if err := writeSummaryJSON(filepath.Join(dir, bench.SummaryFile), &s); err != nil {
+		t.Fatal(err)
+	}
+	real := filepath.Join(dir, "summary.json")
+	persist := func(key string, f func(float64) float64) func(map[string]any) {
+		return func(m map[string]any) {
+			p := m["persist"].(map[string]any)
+			p[key] = f(p[key].(float64))
+		}
+	}
+	top := func(key string, f func(float64) float64) func(map[string]any) {
+		return func(m map[string]any) { m[key] = f(m[key].(float64)) }
+	}
+	tests := []struct {
+		name     string
+		edit     func(map[string]any)
+		o        CheckOptions
+		wantPass bool
+		failing  string
+		wantErr  string
+	}{
+		{name: "identical baseline passes", edit: func(map[string]any) {}, wantPass: true},
+		{name: "max_bytes halved in baseline fails", edit: persist("max_bytes", func(v float64) float64 { return v / 2 }), failing: "persist.max_bytes"},
+		{name: "5% smaller baseline within 10% tolerance", edit: persist("max_bytes", func(v float64) float64 { return v * 0.95 }), wantPass: true},
+		{name: "5% smaller baseline exact fails", edit: persist("max_bytes", func(v float64) float64 { return v * 0.95 }), o: CheckOptions{Exact: true}, failing: "persist.max_bytes"},
+		{name: "5% smaller baseline with 3% tolerance fails", edit: persist("final_bytes", func(v float64) float64 { return v * 0.95 }), o: CheckOptions{Tolerance: 3}, failing: "persist.final_bytes"},
+		{name: "larger baseline passes", edit: persist("max_bytes", func(v float64) float64 { return v * 3 }), wantPass: true},
+		{name: "zero drops in baseline fails on any", edit: top("dropped_by_broker", func(float64) float64 { return 0 }), failing: "dropped_by_broker"},
+		{name: "throughput not gated by default", edit: func(m map[string]any) { m["publish"].(map[string]any)["msgs_per_s"] = 1e9 }, wantPass: true},
+		{name: "throughput gated on request", edit: func(m map[string]any) { m["publish"].(map[string]any)["msgs_per_s"] = 1e9 }, o: CheckOptions{Metrics: []string{"default", "publish.msgs_per_s"}}, failing: "publish.msgs_per_s"},
+		{name: "latency gated on request", edit: func(m map[string]any) {
+			m["latency"].(map[string]any)["publish_to_ack"].(map[string]any)["p99_ns"] = 1.0
+		}, o: CheckOptions{Metrics: []string{"latency.publish_to_ack.p99_ns"}}, failing: "latency.publish_to_ack.p99_ns"},
+		{name: "unknown gate metric", edit: func(map[string]any) {}, o: CheckOptions{Metrics: []string{"persist.saves"}}, wantErr: `metric "persist.saves" cannot be compared`},
+		{name: "not a summary", edit: func(m map[string]any) {
+			for k := range m {
+				delete(m, k)
+			}
+		}, wantErr: "has none of the gated metrics"},
+		{name: "negative tolerance", edit: func(map[string]any) {}, o: CheckOptions{Tolerance: -1}, wantErr: "must not be negative"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.Baseline = doctor(t, real, tc.edit)
+			r, err := Check(dir, o)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Pass != tc.wantPass {
+				t.Errorf("Pass = %v, want %v:\n%s", r.Pass, tc.wantPass, r.Table())
+			}
+			if tc.failing != "" {
+				if v := verdictOf(r, "baseline", tc.failing); v != VerdictFail {
+					t.Errorf("%s verdict %s, want FAIL:\n%s", tc.failing, v, r.Table())
+				}
+				if r.Failed() != 1 {
+					t.Errorf("%d failing findings, want 1:\n%s", r.Failed(), r.Table())
+				}
+			}
+		})
+	}
+	// A baseline that is not JSON is an input error naming the file.
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte("{"), 0o644)
+	if _, err := Check(dir, CheckOptions{Baseline: bad}); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("bad baseline: err %v, want one naming %s", err, bad)
+	}
+}
+
+func TestCheckTaintedAndIncomplete(t *testing.T) {
+	tests := []struct {
+		name     string
+		fix      func(*fixture)
+		allow    bool
+		wantPass bool
+	}{
+		{"clean run passes", func(*fixture) {}, false, true},
+		{"tainted fails", func(f *fixture) { f.tainted = true }, false, false},
+		{"tainted allowed", func(f *fixture) { f.tainted = true }, true, true},
+		{"incomplete fails", func(f *fixture) { f.noFooter = true }, false, false},
+		{"incomplete allowed", func(f *fixture) { f.noFooter = true }, true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := checkFixture()
+			tc.fix(&f)
+			dir := writeFixture(t, t.TempDir(), f)
+			r, err := Check(dir, CheckOptions{AllowTainted: tc.allow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Pass != tc.wantPass {
+				t.Errorf("Pass = %v, want %v:\n%s", r.Pass, tc.wantPass, r.Table())
+			}
+			if want := map[bool]string{true: VerdictPass, false: VerdictFail}[tc.wantPass]; !tc.allow && verdictOf(r, "run", "status") != want {
+				t.Errorf("run finding %s, want %s", verdictOf(r, "run", "status"), want)
+			}
+		})
+	}
+}
+
+func TestCheckSummaryOnly(t *testing.T) {
+	dir := writeFixture(t, t.TempDir(), checkFixture())
+	run, err := bench.ReadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := bench.Summarize(run)
+	if err := writeSummaryJSON(filepath.Join(dir, bench.SummaryFile), &s); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "events.jsonl.gz"))
+	r, err := Check(dir, CheckOptions{Thresholds: []string{"dropped_by_broker == 0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Pass || verdictOf(r, "threshold", "dropped_by_broker") != VerdictFail {
+		t.Errorf("check from summary.json alone did not fail the drop threshold:\n%s", r.Table())
+	}
+	if _, err := Check(t.TempDir(), CheckOptions{}); err == nil {
+		t.Error("check of an empty directory succeeded")
+	}
+}

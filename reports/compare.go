@@ -1,0 +1,135 @@
+package reports
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mqbench/mqbench/bench"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+)
+
+// CompareFile is the Markdown comparison written by Compare.
+const CompareFile = "compare.md"
+
+// compareRun is one run in a comparison: its summary and the size series.
+type compareRun struct {
+	dir   string
+	label string
+	s     bench.Summary
+	size  plotter.XYs
+}
+
+// Compare puts several runs side by side (typically one scenario with different
+// autosave intervals): a table with one row per run and a plot of every run's
+// file size on one time axis. It writes outDir/compare.md and
+// outDir/compare-persistence.png and returns the table as terminal text.
+func Compare(dirs []string, outDir string) (string, error) {
+	if len(dirs) == 0 {
+		return "", errors.New("compare: no runs given")
+	}
+	if outDir == "" {
+		return "", errors.New("compare: no output directory given")
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return "", fmt.Errorf("creating %s: %w", outDir, err)
+	}
+	runs := make([]compareRun, 0, len(dirs))
+	labels := map[string]int{}
+	for _, d := range dirs {
+		run, err := bench.ReadRun(d)
+		if err != nil {
+			return "", err
+		}
+		s := bench.Summarize(run)
+		zero := runZero(run)
+		label := s.Scenario
+		if label == "" {
+			label = filepath.Base(run.Dir)
+		}
+		labels[label]++
+		if labels[label] > 1 {
+			label = fmt.Sprintf("%s #%d", label, labels[label])
+		}
+		runs = append(runs, compareRun{
+			dir: run.Dir, label: label, s: s,
+			size: gaugeSeries(run, bench.GaugePersistBytes, zero, 1.0/1000, false),
+		})
+	}
+	header, rows := compareRows(runs)
+	text := renderTable(false, header, rows)
+
+	p := plot.New()
+	p.Title.Text = "persistence file size, all runs"
+	p.X.Label.Text = "seconds since publishing started"
+	p.Y.Label.Text = "file size (kB)"
+	p.Add(plotter.NewGrid())
+	p.Legend.Top, p.Legend.Left = true, true
+	for i, r := range runs {
+		label := r.label + " (autosave " + formatAutosave(r.s.Persist.AutosaveInterval) + ")"
+		if err := addLine(p, r.size, label, i, true); err != nil {
+			return "", err
+		}
+	}
+	headroom(p)
+	if err := savePNG(p, filepath.Join(outDir, ComparePersistencePNG)); err != nil {
+		return "", err
+	}
+
+	var b strings.Builder
+	b.WriteString("# mqbench comparison\n\n")
+	for _, r := range runs {
+		fmt.Fprintf(&b, "- %s: `%s` (run `%s`)\n", r.label, r.dir, r.s.RunID)
+	}
+	b.WriteString("\n")
+	b.WriteString(renderTable(true, header, rows))
+	b.WriteString("\nBytes per held message is the slope of file size against the messages held in each decoded save. Dropped counts messages the broker discarded because of its queue limits: a run that dropped messages measured the limit, not the backlog.\n\n")
+	fmt.Fprintf(&b, "![persistence file size, all runs](%s)\n", ComparePersistencePNG)
+	for _, r := range runs {
+		for _, w := range Warnings(&r.s) {
+			fmt.Fprintf(&b, "\n> **%s**: %s\n", r.label, w)
+		}
+	}
+	if err := writeFileAtomic(filepath.Join(outDir, CompareFile), []byte(b.String())); err != nil {
+		return "", err
+	}
+	return text, nil
+}
+
+// compareRows is the comparison table: the numbers that differ between runs of
+// a persistence experiment, and the ones that explain the differences.
+func compareRows(runs []compareRun) ([]string, [][]string) {
+	header := []string{"run", "broker", "autosave", "saves", "max size", "final size", "bytes/held msg", "dropped", "lost", "status"}
+	var rows [][]string
+	for _, r := range runs {
+		s := &r.s
+		bph := "-"
+		if s.Persist.BytesPerHeldMessage != 0 {
+			bph = groupFloat(s.Persist.BytesPerHeldMessage, 1)
+		}
+		status := s.Status
+		if s.Tainted {
+			status += ", tainted"
+		}
+		lost := groupInt(s.Lost)
+		if s.LostInCrash > 0 {
+			lost += " (crash " + groupInt(s.LostInCrash) + ")"
+		}
+		rows = append(rows, []string{
+			r.label,
+			strings.TrimSpace(s.BrokerKind + " " + s.BrokerVersion),
+			formatAutosave(s.Persist.AutosaveInterval),
+			groupInt(int64(s.Persist.Saves)),
+			groupInt(s.Persist.MaxBytes),
+			groupInt(s.Persist.FinalBytes),
+			bph,
+			groupInt(s.DroppedByBroker),
+			lost,
+			status,
+		})
+	}
+	return header, rows
+}

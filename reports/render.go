@@ -1,0 +1,323 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+
+	"github.com/mqbench/mqbench/bench"
+)
+
+// ReportFile is the Markdown report written into a run directory.
+const ReportFile = "report.md"
+
+// Render re-derives everything from the run's event file and writes
+// summary.json, report.md and the three plots next to it. dir is a run
+// directory or an events file. It is idempotent: rendering an old run with
+// newer code replaces only these generated files.
+func Render(dir string) (*bench.Summary, error) {
+	run, err := bench.ReadRun(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := bench.Summarize(run)
+	out := run.Dir
+	if err := writeSummaryJSON(filepath.Join(out, bench.SummaryFile), &s); err != nil {
+		return nil, err
+	}
+	pp, err := persistencePlot(run, &s)
+	if err != nil {
+		return nil, err
+	}
+	bp, err := backlogPlot(run)
+	if err != nil {
+		return nil, err
+	}
+	lp, err := latencyPlot(run)
+	if err != nil {
+		return nil, err
+	}
+	if err := savePNG(pp, filepath.Join(out, PersistencePNG)); err != nil {
+		return nil, err
+	}
+	if err := savePNG(bp, filepath.Join(out, BacklogPNG)); err != nil {
+		return nil, err
+	}
+	if err := savePNG(lp, filepath.Join(out, LatencyPNG)); err != nil {
+		return nil, err
+	}
+	md, err := reportMarkdown(run, &s)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(out, ReportFile), []byte(md)); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// writeSummaryJSON writes the summary indented, the form baselines are kept in.
+func writeSummaryJSON(path string, s *bench.Summary) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", path, err)
+	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+// reportMarkdown builds report.md: what ran, with which settings, what it
+// found in words, the numbers, and the plots.
+func reportMarkdown(run *bench.Run, s *bench.Summary) (string, error) {
+	si, err := parseScenario(&run.Header)
+	if err != nil {
+		return "", err
+	}
+	h := &run.Header
+	lines := configLines(h, si)
+	var b strings.Builder
+	name := s.Scenario
+	if name == "" {
+		name = si.Name
+	}
+	fmt.Fprintf(&b, "# mqbench report: %s\n\n", name)
+	if si.Description != "" {
+		fmt.Fprintf(&b, "%s\n\n", strings.TrimSpace(si.Description))
+	}
+	fmt.Fprintf(&b, "- Run: `%s`, started %s, status **%s**", h.RunID, h.Start.UTC().Format("2006-01-02 15:04:05 UTC"), s.Status)
+	if s.Tainted {
+		b.WriteString(" (**tainted**)")
+	}
+	b.WriteString("\n")
+	broker := strings.TrimSpace(h.BrokerKind + " " + h.BrokerVersion)
+	if broker == "" {
+		broker = "unknown"
+	}
+	fmt.Fprintf(&b, "- Broker: %s", broker)
+	if h.BrokerAddr != "" {
+		fmt.Fprintf(&b, " at `%s`", h.BrokerAddr)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "- Recorded by mqbench %s (%s) on %s", h.MQBench, h.GoVersion, h.Host)
+	if h.TimeScale != 0 && h.TimeScale != 1 {
+		fmt.Fprintf(&b, ", time scale %g", h.TimeScale)
+	}
+	b.WriteString("\n\n")
+
+	b.WriteString("## Settings\n\n")
+	if len(lines) > 0 {
+		b.WriteString("Broker configuration:\n\n```\n")
+		for _, l := range lines {
+			b.WriteString(l + "\n")
+		}
+		b.WriteString("```\n\n")
+	} else {
+		b.WriteString("Broker configuration: none recorded (broker defaults).\n\n")
+	}
+	if pl := publishersLine(si); len(pl) > 0 {
+		b.WriteString("Publishers:\n\n")
+		for _, l := range pl {
+			b.WriteString("- " + l + "\n")
+		}
+		b.WriteString("\n")
+	}
+	if sl := subscribersLine(si); len(sl) > 0 {
+		b.WriteString("Subscribers:\n\n")
+		for _, l := range sl {
+			b.WriteString("- " + l + "\n")
+		}
+		b.WriteString("\n")
+	}
+
+	b.WriteString("## Findings\n\n")
+	for _, f := range findings(run, s, lines) {
+		b.WriteString("- " + f + "\n")
+	}
+	if len(s.Notes) > 0 {
+		b.WriteString("\nNotes from the summary (how the numbers were derived):\n\n")
+		for _, n := range s.Notes {
+			b.WriteString("- " + n + "\n")
+		}
+	}
+	b.WriteString("\n## Summary\n\n")
+	b.WriteString(summaryMarkdown(s))
+	if len(s.Subscribers) > 0 {
+		b.WriteString("\nPer subscriber (expected = delivered + held at end + dropped + lost):\n\n")
+		b.WriteString(subscriberMarkdown(s))
+	}
+	b.WriteString("\n## Plots\n\n")
+	fmt.Fprintf(&b, "![persistence file size](%s)\n\n", PersistencePNG)
+	fmt.Fprintf(&b, "![backlog](%s)\n\n", BacklogPNG)
+	fmt.Fprintf(&b, "![latency](%s)\n", LatencyPNG)
+	return b.String(), nil
+}
+
+func subscriberMarkdown(s *bench.Summary) string {
+	var rows [][]string
+	for _, sub := range s.Subscribers {
+		rows = append(rows, []string{"`" + sub.Client + "`", groupInt(sub.Expected), groupInt(sub.Delivered),
+			groupInt(sub.HeldAtEnd), groupInt(sub.Dropped), groupInt(sub.Lost), groupInt(sub.Duplicates), groupInt(sub.Reordered)})
+	}
+	return renderTable(true, []string{"subscriber", "expected", "delivered", "held at end", "dropped", "lost", "duplicates", "reordered"}, rows)
+}
+
+// findings turns the summary into sentences a reader can act on. Every
+// sentence is computed from the numbers and only said when it is true.
+func findings(run *bench.Run, s *bench.Summary, lines []string) []string {
+	var f []string
+	if s.Status != "" && s.Status != "ok" {
+		why := ""
+		if run.Footer != nil && run.Footer.Error != "" {
+			why = ": " + run.Footer.Error
+		}
+		f = append(f, fmt.Sprintf("The run ended with status %q%s; the numbers cover only what was recorded.", s.Status, why))
+	}
+	if s.Tainted {
+		reason := "unexpected disconnects or client errors"
+		if len(s.TaintReasons) > 0 {
+			reason = strings.Join(s.TaintReasons, "; ")
+		}
+		f = append(f, "The run was disturbed: "+reason+". Its numbers may not describe the broker alone.")
+	}
+	expected := int64(0)
+	for _, sub := range s.Subscribers {
+		expected += sub.Expected
+	}
+	if expected == 0 {
+		expected = s.Acked
+	}
+	if s.DroppedByBroker > 0 {
+		f = append(f, dropFinding(s, expected, limitsFor(s.BrokerKind, s.BrokerVersion, lines)))
+	} else if s.Acked > 0 {
+		f = append(f, "The broker dropped no message.")
+	}
+	if s.Acked > 0 {
+		f = append(f, fmt.Sprintf("Of %s %s expected by subscribers, %s were delivered during the run, %s were still held by the broker at the end, %s were dropped by it and %s were lost.",
+			groupInt(expected), plural(expected, "message", "messages"), groupInt(s.Delivered), groupInt(s.HeldAtEnd), groupInt(s.DroppedByBroker), groupInt(s.Lost)))
+	}
+	if s.Lost > 0 {
+		f = append(f, fmt.Sprintf("%s %s lost: acknowledged by the broker but never delivered, not held at the end and not counted as dropped.",
+			groupInt(s.Lost), plural(s.Lost, "message was", "messages were")))
+	}
+	if s.Duplicates > 0 {
+		f = append(f, fmt.Sprintf("Subscribers received %s duplicate %s.", groupInt(s.Duplicates), plural(s.Duplicates, "delivery", "deliveries")))
+	}
+	if c := crashFinding(s); c != "" {
+		f = append(f, c)
+	}
+	f = append(f, persistFindings(s)...)
+	return f
+}
+
+// dropFinding names the limit that caused the drops: the configured value or
+// Mosquitto's default, because the drops are what the file size really measures.
+func dropFinding(s *bench.Summary, expected int64, q queueLimits) string {
+	head := fmt.Sprintf("The broker dropped %s of %s messages (%.1f%%)", groupInt(s.DroppedByBroker), groupInt(expected), percentOf(s.DroppedByBroker, expected))
+	if !q.Known {
+		return head + " because of its queue limits."
+	}
+	def := func(d bool) string {
+		if d {
+			return " (Mosquitto's default)"
+		}
+		return ""
+	}
+	if q.MaxQueued == 0 && !q.QueuedBytesSet {
+		return head + "; max_queued_messages is 0 (unlimited), so the drops come from another limit."
+	}
+	msg := fmt.Sprintf("%s because of max_queued_messages %d%s", head, q.MaxQueued, def(q.QueuedDefault))
+	if q.QueuedBytesSet {
+		msg += fmt.Sprintf(" and max_queued_bytes %d", q.MaxQueuedBytes)
+	}
+	if q.MaxQueued > 0 && q.MaxInflight > 0 {
+		msg += fmt.Sprintf(": with max_inflight_messages %d%s a subscriber is held at most %s messages (%s in flight + %s queued) and every further message is dropped for it",
+			q.MaxInflight, def(q.InflightDefault), groupInt(q.MaxQueued+q.MaxInflight), groupInt(q.MaxInflight), groupInt(q.MaxQueued))
+	}
+	return msg + "."
+}
+
+// persistFindings says how the file behaved: how often it was saved, and
+// whether its size is explained by the backlog with no message stored twice.
+func persistFindings(s *bench.Summary) []string {
+	var f []string
+	p := &s.Persist
+	if p.Saves == 0 {
+		if p.MaxBytes > 0 {
+			return []string{fmt.Sprintf("No save was detected during the run (autosave_interval %s); the file stayed at most %s.", formatAutosave(p.AutosaveInterval), formatBytes(p.MaxBytes))}
+		}
+		if p.Path != "" || p.AutosaveInterval != "" {
+			return []string{fmt.Sprintf("No save was detected during the run (autosave_interval %s).", formatAutosave(p.AutosaveInterval))}
+		}
+		return nil
+	}
+	msg := fmt.Sprintf("The broker saved %s %s", groupInt(int64(p.Saves)), plural(int64(p.Saves), "time", "times"))
+	if p.MeanSavePeriodNS > 0 {
+		msg += ", on average every " + formatNS(p.MeanSavePeriodNS)
+	}
+	msg += fmt.Sprintf(" (autosave_interval %s); the file peaked at %s and ended at %s.", formatAutosave(p.AutosaveInterval), formatBytes(p.MaxBytes), formatBytes(p.FinalBytes))
+	f = append(f, msg)
+	if p.DuplicateStoresSeen > 0 {
+		f = append(f, fmt.Sprintf("A save stored %s %s twice: the file did contain duplicated data.",
+			groupInt(p.DuplicateStoresSeen), plural(p.DuplicateStoresSeen, "message", "messages")))
+		return f
+	}
+	if slope, ok := linearInHeld(p); ok {
+		fixed := ""
+		if p.FixedBytes != 0 {
+			fixed = ", " + groupFloat(p.FixedBytes, 0) + " fixed"
+		}
+		f = append(f, fmt.Sprintf("Each save rewrote the whole file: the size tracks the backlog (%s bytes per held message%s), no message was stored twice.",
+			groupFloat(slope, 0), fixed))
+	}
+	return f
+}
+
+// linearInHeld reports whether every decoded save's size is the fixed part plus
+// a constant per held message (within 5% or 256 bytes), over at least two
+// different backlog sizes: the evidence that a save is a full snapshot.
+func linearInHeld(p *bench.Persist) (float64, bool) {
+	slope, fixed := p.BytesPerHeldMessage, p.FixedBytes
+	if slope <= 0 {
+		return 0, false
+	}
+	held := map[int64]bool{}
+	for _, sp := range p.SavePoints {
+		if !sp.Decoded {
+			continue
+		}
+		held[sp.Held] = true
+		want := fixed + slope*float64(sp.Held)
+		if math.Abs(float64(sp.SizeBytes)-want) > math.Max(0.05*want, 256) {
+			return 0, false
+		}
+	}
+	return slope, len(held) >= 2
+}
+
+// crashFinding compares the messages a kill actually lost with what the autosave
+// interval predicted could be lost: the number that decides how to tune autosave.
+func crashFinding(s *bench.Summary) string {
+	c := s.Crash
+	if c == nil {
+		if s.LostInCrash == 0 {
+			return ""
+		}
+		return fmt.Sprintf("The crash lost %s %s: acknowledged before the kill, never received by anyone.",
+			groupInt(s.LostInCrash), plural(s.LostInCrash, "message", "messages"))
+	}
+	when := "no save had happened before it, so every acknowledged message was at risk"
+	if c.SavedBeforeKill {
+		when = fmt.Sprintf("the last save before it was at %s", formatSecs(c.LastSaveT, s))
+	}
+	return fmt.Sprintf("The crash lost %s %s; autosave every %s predicted up to %s (the broker was killed at %s, %s; %s %s acknowledged before the kill). Lost counts messages acknowledged before the kill that no subscriber ever received, including any the broker had dropped by its queue limits.",
+		groupInt(c.ActualLost), plural(c.ActualLost, "message", "messages"), formatAutosave(s.Persist.AutosaveInterval),
+		groupInt(c.PredictedLost), formatSecs(c.KillT, s), when, groupInt(c.AckedBeforeKill), plural(c.AckedBeforeKill, "message was", "messages were"))
+}
+
+// formatSecs renders an event time as seconds since publishing started, the
+// time axis of the plots.
+func formatSecs(t int64, s *bench.Summary) string {
+	zero := s.Phases["run"]
+	return fmt.Sprintf("%.1f s", float64(t-zero)/1e9)
+}
