@@ -25,6 +25,16 @@ type Scenario struct {
 	DrainTimeout Duration `yaml:"drain_timeout,omitempty" json:"drain_timeout,omitempty"`
 	// Thresholds are checked by `mqbench check`: "lost == 0", "persist.max_bytes <= 3MB".
 	Thresholds []string `yaml:"thresholds,omitempty" json:"thresholds,omitempty"`
+	// TimeScale is the factor Scale applied to every duration (0 or 1 = as written),
+	// recorded so a shortened run is never mistaken for the full experiment.
+	TimeScale float64 `yaml:"-" json:"time_scale,omitempty"`
+	// Source names where the scenario came from (shipped file name or path), for errors.
+	Source string `yaml:"-" json:"source,omitempty"`
+
+	// pos maps a field path ("publishers[0].qos") to where it was set
+	// ("persist-3s.yaml:14" or "--set publishers.0.qos"), so validation errors
+	// point at the line to fix.
+	pos map[string]string
 }
 
 // BrokerSetting is one mosquitto.conf line: key and value(s). Values has more than

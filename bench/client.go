@@ -1,0 +1,532 @@
+package bench
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mqbench/mqbench/scenarios"
+)
+
+// Client timing. Every wait in a run is bounded by one of these, so a dead
+// broker ends a run with a note instead of hanging it.
+const (
+	connectTimeout  = 10 * time.Second
+	stallAfter      = 10 * time.Second // no acknowledgement progress for this long: a stalled publisher
+	keepAlive       = 60 * time.Second // paho-mqtt (Python)'s default, as in the seed experiment
+	reconnectMax    = time.Second
+	disconnectQuiet = 100 // ms paho waits for DISCONNECT to be written
+)
+
+// clientOptions are the paho options every mqbench client shares.
+func (e *engine) clientOptions(id string, clean bool) *mqtt.ClientOptions {
+	return mqtt.NewClientOptions().
+		AddBroker(e.addr).
+		SetClientID(id).
+		SetCleanSession(clean).
+		SetProtocolVersion(4).
+		SetConnectTimeout(connectTimeout).
+		SetWriteTimeout(connectTimeout).
+		SetKeepAlive(keepAlive).
+		SetPingTimeout(connectTimeout).
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(reconnectMax).
+		SetConnectRetry(false)
+}
+
+// waitToken waits for a paho token within limit; false on timeout or stop.
+func (e *engine) waitToken(tok mqtt.Token, limit time.Duration) error {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-t.C:
+		return fmt.Errorf("no answer within %s", limit)
+	case <-e.stop:
+		return fmt.Errorf("run stopped")
+	}
+}
+
+// publisher sends one publisher's messages and records pub and ack events.
+type publisher struct {
+	e      *engine
+	id     string
+	cfg    scenarios.Publisher
+	gen    *payloadGen
+	lim    *limiter
+	client mqtt.Client // nil in connection-per-message mode
+
+	// sendT[seq-1] is the pub event's t_ns, so a delivery's latency needs no
+	// payload timestamp and no map on the hot path. Written by the publishing
+	// goroutine, read by subscribers: atomic.
+	sendT []int64
+
+	sent, acked atomic.Int64
+	finished    atomic.Bool // all publishes sent and every ack resolved (or stopped)
+	errs        atomic.Int64
+}
+
+// sendTime returns the recorded publish time of seq, 0 if unknown.
+func (p *publisher) sendTime(seq int64) int64 {
+	if seq < 1 || seq > int64(len(p.sendT)) {
+		return 0
+	}
+	return atomic.LoadInt64(&p.sendT[seq-1])
+}
+
+func (p *publisher) connect() error {
+	opts := p.e.clientOptions(p.id, p.cfg.Clean()).
+		SetMaxResumePubInFlight(p.cfg.Inflight).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { p.e.connLost("publisher", p.id, err, false) }).
+		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {})
+	first := true
+	var mu sync.Mutex
+	opts.SetOnConnectHandler(func(mqtt.Client) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !first {
+			p.e.note("info", fmt.Sprintf("publisher %s reconnected", p.id))
+		}
+		first = false
+	})
+	p.client = mqtt.NewClient(opts)
+	if err := p.e.waitToken(p.client.Connect(), connectTimeout); err != nil {
+		return fmt.Errorf("connecting publisher %s: %w", p.id, err)
+	}
+	return nil
+}
+
+type pending struct {
+	seq int64
+	tok mqtt.Token
+}
+
+// run publishes every message, at most Inflight unacknowledged at once.
+func (p *publisher) run(runStart time.Time) {
+	defer p.finished.Store(true)
+	if !p.e.sleepUntil(runStart.Add(p.cfg.StartAt.D())) {
+		return
+	}
+	if p.cfg.ConnectionPerMessage {
+		p.runPerMessage()
+		return
+	}
+	sem := make(chan struct{}, p.cfg.Inflight)
+	queue := make(chan pending, p.cfg.Inflight)
+	acksDone := make(chan struct{})
+	go func() {
+		defer close(acksDone)
+		p.ackLoop(queue, sem)
+	}()
+	defer func() {
+		close(queue)
+		<-acksDone
+	}()
+	for seq := int64(1); seq <= int64(p.cfg.Messages); seq++ {
+		if p.e.publishingOver() || !p.lim.wait(p.e.stopPublish) {
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-p.e.stopPublish:
+			return
+		}
+		payload, err := p.gen.make(seq, time.Now())
+		if err != nil {
+			p.e.note("warn", fmt.Sprintf("publisher %s: %v", p.id, err))
+			return
+		}
+		t := p.e.rec.Since()
+		atomic.StoreInt64(&p.sendT[seq-1], t)
+		tok := p.client.Publish(p.cfg.Topic, p.cfg.QoS, p.cfg.Retain, payload)
+		p.e.emit(Event{T: t, Type: EvPub, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Size: len(payload)})
+		p.sent.Add(1)
+		p.e.published.Add(1)
+		queue <- pending{seq, tok}
+	}
+}
+
+// ackLoop resolves tokens in publish order (brokers acknowledge in order, so
+// this costs nothing) and notes a stall when nothing is acknowledged for
+// stallAfter. It gives up only when the run ends.
+func (p *publisher) ackLoop(queue <-chan pending, sem <-chan struct{}) {
+	timer := time.NewTimer(stallAfter)
+	defer timer.Stop()
+	stalled := false
+	for pd := range queue {
+		ok := true
+		select {
+		case <-pd.tok.Done():
+		default:
+			timer.Reset(stallAfter)
+		wait:
+			for {
+				select {
+				case <-pd.tok.Done():
+					break wait
+				case <-p.e.stop:
+					ok = false
+					break wait
+				case <-timer.C:
+					if !stalled {
+						stalled = true
+						p.e.note(p.e.level(), fmt.Sprintf("publisher %s stalled: no acknowledgement for %s (%d sent, %d acked)",
+							p.id, stallAfter, p.sent.Load(), p.acked.Load()))
+					}
+					timer.Reset(stallAfter)
+				}
+			}
+		}
+		<-sem
+		if !ok {
+			continue // run over: drain the queue without waiting
+		}
+		if err := pd.tok.Error(); err != nil {
+			if p.errs.Add(1) <= 3 {
+				p.e.note(p.e.level(), fmt.Sprintf("publisher %s seq %d: %v", p.id, pd.seq, err))
+			}
+			continue
+		}
+		if stalled {
+			stalled = false
+			p.e.note("info", fmt.Sprintf("publisher %s acknowledged again", p.id))
+		}
+		p.acked.Add(1)
+		p.e.emit(Event{T: p.e.rec.Since(), Type: EvAck, Client: p.id, Seq: pd.seq, QoS: p.cfg.QoS})
+	}
+}
+
+// runPerMessage is paho-mqtt's publish.single: connect, publish, wait for the
+// flow to complete, disconnect, for every message.
+func (p *publisher) runPerMessage() {
+	opts := p.e.clientOptions(p.id, p.cfg.Clean()).SetAutoReconnect(false)
+	for seq := int64(1); seq <= int64(p.cfg.Messages); seq++ {
+		if p.e.publishingOver() || !p.lim.wait(p.e.stopPublish) {
+			return
+		}
+		c := mqtt.NewClient(opts)
+		if err := p.e.waitToken(c.Connect(), connectTimeout); err != nil {
+			if p.errs.Add(1) <= 3 {
+				p.e.note(p.e.level(), fmt.Sprintf("publisher %s connecting for seq %d: %v", p.id, seq, err))
+			}
+			seq-- // retry the same message after a pause, as a user's script would
+			if !p.e.sleepUntil(time.Now().Add(200 * time.Millisecond)) {
+				return
+			}
+			continue
+		}
+		payload, err := p.gen.make(seq, time.Now())
+		if err != nil {
+			p.e.note("warn", fmt.Sprintf("publisher %s: %v", p.id, err))
+			c.Disconnect(disconnectQuiet)
+			return
+		}
+		t := p.e.rec.Since()
+		atomic.StoreInt64(&p.sendT[seq-1], t)
+		tok := c.Publish(p.cfg.Topic, p.cfg.QoS, p.cfg.Retain, payload)
+		p.e.emit(Event{T: t, Type: EvPub, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Size: len(payload)})
+		p.sent.Add(1)
+		p.e.published.Add(1)
+		err = p.e.waitToken(tok, stallAfter)
+		if err == nil {
+			p.acked.Add(1)
+			p.e.emit(Event{T: p.e.rec.Since(), Type: EvAck, Client: p.id, Seq: seq, QoS: p.cfg.QoS})
+		} else if p.errs.Add(1) <= 3 {
+			p.e.note(p.e.level(), fmt.Sprintf("publisher %s seq %d: %v", p.id, seq, err))
+		}
+		c.Disconnect(disconnectQuiet)
+	}
+}
+
+// limiter paces publishes by schedule (the n-th message at start + n/rate), so
+// the average rate is exact and there is no busy loop. One limiter serves one
+// publisher, or all publishers of a group with rate_scope global.
+type limiter struct {
+	mu       sync.Mutex
+	interval time.Duration
+	next     time.Time
+}
+
+func newLimiter(rate float64) *limiter {
+	if rate <= 0 {
+		return nil
+	}
+	return &limiter{interval: time.Duration(float64(time.Second) / rate)}
+}
+
+// wait blocks until the next slot; false if stop closed first.
+func (l *limiter) wait(stop <-chan struct{}) bool {
+	if l == nil {
+		select {
+		case <-stop:
+			return false
+		default:
+			return true
+		}
+	}
+	l.mu.Lock()
+	now := time.Now()
+	if l.next.IsZero() || now.Sub(l.next) > time.Second {
+		l.next = now // first call, or fell far behind: do not burst to catch up
+	}
+	slot := l.next
+	l.next = l.next.Add(l.interval)
+	l.mu.Unlock()
+	d := time.Until(slot)
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	}
+}
+
+// subscriber consumes messages at its pace and records recv events.
+type subscriber struct {
+	e      *engine
+	id     string
+	cfg    scenarios.Subscriber
+	client mqtt.Client
+
+	queue chan queued // ack mode: received, not yet consumed
+	// conn counts connections: messages received on an earlier connection of a
+	// persistent session are not acknowledged on the new one (the broker resends them).
+	conn         atomic.Int64
+	expectedDown atomic.Bool // a disconnect action is in effect
+	connected    atomic.Bool
+	subscribed   chan error
+
+	unique      atomic.Int64 // distinct messages consumed
+	drained     atomic.Int64 // distinct messages consumed during the drain phase
+	lastRecv    atomic.Int64 // t_ns of the last consumption
+	foreign     atomic.Int64
+	seenMu      sync.Mutex
+	seen        map[string][]bool // publisher id -> consumed, by seq
+	subscribeMu sync.Mutex
+	firstConn   bool
+}
+
+type queued struct {
+	m    mqtt.Message
+	conn int64
+}
+
+func (s *subscriber) handler(_ mqtt.Client, m mqtt.Message) {
+	if s.cfg.PaceMode == "block" {
+		s.consume(m)
+		s.e.pause(s.cfg.Pace.D())
+		return
+	}
+	select {
+	case s.queue <- queued{m, s.conn.Load()}:
+	case <-s.e.stop:
+	}
+}
+
+// consumeLoop releases acknowledgements one per Pace (ack mode): the broker
+// sees a healthy connection that takes a message per Pace.
+func (s *subscriber) consumeLoop() {
+	var next time.Time
+	for {
+		var q queued
+		select {
+		case q = <-s.queue:
+		case <-s.e.stop:
+			return
+		}
+		if !s.cfg.Clean() && q.conn != s.conn.Load() {
+			continue
+		}
+		if d := time.Until(next); d > 0 && !s.e.draining() {
+			s.e.pause(d)
+		}
+		if !s.cfg.Clean() && q.conn != s.conn.Load() {
+			continue
+		}
+		s.consume(q.m)
+		q.m.Ack()
+		next = time.Now().Add(s.cfg.Pace.D())
+	}
+}
+
+// consume records one consumption: the recv event and the unique count the
+// drain phase waits on.
+func (s *subscriber) consume(m mqtt.Message) {
+	t := s.e.rec.Since()
+	pub, seq, ok := parsePayload(m.Payload())
+	if !ok {
+		if s.foreign.Add(1) == 1 {
+			s.e.note("info", fmt.Sprintf("subscriber %s got a message mqbench did not send on %s", s.id, m.Topic()))
+		}
+		return
+	}
+	if pub == "" {
+		pub = s.e.defaultPub
+	}
+	var pubT int64
+	p := s.e.pubs[pub]
+	if p != nil {
+		pubT = p.sendTime(seq)
+	}
+	s.e.emit(Event{T: t, Type: EvRecv, Client: s.id, Pub: pub, Seq: seq, QoS: m.Qos(), Dup: m.Duplicate(), Size: len(m.Payload()), PubT: pubT})
+	s.lastRecv.Store(t)
+	s.e.delivered.Add(1)
+	if p == nil || seq < 1 || seq > int64(p.cfg.Messages) {
+		return
+	}
+	s.seenMu.Lock()
+	seen := s.seen[pub]
+	if seen == nil {
+		seen = make([]bool, p.cfg.Messages)
+		s.seen[pub] = seen
+	}
+	first := !seen[seq-1]
+	seen[seq-1] = true
+	s.seenMu.Unlock()
+	if first {
+		s.unique.Add(1)
+		if s.e.draining() {
+			s.drained.Add(1)
+		}
+	}
+}
+
+func (s *subscriber) connect() error {
+	s.subscribeMu.Lock()
+	if s.client == nil {
+		opts := s.e.clientOptions(s.id, s.cfg.Clean()).
+			SetAutoAckDisabled(s.cfg.PaceMode != "block").
+			SetDefaultPublishHandler(s.handler).
+			SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+				s.conn.Add(1)
+				s.connected.Store(false)
+				s.e.connLost("subscriber", s.id, err, s.expectedDown.Load())
+			}).
+			SetOnConnectHandler(func(c mqtt.Client) {
+				s.connected.Store(true)
+				s.subscribeMu.Lock()
+				first := s.firstConn
+				s.firstConn = false
+				s.subscribeMu.Unlock()
+				if !first {
+					s.e.note("info", fmt.Sprintf("subscriber %s reconnected", s.id))
+				}
+				err := s.e.waitToken(c.Subscribe(s.cfg.Filter, s.cfg.QoS, s.handler), connectTimeout)
+				if err != nil {
+					s.e.note(s.e.level(), fmt.Sprintf("subscriber %s subscribing to %s: %v", s.id, s.cfg.Filter, err))
+				}
+				select {
+				case s.subscribed <- err:
+				default:
+				}
+			})
+		s.client = mqtt.NewClient(opts)
+		s.firstConn = true
+	}
+	s.subscribeMu.Unlock()
+	// Drop a stale subscribe result from an earlier connection.
+	select {
+	case <-s.subscribed:
+	default:
+	}
+	if err := s.e.waitToken(s.client.Connect(), connectTimeout); err != nil {
+		return fmt.Errorf("connecting subscriber %s: %w", s.id, err)
+	}
+	t := time.NewTimer(connectTimeout)
+	defer t.Stop()
+	select {
+	case err := <-s.subscribed:
+		if err != nil {
+			return fmt.Errorf("subscriber %s subscribing to %s: %w", s.id, s.cfg.Filter, err)
+		}
+	case <-t.C:
+		return fmt.Errorf("subscriber %s: no SUBACK within %s", s.id, connectTimeout)
+	case <-s.e.stop:
+		return fmt.Errorf("run stopped")
+	}
+	return nil
+}
+
+// disconnect is the disconnect action: a clean DISCONNECT, expected by the run.
+func (s *subscriber) disconnect() {
+	s.expectedDown.Store(true)
+	s.conn.Add(1)
+	s.connected.Store(false)
+	if s.client != nil {
+		s.client.Disconnect(disconnectQuiet)
+	}
+}
+
+// reconnect is the reconnect action: the persistent session picks up where it was.
+func (s *subscriber) reconnect() error {
+	err := s.connect()
+	if err == nil {
+		s.expectedDown.Store(false)
+	}
+	return err
+}
+
+// sysTopics are the $SYS counters mqbench records, each mapped to its gauge.
+// Subscribing to these alone (not $SYS/#) keeps the broker's own store small.
+var sysTopics = map[string]string{
+	"$SYS/broker/store/messages/count":     GaugeStoreCount,
+	"$SYS/broker/messages/stored":          GaugeStoreCount, // Mosquitto 1.4
+	"$SYS/broker/store/messages/bytes":     GaugeStoreBytes,
+	"$SYS/broker/publish/messages/dropped": GaugeDropped,
+	"$SYS/broker/clients/connected":        GaugeClients,
+}
+
+// connectSys starts the $SYS monitor, a clean-session client whose counters
+// (dropped messages above all) explain what the file size cannot.
+func (e *engine) connectSys() error {
+	filters := map[string]byte{}
+	for t := range sysTopics {
+		filters[t] = 0
+	}
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		name, ok := sysTopics[m.Topic()]
+		if !ok {
+			return
+		}
+		v, err := strconv.ParseFloat(string(m.Payload()), 64)
+		if err != nil {
+			return
+		}
+		e.emit(Event{T: e.rec.Since(), Type: EvGauge, Name: name, Value: v})
+	}
+	subscribed := make(chan error, 1)
+	opts := e.clientOptions("mqbench-sys", true).
+		SetDefaultPublishHandler(handler).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { e.connLost("$SYS monitor", "mqbench-sys", err, false) }).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			err := e.waitToken(c.SubscribeMultiple(filters, handler), connectTimeout)
+			select {
+			case subscribed <- err:
+			default:
+			}
+		})
+	c := mqtt.NewClient(opts)
+	e.sys = c
+	if err := e.waitToken(c.Connect(), connectTimeout); err != nil {
+		return fmt.Errorf("connecting $SYS monitor: %w", err)
+	}
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			return fmt.Errorf("subscribing to $SYS: %w", err)
+		}
+	case <-time.After(connectTimeout):
+		return fmt.Errorf("subscribing to $SYS: no SUBACK within %s", connectTimeout)
+	}
+	return nil
+}

@@ -1,0 +1,675 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mqbench/mqbench/scenarios"
+)
+
+// Engine timing that is not a scenario setting.
+const (
+	progressEvery = 500 * time.Millisecond
+	drainQuiet    = time.Second // drain ends this long after the last delivery once nothing is pending
+	drainPoll     = 50 * time.Millisecond
+	// drainSettle lets the last acknowledgement flows (PUBREC, PUBREL, PUBCOMP)
+	// finish after the last delivery, so the broker's final state is clean.
+	drainSettle    = 300 * time.Millisecond
+	actionTimeout  = 30 * time.Second
+	shutdownWait   = 5 * time.Second
+	maxTaintReason = 20
+)
+
+// Options says what to run and where to record it. The caller resolves the
+// scenario (Load, Expand, Scale) and provides the broker; Run only drives it.
+type Options struct {
+	Scenario  *scenarios.Scenario
+	Target    Target
+	OutDir    string  // created; events.jsonl.gz goes here (an existing event file is never overwritten)
+	MQBench   string  // mqbench version for the header
+	TimeScale float64 // recorded in the header (already applied to Scenario by the caller)
+	// Progress is called about every 500 ms from one goroutine; nil = none.
+	Progress func(Progress)
+}
+
+// Progress is a live view of a run for the terminal: enough to see that the
+// backlog builds and the file grows without waiting for the report.
+type Progress struct {
+	Elapsed      time.Duration
+	Phase        string
+	Published    int64
+	Acked        int64
+	Delivered    int64
+	PersistBytes int64
+	Saves        int
+}
+
+// Result is where a run was recorded and how it ended.
+type Result struct {
+	Dir    string
+	Footer Footer
+}
+
+// Execute runs one scenario (named Execute because Run is the recorded-run type) against the target and records it to
+// OutDir/events.jsonl.gz: connect subscribers and the $SYS monitor, release the
+// publishers together, run the actions on time, drain, write the footer.
+// Cancelling ctx (Ctrl-C) stops the clients and records status "interrupted";
+// the file is kept and the Result returned without error. An error is returned
+// when the run could not be done (bad options, broker unreachable); if the
+// event file was created it holds the footer with status "error".
+func Execute(ctx context.Context, o Options) (*Result, error) {
+	if o.Scenario == nil {
+		return nil, errors.New("run: no scenario")
+	}
+	if o.Target == nil {
+		return nil, errors.New("run: no broker target")
+	}
+	if o.OutDir == "" {
+		return nil, errors.New("run: no output directory")
+	}
+	sc := o.Scenario.Clone()
+	sc.ApplyDefaults()
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
+	if _, err := sc.Settings(); err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating run directory: %w", err)
+	}
+	path := filepath.Join(o.OutDir, EventsFile)
+	if _, err := os.Stat(path); err == nil {
+		return nil, fmt.Errorf("%s already exists: refusing to overwrite a recorded run", path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("checking %s: %w", path, err)
+	}
+	scJSON, err := json.Marshal(sc)
+	if err != nil {
+		return nil, fmt.Errorf("encoding scenario %s: %w", sc.Name, err)
+	}
+	scale := o.TimeScale
+	if scale == 0 {
+		scale = sc.TimeScale
+	}
+	if scale == 0 {
+		scale = 1
+	}
+	host, _ := os.Hostname()
+	start := time.Now()
+	h := Header{
+		Schema:        EventSchema,
+		RunID:         fmt.Sprintf("%s-%s-%04x", sc.Name, start.UTC().Format("20060102T150405Z"), rand.IntN(1<<16)),
+		ScenarioName:  sc.Name,
+		Scenario:      scJSON,
+		BrokerKind:    o.Target.Kind(),
+		BrokerVersion: o.Target.Version(),
+		BrokerAddr:    o.Target.Addr(),
+		PersistPath:   o.Target.PersistPath(),
+		BrokerConfig:  o.Target.ConfigLines(),
+		MQBench:       o.MQBench,
+		GoVersion:     runtime.Version(),
+		Host:          host,
+		Start:         start,
+		TimeScale:     scale,
+	}
+	rec, err := NewRecorder(path, h)
+	if err != nil {
+		return nil, err
+	}
+	e := newEngine(o, sc, rec)
+	status, runErr := e.run(ctx)
+	e.reasonsMu.Lock()
+	reasons := append([]string(nil), e.reasons...)
+	e.reasonsMu.Unlock()
+	f := Footer{Type: "footer", T: rec.Since(), Status: status, Tainted: len(reasons) > 0, Reasons: reasons, End: time.Now()}
+	if runErr != nil {
+		f.Error = runErr.Error()
+	}
+	if err := rec.Close(f); err != nil && runErr == nil {
+		runErr = fmt.Errorf("recording %s: %w", path, err)
+	}
+	return &Result{Dir: o.OutDir, Footer: f}, runErr
+}
+
+// engine is the state of one run.
+type engine struct {
+	o      Options
+	sc     *scenarios.Scenario
+	target Target
+	addr   string
+	rec    *Recorder
+
+	stop        chan struct{} // the run is over: every wait returns
+	stopPublish chan struct{} // the observation window is over: no new publishes
+	drainCh     chan struct{} // the drain phase began: subscribers stop pacing
+	stopOnce    sync.Once
+	pubOnce     sync.Once
+	drainOnce   sync.Once
+	isDraining  atomic.Bool
+	stopping    atomic.Bool
+	interrupted atomic.Bool
+	brokerDown  atomic.Bool // a stop/kill action is in effect: disconnects are expected
+	phase       atomic.Value
+
+	published, delivered atomic.Int64
+
+	pubs       map[string]*publisher
+	pubList    []*publisher
+	subs       []*subscriber
+	subByID    map[string]*subscriber
+	defaultPub string
+	sys        mqtt.Client
+	smp        *sampler
+
+	reasonsMu sync.Mutex
+	reasons   []string
+	wg        sync.WaitGroup
+}
+
+func newEngine(o Options, sc *scenarios.Scenario, rec *Recorder) *engine {
+	e := &engine{
+		o: o, sc: sc, target: o.Target, addr: o.Target.Addr(), rec: rec,
+		stop:        make(chan struct{}),
+		stopPublish: make(chan struct{}),
+		drainCh:     make(chan struct{}),
+		pubs:        map[string]*publisher{},
+		subByID:     map[string]*subscriber{},
+	}
+	e.phase.Store("")
+	return e
+}
+
+// emit records an event; the recorder drops events after Close, so late
+// goroutines are harmless.
+func (e *engine) emit(ev Event) { e.rec.Emit(ev) }
+
+// note records a note; "warn" notes taint the run and become footer reasons.
+func (e *engine) note(level, msg string) {
+	e.emit(Event{T: e.rec.Since(), Type: EvNote, Level: level, Msg: msg})
+	if level != "warn" {
+		return
+	}
+	e.reasonsMu.Lock()
+	defer e.reasonsMu.Unlock()
+	for _, r := range e.reasons {
+		if r == msg {
+			return
+		}
+	}
+	if len(e.reasons) < maxTaintReason {
+		e.reasons = append(e.reasons, msg)
+	}
+}
+
+// level is "info" while a scheduled stop/kill has the broker down (trouble is
+// expected then), "warn" otherwise.
+func (e *engine) level() string {
+	if e.brokerDown.Load() {
+		return "info"
+	}
+	return "warn"
+}
+
+// connLost records an unexpected connection loss; expected ones (a disconnect
+// action, a stopped broker, the end of the run) are only informational.
+func (e *engine) connLost(kind, id string, err error, expected bool) {
+	if e.stopping.Load() {
+		return
+	}
+	lvl := e.level()
+	if expected {
+		lvl = "info"
+	}
+	e.note(lvl, fmt.Sprintf("%s %s lost its connection: %v", kind, id, err))
+}
+
+func (e *engine) setPhase(p string) {
+	e.phase.Store(p)
+	e.emit(Event{T: e.rec.Since(), Type: EvPhase, Msg: p})
+}
+
+func (e *engine) publishingOver() bool {
+	select {
+	case <-e.stopPublish:
+		return true
+	default:
+		return false
+	}
+}
+
+func (e *engine) draining() bool { return e.isDraining.Load() }
+
+func (e *engine) stopped() bool {
+	select {
+	case <-e.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleepUntil waits for t; false if the run's publishing window or the run ended first.
+func (e *engine) sleepUntil(t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return !e.publishingOver()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-e.stopPublish:
+		return false
+	}
+}
+
+// waitUntil waits for t; false if the run ended first.
+func (e *engine) waitUntil(t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return !e.stopped()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-e.stop:
+		return false
+	}
+}
+
+// pause waits d, cut short by the drain phase (pace 0) or the end of the run.
+func (e *engine) pause(d time.Duration) {
+	if d <= 0 || e.draining() {
+		return
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-e.drainCh:
+	case <-e.stop:
+	}
+}
+
+func (e *engine) endRun() {
+	e.stopping.Store(true)
+	e.pubOnce.Do(func() { close(e.stopPublish) })
+	e.stopOnce.Do(func() { close(e.stop) })
+}
+
+// setup builds the clients from the scenario.
+func (e *engine) setup() error {
+	var ids []string
+	for _, pc := range e.sc.Publishers {
+		ids = append(ids, pc.IDs()...)
+	}
+	if len(ids) == 1 {
+		e.defaultPub = ids[0]
+	}
+	seed := uint64(time.Now().UnixNano())
+	for _, pc := range e.sc.Publishers {
+		var global *limiter
+		if pc.RateScope == "global" {
+			global = newLimiter(pc.Rate)
+		}
+		for _, id := range pc.IDs() {
+			if err := checkPubID(id); err != nil {
+				return err
+			}
+			seed++
+			gen, err := newPayloadGen(pc.Payload, id, len(ids) > 1, seed)
+			if err != nil {
+				return err
+			}
+			lim := global
+			if pc.RateScope != "global" {
+				lim = newLimiter(pc.Rate)
+			}
+			p := &publisher{e: e, id: id, cfg: pc, gen: gen, lim: lim, sendT: make([]int64, pc.Messages)}
+			e.pubs[id] = p
+			e.pubList = append(e.pubList, p)
+		}
+	}
+	for _, scfg := range e.sc.Subscribers {
+		for _, id := range scfg.IDs() {
+			s := &subscriber{
+				e: e, id: id, cfg: scfg,
+				queue:      make(chan queued, 1<<16),
+				subscribed: make(chan error, 1),
+				seen:       map[string][]bool{},
+			}
+			e.subs = append(e.subs, s)
+			e.subByID[id] = s
+		}
+	}
+	return nil
+}
+
+// expected is how many distinct messages a subscriber should get: the
+// acknowledged publishes of every publisher whose topic its filter matches.
+func (e *engine) expected(s *subscriber) int64 {
+	var n int64
+	for _, p := range e.pubList {
+		if MatchTopic(s.cfg.Filter, p.cfg.Topic) {
+			n += p.acked.Load()
+		}
+	}
+	return n
+}
+
+func (e *engine) acked() int64 {
+	var n int64
+	for _, p := range e.pubList {
+		n += p.acked.Load()
+	}
+	return n
+}
+
+// run drives the phases and returns the footer status.
+func (e *engine) run(ctx context.Context) (string, error) {
+	ctxDone := make(chan struct{})
+	defer close(ctxDone)
+	go func() {
+		select {
+		case <-ctx.Done():
+			e.interrupted.Store(true)
+			e.note("info", "interrupted")
+			e.endRun()
+		case <-ctxDone:
+		}
+	}()
+
+	e.setPhase("connect")
+	if err := e.setup(); err != nil {
+		e.setPhase("done")
+		return "error", err
+	}
+	samplersDone := make(chan struct{})
+	samplerStop := make(chan struct{})
+	var swg sync.WaitGroup
+	if path := e.target.PersistPath(); path != "" {
+		e.smp = &sampler{e: e, path: path, interval: e.sc.Sample.Interval.D(), decode: e.sc.DecodeSaves()}
+		swg.Add(1)
+		go func() { defer swg.Done(); e.smp.run(samplerStop) }()
+	}
+	swg.Add(1)
+	go func() { defer swg.Done(); e.procSampler(samplerStop) }()
+	if e.o.Progress != nil {
+		swg.Add(1)
+		go func() { defer swg.Done(); e.progress(samplerStop) }()
+	}
+	go func() { swg.Wait(); close(samplersDone) }()
+
+	status, err := e.phases()
+	e.shutdown()
+	close(samplerStop)
+	select {
+	case <-samplersDone:
+	case <-time.After(shutdownWait):
+	}
+	if e.interrupted.Load() && err == nil {
+		status = "interrupted"
+	}
+	return status, err
+}
+
+func (e *engine) phases() (string, error) {
+	if e.sc.SYSEnabled() {
+		if err := e.connectSys(); err != nil {
+			if e.stopped() {
+				return "interrupted", nil
+			}
+			e.note("info", fmt.Sprintf("no $SYS counters: %v", err))
+		}
+	}
+	for _, s := range e.subs {
+		if s.cfg.PaceMode != "block" {
+			e.wg.Add(1)
+			go func() { defer e.wg.Done(); s.consumeLoop() }()
+		}
+		if s.cfg.StartAt > 0 {
+			continue
+		}
+		if err := s.connect(); err != nil {
+			if e.stopped() {
+				return "interrupted", nil
+			}
+			return "error", err
+		}
+	}
+	for _, p := range e.pubList {
+		if p.cfg.ConnectionPerMessage {
+			continue
+		}
+		if err := p.connect(); err != nil {
+			if e.stopped() {
+				return "interrupted", nil
+			}
+			return "error", err
+		}
+	}
+
+	runStart := time.Now()
+	e.setPhase("run")
+	for _, p := range e.pubList {
+		e.wg.Add(1)
+		go func() { defer e.wg.Done(); p.run(runStart) }()
+	}
+	for _, s := range e.subs {
+		if s.cfg.StartAt <= 0 {
+			continue
+		}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			if !e.waitUntil(runStart.Add(s.cfg.StartAt.D())) {
+				return
+			}
+			if err := s.connect(); err != nil && !e.stopped() {
+				e.note("warn", err.Error())
+			}
+		}()
+	}
+	if len(e.sc.Actions) > 0 {
+		e.wg.Add(1)
+		go func() { defer e.wg.Done(); e.actions(runStart) }()
+	}
+
+	if !e.waitUntil(runStart.Add(e.sc.Duration.D())) {
+		return "interrupted", nil
+	}
+	e.pubOnce.Do(func() { close(e.stopPublish) })
+	if e.sc.DrainEnabled() {
+		e.isDraining.Store(true)
+		e.setPhase("drain")
+		e.drainOnce.Do(func() { close(e.drainCh) })
+		e.drain()
+	}
+	if e.stopped() {
+		return "interrupted", nil
+	}
+	return "ok", nil
+}
+
+// drain waits until every subscriber has every acknowledged message, or
+// nothing is pending and nothing arrived for drainQuiet, or the drain timeout.
+func (e *engine) drain() {
+	start := time.Now()
+	deadline := start.Add(e.sc.DrainTimeout.D())
+	t := time.NewTicker(drainPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		pubsDone := true
+		for _, p := range e.pubList {
+			if !p.finished.Load() {
+				pubsDone = false
+			}
+		}
+		complete, quiet := pubsDone, pubsDone
+		now := e.rec.Since()
+		startNS := now - int64(time.Since(start))
+		for _, s := range e.subs {
+			if s.unique.Load() < e.expected(s) {
+				complete = false
+			}
+			if s.expectedDown.Load() {
+				continue
+			}
+			last := s.lastRecv.Load()
+			if last < startNS {
+				last = startNS
+			}
+			if !s.connected.Load() || time.Duration(now-last) < drainQuiet {
+				quiet = false
+			}
+		}
+		if complete {
+			e.waitUntil(time.Now().Add(drainSettle))
+			return
+		}
+		if quiet {
+			return
+		}
+		if time.Now().After(deadline) {
+			var missing int64
+			for _, s := range e.subs {
+				if d := e.expected(s) - s.unique.Load(); d > 0 {
+					missing += d
+				}
+			}
+			e.note("info", fmt.Sprintf("drain timeout after %s: %d expected deliveries not received", e.sc.DrainTimeout.D(), missing))
+			return
+		}
+	}
+}
+
+// actions runs the scenario's timed actions in order.
+func (e *engine) actions(runStart time.Time) {
+	acts := append([]scenarios.Action(nil), e.sc.Actions...)
+	sort.SliceStable(acts, func(i, j int) bool { return acts[i].At < acts[j].At })
+	for _, a := range acts {
+		if !e.waitUntil(runStart.Add(a.At.D())) {
+			return
+		}
+		e.doAction(a)
+	}
+}
+
+func (e *engine) doAction(a scenarios.Action) {
+	ctx, cancel := context.WithTimeout(context.Background(), actionTimeout)
+	defer cancel()
+	t0 := e.rec.Since()
+	var err error
+	switch a.Do {
+	case "save":
+		err = e.target.Save(ctx)
+	case "stop":
+		e.brokerDown.Store(true)
+		err = e.target.Stop(ctx)
+	case "kill":
+		e.brokerDown.Store(true)
+		err = e.target.Kill(ctx)
+	case "start":
+		err = e.target.Start(ctx)
+		if err == nil {
+			e.brokerDown.Store(false)
+		}
+	case "disconnect":
+		if s := e.subByID[a.Target]; s != nil {
+			s.disconnect()
+		} else {
+			err = fmt.Errorf("no subscriber %q", a.Target)
+		}
+	case "reconnect":
+		if s := e.subByID[a.Target]; s != nil {
+			err = s.reconnect()
+		} else {
+			err = fmt.Errorf("no subscriber %q", a.Target)
+		}
+	default:
+		err = fmt.Errorf("unknown action %q", a.Do)
+	}
+	ev := Event{T: t0, Type: EvAction, Action: a.Do, Target: a.Target}
+	if err != nil {
+		ev.Err = err.Error()
+	}
+	e.emit(ev)
+}
+
+// shutdown ends the run: phase done, clients disconnected, goroutines waited for.
+func (e *engine) shutdown() {
+	e.setPhase("done")
+	e.endRun()
+	var cwg sync.WaitGroup
+	disc := func(c mqtt.Client) {
+		if c == nil {
+			return
+		}
+		cwg.Add(1)
+		go func() { defer cwg.Done(); c.Disconnect(disconnectQuiet) }()
+	}
+	for _, p := range e.pubList {
+		disc(p.client)
+	}
+	for _, s := range e.subs {
+		s.subscribeMu.Lock()
+		c := s.client
+		s.subscribeMu.Unlock()
+		disc(c)
+	}
+	disc(e.sys)
+	done := make(chan struct{})
+	go func() { cwg.Wait(); e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownWait):
+		e.note("info", fmt.Sprintf("clients did not stop within %s", shutdownWait))
+	}
+}
+
+// progress reports to the caller every progressEvery until stop.
+func (e *engine) progress(stop <-chan struct{}) {
+	t := time.NewTicker(progressEvery)
+	defer t.Stop()
+	for {
+		p := Progress{
+			Elapsed:   time.Duration(e.rec.Since()),
+			Phase:     e.phase.Load().(string),
+			Published: e.published.Load(),
+			Acked:     e.acked(),
+			Delivered: e.delivered.Load(),
+		}
+		if e.smp != nil {
+			p.PersistBytes = e.smp.size.Load()
+			p.Saves = int(e.smp.saves.Load())
+		}
+		e.o.Progress(p)
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/mqbench/mqbench/bench"
+	"github.com/mqbench/mqbench/broker/launch"
+	"github.com/mqbench/mqbench/reports"
+	"github.com/mqbench/mqbench/scenarios"
+)
+
+// runFlags are the flags of `mqbench run`.
+var runFlags struct {
+	broker     string
+	db         string
+	out        string
+	sets       []string
+	timeScale  float64
+	noProgress bool
+}
+
+// runCmd runs scenarios end to end: start the broker, drive it, record the
+// events, render the report, and compare the runs when there are several.
+var runCmd = &cobra.Command{
+	Use:   "run SCENARIO...",
+	Short: "Run scenarios (shipped names or YAML files) against a broker and report",
+	Long: `Run each scenario (a sweep becomes one run per value) against a fresh broker,
+record events.jsonl.gz in the run directory, then render summary.json, report.md
+and plots there and print the summary. With several runs, a comparison follows.
+
+--broker bundled (default) runs mqbench's own broker, mosquitto a real Mosquitto,
+tcp://HOST:PORT an external broker (kill/stop/start actions then fail).`,
+	Args: cobra.MinimumNArgs(1),
+	RunE: runRun,
+}
+
+func init() {
+	f := runCmd.Flags()
+	f.StringVar(&runFlags.broker, "broker", launch.KindBundled, "broker: bundled, mosquitto or tcp://HOST:PORT")
+	f.StringVar(&runFlags.db, "db", "", "external broker: persistence file to sample")
+	f.StringVar(&runFlags.out, "out", "", "run directory (with several runs: their parent); default runs/<scenario>-<UTC time>")
+	f.StringArrayVar(&runFlags.sets, "set", nil, "override a scenario field or broker key: KEY=VALUE (repeatable)")
+	f.Float64Var(&runFlags.timeScale, "time-scale", 1, "multiply every duration of the scenario by this factor")
+	f.BoolVar(&runFlags.noProgress, "no-progress", false, "no progress line on stderr")
+	rootCmd.AddCommand(runCmd)
+}
+
+func runRun(cmd *cobra.Command, args []string) error {
+	fractional := runFlags.broker == "" || runFlags.broker == launch.KindBundled
+	var list []*scenarios.Scenario
+	for _, a := range args {
+		sc, err := scenarios.Load(a, runFlags.sets)
+		if err != nil {
+			return err
+		}
+		sc, err = scenarios.Scale(sc, runFlags.timeScale, fractional)
+		if err != nil {
+			return err
+		}
+		list = append(list, scenarios.Expand(sc)...)
+	}
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	dirs := make([]string, len(list))
+	parent := runFlags.out
+	if len(list) == 1 {
+		dirs[0] = runFlags.out
+		if dirs[0] == "" {
+			dirs[0] = filepath.Join("runs", list[0].Name+"-"+stamp)
+		}
+	} else {
+		if parent == "" {
+			var names []string
+			for _, a := range args {
+				names = append(names, strings.TrimSuffix(filepath.Base(a), filepath.Ext(a)))
+			}
+			parent = filepath.Join("runs", strings.Join(names, "+")+"-"+stamp)
+		}
+		for i, sc := range list {
+			dirs[i] = filepath.Join(parent, sc.Name)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the mqbench executable for the bundled broker: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	var done []string
+	for i, sc := range list {
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		fmt.Fprintf(errw, "running %s -> %s\n", sc.Name, dirs[i])
+		res, err := runOne(ctx, sc, dirs[i], exe, errw)
+		if res != nil {
+			s, rerr := reports.Render(dirs[i])
+			if rerr != nil {
+				fmt.Fprintf(errw, "mqbench: rendering %s: %v\n", dirs[i], rerr)
+			} else {
+				fmt.Fprintf(out, "%s\n%s", dirs[i], reports.SummaryTable(s))
+				for _, w := range reports.Warnings(s) {
+					fmt.Fprintln(errw, "WARNING:", w)
+				}
+				done = append(done, dirs[i])
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.Name, err)
+		}
+		if res.Footer.Status == "interrupted" || ctx.Err() != nil {
+			return &exitError{code: 1, err: fmt.Errorf("%s: interrupted; the partial run is in %s", sc.Name, dirs[i])}
+		}
+	}
+	if len(done) > 1 {
+		text, err := reports.Compare(done, parent)
+		if err != nil {
+			return fmt.Errorf("comparing runs: %w", err)
+		}
+		fmt.Fprintf(out, "\n%s", text)
+	}
+	return nil
+}
+
+// runOne starts the broker for one scenario, runs it and stops the broker.
+func runOne(ctx context.Context, sc *scenarios.Scenario, dir, exe string, errw io.Writer) (*bench.Result, error) {
+	settings, err := sc.Settings()
+	if err != nil {
+		return nil, err
+	}
+	inst, err := launch.Start(ctx, launch.Options{
+		Kind:           runFlags.broker,
+		Settings:       settings,
+		DataDir:        filepath.Join(dir, "broker"),
+		BundledCommand: []string{exe, "broker"},
+		DBPath:         runFlags.db,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting broker: %w", err)
+	}
+	defer inst.Close()
+	for _, n := range inst.Notices() {
+		fmt.Fprintln(errw, "broker:", n)
+	}
+	o := bench.Options{
+		Scenario:  sc,
+		Target:    inst,
+		OutDir:    dir,
+		MQBench:   version,
+		TimeScale: sc.TimeScale,
+	}
+	var pp *progressPrinter
+	if !runFlags.noProgress {
+		pp = newProgressPrinter(errw)
+		o.Progress = pp.update
+	}
+	res, err := bench.Execute(ctx, o)
+	if pp != nil {
+		pp.finish()
+	}
+	if err != nil && res == nil {
+		return nil, err
+	}
+	if err != nil {
+		return res, err
+	}
+	if res.Footer.Status == "error" {
+		return res, errors.New(res.Footer.Error)
+	}
+	return res, nil
+}
+
+// progressPrinter draws the progress line: redrawn in place on a terminal,
+// a plain line every 5 s otherwise (logs, CI).
+type progressPrinter struct {
+	w        io.Writer
+	tty      bool
+	last     time.Time
+	drawn    bool
+	lastText string
+}
+
+func newProgressPrinter(w io.Writer) *progressPrinter {
+	p := &progressPrinter{w: w}
+	if f, ok := w.(*os.File); ok {
+		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		p.tty = err == nil
+	}
+	return p
+}
+
+func (p *progressPrinter) update(pr bench.Progress) {
+	text := fmt.Sprintf("%7.1fs %-7s published %d  acked %d  delivered %d  file %s  saves %d",
+		pr.Elapsed.Seconds(), pr.Phase, pr.Published, pr.Acked, pr.Delivered, humanBytes(pr.PersistBytes), pr.Saves)
+	if p.tty {
+		pad := ""
+		if n := len(p.lastText) - len(text); n > 0 {
+			pad = strings.Repeat(" ", n)
+		}
+		fmt.Fprintf(p.w, "\r%s%s", text, pad)
+		p.lastText = text
+		p.drawn = true
+		return
+	}
+	if time.Since(p.last) >= 5*time.Second {
+		p.last = time.Now()
+		fmt.Fprintln(p.w, text)
+	}
+}
+
+func (p *progressPrinter) finish() {
+	if p.tty && p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
