@@ -72,7 +72,10 @@ type Event struct {
 	// DupStores counts messages stored more than once in this save (two MSG_STORE
 	// records carrying the same publisher and seq): the seed experiment's question.
 	DupStores int64 `json:"dup_stores,omitempty"`
-	Decoded   bool  `json:"decoded,omitempty"` // Held/Queued/Inflight/Stored are valid
+	// MsgBytes is how much of the file the messages take (MSG_STORE and
+	// CLIENT_MSG chunks); SizeBytes - MsgBytes is the fixed part.
+	MsgBytes int64 `json:"msg_bytes,omitempty"`
+	Decoded  bool  `json:"decoded,omitempty"` // Held/Queued/Inflight/Stored are valid
 
 	// action, note, phase
 	Action string `json:"action,omitempty"` // save, stop, kill, start, disconnect, reconnect
@@ -151,6 +154,7 @@ type SavePoint struct {
 	Inflight  int64 `json:"inflight"`
 	Stored    int64 `json:"stored"`
 	Decoded   bool  `json:"decoded"`
+	MsgBytes  int64 `json:"msg_bytes,omitempty"` // bytes of the file taken by messages, when decoded
 }
 
 // Persist summarizes the persistence file over the run.

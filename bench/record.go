@@ -337,6 +337,10 @@ func appendEvent(b []byte, e *Event) []byte {
 		b = append(b, `,"dup_stores":`...)
 		b = strconv.AppendInt(b, e.DupStores, 10)
 	}
+	if e.MsgBytes != 0 {
+		b = append(b, `,"msg_bytes":`...)
+		b = strconv.AppendInt(b, e.MsgBytes, 10)
+	}
 	if e.Decoded {
 		b = append(b, `,"decoded":true`...)
 	}

@@ -128,6 +128,7 @@ func (s *sampler) sample() {
 			ev.Held, ev.Queued, ev.Inflight = st.Held, st.Queued, st.Inflight
 			ev.Stored = int64(st.Chunks.MsgStore)
 			ev.DupStores = st.Duplicates
+			ev.MsgBytes = persist.MessageBytes(db)
 			ev.Decoded = true
 		}
 	}

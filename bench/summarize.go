@@ -294,7 +294,7 @@ func Summarize(run *Run) Summary {
 		case EvSave:
 			saves = append(saves, SavePoint{
 				T: e.T, SizeBytes: e.SizeBytes, Held: e.Held, Queued: e.Queued,
-				Inflight: e.Inflight, Stored: e.Stored, Decoded: e.Decoded,
+				Inflight: e.Inflight, Stored: e.Stored, Decoded: e.Decoded, MsgBytes: e.MsgBytes,
 			})
 			if e.DupStores > maxDupStores {
 				maxDupStores = e.DupStores
@@ -679,8 +679,10 @@ func latencyOf(samples []int64) Latency {
 // backlog is separated from the fixed part (header, CFG, client and
 // subscription records). A line needs held counts that differ: when they
 // spread over less than fitMinSpread of the largest (e.g. one backlog saved
-// twice), or the fit comes out non-positive, perHeld is total size / total
-// held instead (the fixed part counted into the messages) and fixed is 0.
+// twice), perHeld is the decoded message bytes / held and fixed the rest of
+// the file (exact for format 6); without decoded message bytes, or when the
+// fit comes out non-positive, perHeld is total size / total held (the fixed
+// part counted into the messages) and fixed is 0.
 func fitSizePerHeld(saves []SavePoint) (perHeld, fixed float64) {
 	var xs, ys []float64
 	var sumX, sumY, minX, maxX float64
@@ -703,6 +705,20 @@ func fitSizePerHeld(saves []SavePoint) (perHeld, fixed float64) {
 	}
 	ratio := sumY / sumX
 	if maxX-minX < fitMinSpread*maxX {
+		// No spread to fit a line over. Where the saves were decoded with
+		// their message bytes, the fixed part is known exactly: use it.
+		var msg, size, held, n float64
+		for _, sp := range saves {
+			if sp.Decoded && sp.Held > 0 && sp.MsgBytes > 0 {
+				msg += float64(sp.MsgBytes)
+				size += float64(sp.SizeBytes)
+				held += float64(sp.Held)
+				n++
+			}
+		}
+		if held > 0 {
+			return msg / held, (size - msg) / n
+		}
 		return ratio, 0
 	}
 	n := float64(len(xs))

@@ -604,6 +604,12 @@ func TestFitSizePerHeld(t *testing.T) {
 			(1427077 + 1427350) / (5899 + 5901.0), 0},
 		{"shrinking file: no negative slope", []SavePoint{{Held: 100, SizeBytes: 5000, Decoded: true}, {Held: 200, SizeBytes: 4000, Decoded: true}},
 			9000 / 300.0, 0},
+		// Same backlog saved twice, but the saves carry their message bytes:
+		// the fixed part is the rest of the file, so no fit is needed.
+		{"one held value with message bytes", []SavePoint{
+			{Held: 10000, SizeBytes: 117 + 228*10000, MsgBytes: 228 * 10000, Decoded: true},
+			{Held: 9990, SizeBytes: 117 + 228*9990, MsgBytes: 228 * 9990, Decoded: true},
+		}, 228, 117},
 		{"nothing decoded", []SavePoint{{Held: 5, SizeBytes: 100}}, 0, 0},
 		{"no saves", nil, 0, 0},
 	}

@@ -242,3 +242,21 @@ func contentKey(m *MsgStore) string {
 	b = append(b, m.Payload...)
 	return string(b)
 }
+
+// MessageBytes is how many bytes of a format 6 file the messages take: every
+// MSG_STORE and CLIENT_MSG chunk with its header. The rest of the file (header,
+// CFG, clients, subscriptions, retained markers) is the fixed part, so
+// (file size - MessageBytes) / held gives the true cost of one held message
+// even when every save holds the same backlog and no line can be fitted.
+func MessageBytes(db *DB) int64 {
+	var n int64
+	for i := range db.Stores {
+		s := &db.Stores[i]
+		n += ChunkHeaderSize + MsgStoreFixed + int64(len(s.SourceID)+len(s.SourceUsername)+len(s.Topic)+len(s.Payload)+len(s.Properties))
+	}
+	for i := range db.ClientMsgs {
+		m := &db.ClientMsgs[i]
+		n += ChunkHeaderSize + ClientMsgFixed + int64(len(m.ClientID)+len(m.Properties))
+	}
+	return n
+}

@@ -131,3 +131,23 @@ func BenchmarkHeld100k(b *testing.B) {
 		Held(db)
 	}
 }
+
+func TestMessageBytes(t *testing.T) {
+	tests := []struct {
+		name string
+		db   *DB
+		want int64 // the doc's 228 bytes per held message for the seed setup
+	}{
+		{"empty", &DB{}, 0},
+		{"seed 0 held", seedDB(0, payload150), 0},
+		{"seed 1000 held", seedDB(1000, payload150), 228 * 1000},
+		{"seed 10000 held", seedDB(10000, payload150), 228 * 10000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := MessageBytes(tt.db); got != tt.want {
+				t.Fatalf("MessageBytes = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
