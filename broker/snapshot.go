@@ -1,0 +1,344 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/mqbench/mqbench/broker/persist"
+)
+
+// sessionExpiryNever is what Mosquitto 2.0 saves as the session expiry interval
+// of an MQTT 3.1/3.1.1 persistent session.
+const sessionExpiryNever = 0xFFFFFFFF
+
+// requestSave asks for a snapshot; reply (may be nil) gets the result of a save
+// that started after the request. While a write runs, requests are coalesced
+// into one more save after it.
+func (st *state) requestSave(reply chan error) {
+	if !st.cfg.Persistence {
+		if reply != nil {
+			reply <- nil
+		}
+		return
+	}
+	if reply != nil {
+		st.waiters = append(st.waiters, reply)
+	}
+	if st.saving {
+		st.savePending = true
+		return
+	}
+	st.startSave()
+}
+
+// startSave takes the snapshot on the owner goroutine (cheap: no payload
+// copies) and writes it on another, so the message flow goes on meanwhile.
+func (st *state) startSave() {
+	b := st.b
+	db := st.snapshot(false)
+	st.savesStarted++
+	waiters := st.waiters
+	st.waiters = nil
+	st.saving = true
+	st.savePending = false
+	path := b.persistPath
+	b.log.printf(logInfo, "Saving in-memory database to %s.", path)
+	b.saveWG.Add(1)
+	go func() {
+		defer b.saveWG.Done()
+		res := writeSnapshot(path, db.build())
+		res.waiters = waiters
+		b.saveDone <- res
+	}()
+}
+
+func writeSnapshot(path string, db *persist.DB) saveResult {
+	t0 := time.Now()
+	err := persist.WriteFile(path, db)
+	res := saveResult{err: err, dur: time.Since(t0)}
+	if err == nil {
+		if fi, serr := os.Stat(path); serr == nil {
+			res.size = fi.Size()
+		}
+	}
+	return res
+}
+
+func (st *state) saveFinished(res saveResult) {
+	st.saving = false
+	st.recordSave(res)
+	for _, w := range res.waiters {
+		w <- res.err
+	}
+	if st.savePending {
+		st.startSave()
+	}
+}
+
+func (st *state) recordSave(res saveResult) {
+	if res.err != nil {
+		st.saveErrors++
+		st.b.log.printf(logError, "Error saving in-memory database: %v", res.err)
+		return
+	}
+	st.saves++
+	st.lastSaveDur = res.dur
+	st.lastSaveBytes = res.size
+}
+
+// shutdown is the clean exit: wills of connected clients, then the final save
+// (CFG shutdown set), then every connection is told to close after flushing.
+func (st *state) shutdown() error {
+	for _, s := range st.sortedSessions(false) {
+		if s.conn != nil && s.will != nil {
+			w := s.will
+			s.will = nil
+			st.publishWill(s, w)
+		}
+	}
+	if st.saving {
+		res := <-st.b.saveDone
+		st.saving = false
+		st.recordSave(res)
+		for _, w := range res.waiters {
+			w <- res.err
+		}
+	}
+	var err error
+	if st.cfg.Persistence {
+		st.b.log.printf(logInfo, "Saving in-memory database to %s.", st.b.persistPath)
+		db := st.snapshot(true)
+		st.savesStarted++
+		res := writeSnapshot(st.b.persistPath, db.build())
+		st.recordSave(res)
+		err = res.err
+	}
+	for _, w := range st.waiters {
+		w <- err
+	}
+	st.waiters = nil
+	for _, s := range st.sessions {
+		if s.conn != nil {
+			s.conn.detached = true
+			s.conn.finish()
+		}
+	}
+	return err
+}
+
+// sortedSessions returns sessions in creation order (persistent ones only when
+// persistentOnly), the order Mosquitto's client hash iterates in.
+func (st *state) sortedSessions(persistentOnly bool) []*session {
+	out := make([]*session, 0, len(st.sessions))
+	for _, s := range st.sessions {
+		if persistentOnly && s.clean {
+			continue
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out
+}
+
+// snapCut is a consistent cut of the state, taken by the owner goroutine. Store
+// entries are captured as pointers: everything a save reads from them (id,
+// topic, payload, source) is immutable once created, so the cut costs one
+// pointer per message on the loop, and the persist.DB is built by the writer.
+type snapCut struct {
+	db     *persist.DB
+	stores []*storedMsg
+}
+
+// build turns the cut into the persist.DB to write; it runs off the loop.
+func (c *snapCut) build() *persist.DB {
+	db := c.db
+	db.Stores = make([]persist.MsgStore, len(c.stores))
+	for i, m := range c.stores {
+		db.Stores[i] = persist.MsgStore{
+			StoreID: m.id, SourceMid: m.sourceMid, SourceID: m.sourceID, SourceUsername: m.sourceUser,
+			SourcePort: m.sourcePort, Topic: m.topic, QoS: m.qos, Retain: m.retain, Payload: m.payload,
+		}
+	}
+	c.stores = nil
+	return db
+}
+
+// snapshot is the consistent cut written by a save, in Mosquitto 2.0.11's
+// order. Every store entry is written, including (as 2.0.11 does) messages held
+// only for connected clean-session clients, whose deliveries are not saved:
+// orphan MSG_STOREs that vanish from the next save once that client is gone.
+// $SYS messages held only as retained are skipped, like Mosquitto.
+func (st *state) snapshot(shutdown bool) *snapCut {
+	db := &persist.DB{Version: persist.WriteVersion, LastDBID: st.lastID, Shutdown: shutdown, DBIDSize: 8}
+	cut := &snapCut{db: db, stores: make([]*storedMsg, 0, st.storeCount)}
+	for m := st.storeTail; m != nil; m = m.prev {
+		if m.sys && m.retained && m.refs <= 1 {
+			continue
+		}
+		cut.stores = append(cut.stores, m)
+	}
+	sessions := st.sortedSessions(true)
+	n := 0
+	for _, s := range sessions {
+		n += s.incoming.n + s.inflight.n + s.queued.n
+	}
+	db.ClientMsgs = make([]persist.ClientMsg, 0, n)
+	for _, s := range sessions {
+		db.Clients = append(db.Clients, persist.Client{
+			ClientID: s.id, Username: s.username, LastMid: s.lastMid,
+			SessionExpiryInterval: sessionExpiryNever, ListenerPort: s.listenerPort,
+		})
+		add := func(cm *clientMsg, dir uint8) {
+			db.ClientMsgs = append(db.ClientMsgs, persist.ClientMsg{
+				ClientID: s.id, StoreID: cm.msg.id, Mid: cm.mid, QoS: cm.qos, State: cm.state,
+				Retain: cm.retain, Dup: cm.dup, Direction: dir,
+			})
+		}
+		for cm := s.incoming.head; cm != nil; cm = cm.next {
+			add(cm, persist.DirIn)
+		}
+		for cm := s.inflight.head; cm != nil; cm = cm.next {
+			add(cm, persist.DirOut)
+		}
+		for cm := s.queued.head; cm != nil; cm = cm.next {
+			add(cm, persist.DirOut)
+		}
+	}
+	for _, s := range sessions {
+		for _, f := range s.subOrder {
+			db.Subs = append(db.Subs, persist.Sub{ClientID: s.id, Topic: f, QoS: s.subs[f]})
+		}
+	}
+	topics := make([]string, 0, len(st.retained))
+	for t, m := range st.retained {
+		if !m.sys {
+			topics = append(topics, t)
+		}
+	}
+	sort.Strings(topics)
+	for _, t := range topics {
+		db.Retains = append(db.Retains, st.retained[t].id)
+	}
+	return cut
+}
+
+// restore loads the persistence file into the (not yet running) state: stores,
+// persistent sessions with their queued and in-flight deliveries (outgoing
+// in-flight ones are re-sent when the client reconnects), subscriptions,
+// retained messages and the store id counter. A missing file is a fresh start;
+// a corrupt one is an error and is left as it is.
+func (st *state) restore(path string) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	db, err := persist.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("restoring persistence: %w", err)
+	}
+	now := time.Now().Unix()
+	msgs := make(map[uint64]*storedMsg, len(db.Stores))
+	for i := range db.Stores {
+		ms := &db.Stores[i]
+		if ms.ExpiryTime != 0 && ms.ExpiryTime < now {
+			continue
+		}
+		msgs[ms.StoreID] = &storedMsg{
+			id: ms.StoreID, topic: ms.Topic, payload: ms.Payload, qos: ms.QoS, retain: ms.Retain,
+			sourceID: ms.SourceID, sourceUser: ms.SourceUsername, sourcePort: ms.SourcePort, sourceMid: ms.SourceMid,
+		}
+	}
+	st.lastID = db.LastDBID
+	for _, cl := range db.Clients {
+		if _, dup := st.sessions[cl.ClientID]; dup {
+			continue
+		}
+		st.seq++
+		st.sessions[cl.ClientID] = &session{
+			id: cl.ClientID, username: cl.Username, proto: 4, seq: st.seq, lastMid: cl.LastMid,
+			listenerPort: cl.ListenerPort, subs: make(map[string]byte),
+			byMid: make(map[uint16]*clientMsg), inByMid: make(map[uint16]*clientMsg),
+		}
+	}
+	// References are counted here and the store list is built afterwards in
+	// file order, so a restored broker saves its messages in the same order.
+	for _, cmr := range db.ClientMsgs {
+		s := st.sessions[cmr.ClientID]
+		m := msgs[cmr.StoreID]
+		if s == nil || m == nil {
+			continue
+		}
+		cm := &clientMsg{msg: m, mid: cmr.Mid, qos: cmr.QoS, state: cmr.State, retain: cmr.Retain, dup: cmr.Dup}
+		switch {
+		case cmr.Direction == persist.DirIn:
+			if s.inByMid[cm.mid] != nil {
+				continue
+			}
+			s.incoming.push(cm)
+			s.inByMid[cm.mid] = cm
+		case cmr.State == persist.StateQueued:
+			s.queued.push(cm)
+			st.held++
+			st.queued++
+			if cm.qos > 0 {
+				s.held12++
+				s.heldBytes += int64(len(m.payload))
+			}
+		default:
+			if cm.qos == 0 || s.byMid[cm.mid] != nil {
+				continue
+			}
+			s.inflight.push(cm)
+			s.byMid[cm.mid] = cm
+			st.held++
+			st.inflight++
+			s.held12++
+			s.heldBytes += int64(len(m.payload))
+		}
+		m.refs++
+	}
+	for _, sub := range db.Subs {
+		s := st.sessions[sub.ClientID]
+		if s == nil || !validFilter(sub.Topic) {
+			continue
+		}
+		if _, ok := s.subs[sub.Topic]; !ok {
+			st.nsubs++
+			s.subOrder = append(s.subOrder, sub.Topic)
+		}
+		s.subs[sub.Topic] = sub.QoS
+		st.subs.add(sub.Topic, s, sub.QoS)
+	}
+	for _, id := range db.Retains {
+		m := msgs[id]
+		if m == nil || len(m.payload) == 0 {
+			continue
+		}
+		if old := st.retained[m.topic]; old != nil {
+			old.retained = false
+			old.refs--
+		}
+		st.retained[m.topic] = m
+		m.retained = true
+		m.refs++
+	}
+	for i := len(db.Stores) - 1; i >= 0; i-- {
+		m := msgs[db.Stores[i].StoreID]
+		if m == nil || m.refs == 0 || m.inStore {
+			continue
+		}
+		refs := m.refs
+		m.refs = 0
+		st.ref(m)
+		m.refs = refs
+	}
+	for _, m := range msgs {
+		if m.id > st.lastID {
+			st.lastID = m.id
+		}
+	}
+	return nil
+}

@@ -1,0 +1,805 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/mqbench/mqbench/broker/conf"
+	"github.com/mqbench/mqbench/broker/persist"
+)
+
+// will is a client's last will, published when its connection ends abnormally.
+type will struct {
+	topic   string
+	payload []byte
+	qos     byte
+	retain  bool
+}
+
+// session is a client's state: subscriptions and held deliveries. Persistent
+// sessions (clean session off) outlive their connection.
+type session struct {
+	id       string
+	username string
+	clean    bool
+	proto    byte
+	conn     *conn
+	seq      uint64 // creation order, the order sessions are saved in
+
+	subs     map[string]byte
+	subOrder []string
+
+	lastMid  uint16
+	inflight msgList // outgoing, sent and not yet completed
+	queued   msgList // outgoing, state queued
+	byMid    map[uint16]*clientMsg
+	incoming msgList // incoming QoS 2, waiting for PUBREL
+	inByMid  map[uint16]*clientMsg
+
+	held12    int   // outgoing QoS 1/2 deliveries held (Mosquitto's msg_count12)
+	heldBytes int64 // their payload bytes (msg_bytes12)
+
+	listenerPort uint16
+	will         *will
+	dropping     bool // a drop notice was logged for the current episode
+
+	mark    uint64 // routing dedup generation
+	markIdx int
+}
+
+func (s *session) nextMid() uint16 {
+	s.lastMid++
+	if s.lastMid == 0 {
+		s.lastMid = 1
+	}
+	return s.lastMid
+}
+
+type match struct {
+	s   *session
+	qos byte
+}
+
+type saveResult struct {
+	err     error
+	dur     time.Duration
+	size    int64
+	waiters []chan error
+}
+
+// state is everything the state owner goroutine owns. Only loop (and, before
+// Start, New's restore) touches it.
+type state struct {
+	b   *Broker
+	cfg *conf.Config
+	now func() time.Time
+
+	sessions map[string]*session
+	seq      uint64
+	subs     subNode
+	nsubs    int64
+	retained map[string]*storedMsg
+
+	storeHead, storeTail            *storedMsg
+	storeCount, storeBytes          int64
+	sysStored                       int64
+	lastID                          uint64
+	held, queued, inflight          int64
+	dropped                         int64
+	connected                       int64
+	matches                         []match
+	matchGen                        uint64
+	collectFn                       func(*session, byte)
+	changes                         int
+	lastSaveS                       int64
+	saving, savePending             bool
+	waiters                         []chan error
+	saves, saveErrors, savesStarted int64
+	lastSaveDur                     time.Duration
+	lastSaveBytes                   int64
+	sysLast                         map[string]string
+	lastSys                         time.Time
+	sysVersionDone                  bool
+	autosaveTimer, autosaveChanges  bool
+}
+
+func newState(b *Broker) *state {
+	st := &state{
+		b:        b,
+		cfg:      b.cfg,
+		now:      time.Now,
+		sessions: make(map[string]*session),
+		retained: make(map[string]*storedMsg),
+		sysLast:  make(map[string]string),
+	}
+	st.collectFn = st.collect
+	cfg := b.cfg
+	st.autosaveTimer = cfg.Persistence && !cfg.AutosaveOnChanges && cfg.AutosaveInterval > 0
+	st.autosaveChanges = cfg.Persistence && cfg.AutosaveOnChanges && cfg.AutosaveInterval > 0 && cfg.AutosaveChanges > 0
+	return st
+}
+
+func (st *state) loop() {
+	b := st.b
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var frac <-chan time.Time
+	if st.autosaveTimer && st.cfg.AutosaveInterval%time.Second != 0 {
+		t := time.NewTicker(st.cfg.AutosaveInterval)
+		defer t.Stop()
+		frac = t.C
+	}
+	st.lastSaveS = st.now().Unix()
+	st.publishSys(st.now())
+	for {
+		select {
+		case ev := <-b.inbox:
+			st.handle(ev)
+			// Take what else is ready before looking at timers again.
+			for i := 0; i < 64; i++ {
+				select {
+				case ev := <-b.inbox:
+					st.handle(ev)
+					continue
+				default:
+				}
+				break
+			}
+		case now := <-tick.C:
+			st.publishSys(now)
+			if frac == nil && st.timerDue(now) {
+				st.requestSave(nil)
+			}
+		case <-frac:
+			st.requestSave(nil)
+		case r := <-b.saveReq:
+			st.requestSave(r)
+		case r := <-b.statsReq:
+			r <- st.stats()
+		case res := <-b.saveDone:
+			st.saveFinished(res)
+		case r := <-b.closeReq:
+			err := st.shutdown()
+			b.loopStopped(st.stats())
+			close(b.loopDone)
+			r <- err
+			return
+		case <-b.abortReq:
+			if st.saving {
+				st.saveFinished(<-b.saveDone)
+			}
+			for _, w := range st.waiters {
+				w <- errors.New("saving: broker aborted")
+			}
+			st.waiters = nil
+			b.loopStopped(st.stats())
+			close(b.loopDone)
+			return
+		}
+	}
+}
+
+// timerDue is Mosquitto 2.0's autosave timer: save when last_save + N < now on a
+// whole-second clock (checked every 100 ms), so the real period is N+1 seconds.
+func (st *state) timerDue(now time.Time) bool {
+	if !st.autosaveTimer || st.cfg.AutosaveInterval%time.Second != 0 {
+		return false
+	}
+	n := int64(st.cfg.AutosaveInterval / time.Second)
+	s := now.Unix()
+	if st.lastSaveS+n < s {
+		st.lastSaveS = s
+		return true
+	}
+	return false
+}
+
+// changed counts one persistence change (autosave_on_changes) and saves when the
+// count is reached.
+func (st *state) changed() {
+	st.changes++
+	if st.autosaveChanges && st.changes >= st.cfg.AutosaveChanges {
+		st.changes = 0
+		st.requestSave(nil)
+	}
+}
+
+func (st *state) stats() Stats {
+	b := st.b
+	return Stats{
+		ClientsConnected: st.connected,
+		ClientsTotal:     int64(len(st.sessions)),
+		Subscriptions:    st.nsubs,
+		Retained:         int64(len(st.retained)),
+		MessagesReceived: b.msgsRecv.Load(),
+		MessagesSent:     b.msgsSent.Load(),
+		BytesReceived:    b.bytesRecv.Load(),
+		BytesSent:        b.bytesSent.Load(),
+		PublishReceived:  b.pubRecv.Load(),
+		PublishSent:      b.pubSent.Load(),
+		Dropped:          st.dropped,
+		StoreCount:       st.storeCount,
+		StoreBytes:       st.storeBytes,
+		Held:             st.held,
+		Queued:           st.queued,
+		Inflight:         st.inflight,
+		Saves:            st.saves,
+		LastSaveDuration: st.lastSaveDur,
+		LastSaveBytes:    st.lastSaveBytes,
+		SysStored:        st.sysStored,
+		SaveErrors:       st.saveErrors,
+		SavesStarted:     st.savesStarted,
+	}
+}
+
+func (st *state) handle(ev event) {
+	c := ev.c
+	for _, p := range ev.pkts {
+		if c.detached {
+			break
+		}
+		st.packet(c, p)
+	}
+	if ev.closed {
+		st.connClosed(c, ev.graceful, ev.err)
+	}
+}
+
+func (st *state) packet(c *conn, p packets.ControlPacket) {
+	if cp, ok := p.(*packets.ConnectPacket); ok {
+		st.connect(c, cp)
+		return
+	}
+	s := c.sess
+	if s == nil {
+		st.protocolError(c, "packet before CONNECT was accepted")
+		return
+	}
+	switch p := p.(type) {
+	case *packets.PublishPacket:
+		st.onPublish(c, s, p)
+	case *packets.PubackPacket:
+		if cm := s.byMid[p.MessageID]; cm != nil && cm.qos == 1 {
+			st.removeOut(s, cm)
+			st.changed()
+			st.promote(s)
+		}
+	case *packets.PubrecPacket:
+		if cm := s.byMid[p.MessageID]; cm != nil && cm.qos == 2 {
+			cm.state = persist.StateWaitForPubcomp
+		}
+		c.send(outPkt{kind: outPubrel, mid: p.MessageID})
+	case *packets.PubrelPacket:
+		if cm := s.inByMid[p.MessageID]; cm != nil {
+			delete(s.inByMid, p.MessageID)
+			s.incoming.remove(cm)
+			st.route(cm.msg)
+			st.unref(cm.msg)
+		}
+		c.send(outPkt{kind: outPubcomp, mid: p.MessageID})
+	case *packets.PubcompPacket:
+		if cm := s.byMid[p.MessageID]; cm != nil && cm.qos == 2 {
+			st.removeOut(s, cm)
+			st.changed()
+			st.promote(s)
+		}
+	case *packets.SubscribePacket:
+		st.onSubscribe(c, s, p)
+	case *packets.UnsubscribePacket:
+		st.onUnsubscribe(c, s, p)
+	case *packets.PingreqPacket:
+		c.send(outPkt{kind: outPingresp})
+	default:
+		st.protocolError(c, "unexpected packet")
+	}
+}
+
+// refuse answers CONNECT with a non-zero return code and closes the connection.
+func (st *state) refuse(c *conn, code byte, why string) {
+	st.b.log.printf(logNotice, "Client %s refused: %s.", c.remote, why)
+	c.send(outPkt{kind: outConnack, code: code})
+	c.detached = true
+	c.finish()
+}
+
+func (st *state) connect(c *conn, p *packets.ConnectPacket) {
+	if c.sess != nil || c.detached {
+		st.protocolError(c, "second CONNECT")
+		return
+	}
+	if !supportedVersion(p.ProtocolName, p.ProtocolVersion) {
+		st.refuse(c, packets.ErrRefusedBadProtocolVersion, "unsupported protocol version")
+		return
+	}
+	if p.ProtocolName != "MQTT" && p.ProtocolName != "MQIsdp" {
+		st.protocolError(c, "invalid protocol "+p.ProtocolName)
+		return
+	}
+	if p.ReservedBit != 0 || (!p.WillFlag && (p.WillQos != 0 || p.WillRetain)) ||
+		(p.WillFlag && (p.WillQos > 2 || !validTopicName(p.WillTopic))) ||
+		(p.PasswordFlag && !p.UsernameFlag) {
+		st.protocolError(c, "invalid CONNECT flags")
+		return
+	}
+	id := p.ClientIdentifier
+	v31 := p.ProtocolVersion == 3
+	if id == "" {
+		if v31 || !p.CleanSession {
+			st.refuse(c, packets.ErrRefusedIDRejected, "empty client id")
+			return
+		}
+		var rnd [12]byte
+		_, _ = rand.Read(rnd[:])
+		id = "auto-" + hex.EncodeToString(rnd[:])
+	}
+	if (v31 && len(id) > 23) || !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 {
+		st.refuse(c, packets.ErrRefusedIDRejected, "invalid client id")
+		return
+	}
+	if !st.b.anonymous && !p.UsernameFlag {
+		st.refuse(c, packets.ErrRefusedNotAuthorised, "not authorised")
+		return
+	}
+	s := st.sessions[id]
+	if s != nil && s.conn != nil {
+		old := s.conn
+		st.b.log.printf(logInfo, "Client %s already connected, closing old connection.", id)
+		old.detached = true
+		s.conn = nil
+		s.will = nil
+		st.connected--
+		old.finish()
+	}
+	if s != nil && (p.CleanSession || s.clean) {
+		st.removeSession(s)
+		s = nil
+	}
+	present := s != nil
+	if s == nil {
+		st.seq++
+		s = &session{id: id, seq: st.seq, subs: make(map[string]byte), byMid: make(map[uint16]*clientMsg), inByMid: make(map[uint16]*clientMsg)}
+		st.sessions[id] = s
+	}
+	s.clean = p.CleanSession
+	s.proto = p.ProtocolVersion
+	s.username = p.Username
+	s.conn = c
+	s.listenerPort = uint16(c.lis.port)
+	s.dropping = false
+	s.will = nil
+	if p.WillFlag {
+		s.will = &will{topic: p.WillTopic, payload: p.WillMessage, qos: p.WillQos, retain: p.WillRetain}
+	}
+	c.sess = s
+	c.clientID = id
+	st.connected++
+	c.send(outPkt{kind: outConnack, flag: present && !v31})
+	if host, port, err := net.SplitHostPort(c.remote); err == nil {
+		proto := 2
+		if v31 {
+			proto = 1
+		}
+		st.b.log.conn("New client connected from %s:%s as %s (p%d, c%d, k%d%s).", host, port, id, proto, b2i(p.CleanSession), p.Keepalive, userSuffix(p))
+	}
+	if !s.clean {
+		st.changed()
+	}
+	if present {
+		st.resume(s)
+	}
+}
+
+func userSuffix(p *packets.ConnectPacket) string {
+	if p.UsernameFlag {
+		return ", u'" + p.Username + "'"
+	}
+	return ""
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// resume re-sends what was in flight when a persistent session reconnects, in
+// order and with DUP set (PUBREL for those waiting for PUBCOMP), then moves queued
+// deliveries into the window.
+func (st *state) resume(s *session) {
+	c := s.conn
+	for cm := s.inflight.head; cm != nil; cm = cm.next {
+		switch cm.state {
+		case persist.StateWaitForPubcomp, persist.StateResendPubrel:
+			cm.state = persist.StateWaitForPubcomp
+			c.send(outPkt{kind: outPubrel, mid: cm.mid})
+		default:
+			cm.state = inflightState(cm.qos)
+			cm.dup = true
+			c.send(outPkt{kind: outPublish, qos: cm.qos, dup: true, retain: cm.retain, mid: cm.mid, topic: cm.msg.topic, payload: cm.msg.payload})
+		}
+	}
+	st.promote(s)
+}
+
+func (st *state) protocolError(c *conn, why string) {
+	st.b.log.printf(logNotice, "Client %s disconnected due to protocol error: %s.", st.name(c), why)
+	st.disconnect(c, true)
+}
+
+func (st *state) name(c *conn) string {
+	if c.clientID != "" {
+		return c.clientID
+	}
+	return "<unknown>"
+}
+
+func (st *state) connClosed(c *conn, graceful bool, err error) {
+	if c.detached || c.sess == nil {
+		c.detached = true
+		c.finish()
+		return
+	}
+	name := st.name(c)
+	var ne net.Error
+	var me *malformedError
+	switch {
+	case graceful:
+		st.b.log.conn("Client %s disconnected.", name)
+	case errors.As(err, &ne) && ne.Timeout():
+		st.b.log.conn("Client %s has exceeded timeout, disconnecting.", name)
+	case errors.Is(err, io.EOF):
+		st.b.log.conn("Client %s closed its connection.", name)
+	case errors.Is(err, errTooLarge):
+		st.b.log.printf(logNotice, "Client %s disconnected: packet exceeds message_size_limit.", name)
+	case errors.As(err, &me):
+		st.b.log.printf(logNotice, "Client %s disconnected due to malformed packet (%s).", name, me.msg)
+	default:
+		st.b.log.conn("Socket error on client %s, disconnecting.", name)
+	}
+	st.disconnect(c, !graceful)
+}
+
+// disconnect detaches c from its session, publishes the will when the end was
+// abnormal, drops a clean session, and closes the connection.
+func (st *state) disconnect(c *conn, sendWill bool) {
+	if c.detached {
+		return
+	}
+	c.detached = true
+	s := c.sess
+	if s != nil && s.conn == c {
+		s.conn = nil
+		st.connected--
+		w := s.will
+		s.will = nil
+		if sendWill && w != nil {
+			st.publishWill(s, w)
+		}
+		if s.clean {
+			st.removeSession(s)
+		}
+	}
+	c.finish()
+}
+
+func (st *state) publishWill(s *session, w *will) {
+	st.lastID++
+	m := &storedMsg{id: st.lastID, topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain,
+		sourceID: s.id, sourceUser: s.username, sourcePort: s.listenerPort}
+	st.route(m)
+}
+
+// removeSession frees everything a session holds.
+func (st *state) removeSession(s *session) {
+	for _, f := range s.subOrder {
+		st.subs.remove(f, s)
+	}
+	st.nsubs -= int64(len(s.subs))
+	s.subs, s.subOrder = nil, nil
+	for cm := s.inflight.head; cm != nil; {
+		next := cm.next
+		st.removeOut(s, cm)
+		cm = next
+	}
+	for cm := s.queued.head; cm != nil; {
+		next := cm.next
+		st.removeOut(s, cm)
+		cm = next
+	}
+	for cm := s.incoming.head; cm != nil; cm = cm.next {
+		st.unref(cm.msg)
+	}
+	s.incoming = msgList{}
+	s.inByMid = nil
+	delete(st.sessions, s.id)
+}
+
+func (st *state) onPublish(c *conn, s *session, p *packets.PublishPacket) {
+	if !validTopicName(p.TopicName) {
+		st.protocolError(c, "invalid topic in PUBLISH")
+		return
+	}
+	if p.Qos > 0 && p.MessageID == 0 {
+		st.protocolError(c, "PUBLISH without packet identifier")
+		return
+	}
+	if p.Qos == 2 {
+		if s.inByMid[p.MessageID] == nil {
+			m := st.newMsg(s, p)
+			cm := &clientMsg{msg: m, mid: p.MessageID, qos: 2, state: persist.StateWaitForPubrel, retain: p.Retain, dup: p.Dup}
+			st.ref(m)
+			s.incoming.push(cm)
+			s.inByMid[p.MessageID] = cm
+		}
+		c.send(outPkt{kind: outPubrec, mid: p.MessageID})
+		return
+	}
+	st.route(st.newMsg(s, p))
+	if p.Qos == 1 {
+		c.send(outPkt{kind: outPuback, mid: p.MessageID})
+	}
+}
+
+func (st *state) newMsg(s *session, p *packets.PublishPacket) *storedMsg {
+	st.lastID++
+	return &storedMsg{id: st.lastID, topic: p.TopicName, payload: p.Payload, qos: p.Qos, retain: p.Retain,
+		sourceID: s.id, sourceUser: s.username, sourcePort: s.listenerPort, sourceMid: p.MessageID}
+}
+
+func (st *state) collect(s *session, qos byte) {
+	if s.mark == st.matchGen {
+		if qos > st.matches[s.markIdx].qos {
+			st.matches[s.markIdx].qos = qos
+		}
+		return
+	}
+	s.mark = st.matchGen
+	s.markIdx = len(st.matches)
+	st.matches = append(st.matches, match{s: s, qos: qos})
+}
+
+// route delivers m to every matching session once, at the highest QoS any of its
+// matching subscriptions granted, and updates the retained message.
+func (st *state) route(m *storedMsg) {
+	st.matchGen++
+	st.matches = st.matches[:0]
+	st.subs.match(strings.Split(m.topic, "/"), 0, st.collectFn)
+	for i := range st.matches {
+		mt := st.matches[i]
+		st.matches[i].s = nil
+		st.deliver(mt.s, m, min(mt.qos, m.qos), false)
+	}
+	if m.retain {
+		st.setRetained(m)
+	}
+}
+
+func (st *state) setRetained(m *storedMsg) {
+	old := st.retained[m.topic]
+	if len(m.payload) == 0 {
+		if old != nil {
+			delete(st.retained, m.topic)
+			old.retained = false
+			st.unref(old)
+			if !m.sys {
+				st.changed()
+			}
+		}
+		return
+	}
+	if old != nil {
+		old.retained = false
+		st.unref(old)
+	}
+	st.retained[m.topic] = m
+	m.retained = true
+	st.ref(m)
+	if !m.sys {
+		st.changed()
+	}
+}
+
+func (st *state) roomInFlight(s *session) bool {
+	max := st.cfg.MaxInflightMessages
+	return max == 0 || s.inflight.n < max
+}
+
+// readyForQueue is Mosquitto 2.0's db__ready_for_queue: a connected client may
+// hold max_inflight + max_queued QoS 1/2 deliveries, an offline one max_queued.
+func (st *state) readyForQueue(s *session, qos byte) bool {
+	maxQ, maxB := st.cfg.MaxQueuedMessages, st.cfg.MaxQueuedBytes
+	if maxQ == 0 && maxB == 0 {
+		return true
+	}
+	if qos == 0 && !st.cfg.QueueQoS0Messages {
+		return false
+	}
+	adjust := 0
+	if s.conn != nil {
+		adjust = st.cfg.MaxInflightMessages
+	}
+	validCount := s.held12-adjust < maxQ
+	validBytes := s.heldBytes < maxB
+	switch {
+	case maxB == 0:
+		return validCount
+	case maxQ == 0:
+		return validBytes
+	}
+	return validCount && validBytes
+}
+
+func (st *state) drop(s *session) {
+	st.dropped++
+	if !s.dropping {
+		s.dropping = true
+		st.b.log.printf(logNotice, "Outgoing messages are being dropped for client %s.", s.id)
+	}
+}
+
+// deliver hands m to one session: straight into the in-flight window when the
+// client is connected and there is room, else into its queue, else dropped and
+// counted. QoS 0 is sent at once to a connected client and is not held.
+func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool) {
+	if qos == 0 {
+		if c := s.conn; c != nil {
+			if max := st.cfg.MaxQueuedMessages; max > 0 && c.queueLen() >= max {
+				st.drop(s)
+				return
+			}
+			c.send(outPkt{kind: outPublish, retain: retain, topic: m.topic, payload: m.payload})
+			return
+		}
+		if !st.cfg.QueueQoS0Messages {
+			return
+		}
+	}
+	cm := &clientMsg{msg: m, qos: qos, retain: retain, mid: s.nextMid()}
+	if s.conn != nil && s.queued.n == 0 && st.roomInFlight(s) {
+		st.addInflight(s, cm)
+		return
+	}
+	if !st.readyForQueue(s, qos) {
+		st.drop(s)
+		return
+	}
+	cm.state = persist.StateQueued
+	s.queued.push(cm)
+	st.ref(m)
+	st.held++
+	st.queued++
+	if qos > 0 {
+		s.held12++
+		s.heldBytes += int64(len(m.payload))
+	}
+	s.dropping = false
+	st.changed()
+}
+
+// addInflight takes a reference for a new delivery and puts it in the window.
+func (st *state) addInflight(s *session, cm *clientMsg) {
+	st.ref(cm.msg)
+	st.held++
+	s.held12++
+	s.heldBytes += int64(len(cm.msg.payload))
+	st.putInflight(s, cm)
+}
+
+// putInflight moves a counted delivery into the window and sends its PUBLISH.
+func (st *state) putInflight(s *session, cm *clientMsg) {
+	for s.byMid[cm.mid] != nil {
+		cm.mid = s.nextMid()
+	}
+	cm.state = inflightState(cm.qos)
+	s.inflight.push(cm)
+	s.byMid[cm.mid] = cm
+	st.inflight++
+	s.conn.send(outPkt{kind: outPublish, qos: cm.qos, dup: cm.dup, retain: cm.retain, mid: cm.mid, topic: cm.msg.topic, payload: cm.msg.payload})
+	// Like Mosquitto 2.0.11, a delivery once sent is marked dup (and saved so):
+	// any later send of it is a re-send.
+	cm.dup = true
+}
+
+// removeOut forgets an outgoing delivery (completed, or its session ended).
+func (st *state) removeOut(s *session, cm *clientMsg) {
+	if cm.state == persist.StateQueued {
+		s.queued.remove(cm)
+		st.queued--
+	} else {
+		s.inflight.remove(cm)
+		delete(s.byMid, cm.mid)
+		st.inflight--
+	}
+	st.held--
+	if cm.qos > 0 {
+		s.held12--
+		s.heldBytes -= int64(len(cm.msg.payload))
+	}
+	st.unref(cm.msg)
+}
+
+// promote moves queued deliveries into the window while there is room.
+func (st *state) promote(s *session) {
+	for s.conn != nil && s.queued.n > 0 && st.roomInFlight(s) {
+		cm := s.queued.popFront()
+		st.queued--
+		if cm.qos == 0 {
+			st.held--
+			s.conn.send(outPkt{kind: outPublish, retain: cm.retain, topic: cm.msg.topic, payload: cm.msg.payload})
+			st.unref(cm.msg)
+			continue
+		}
+		st.putInflight(s, cm)
+	}
+}
+
+func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket) {
+	if len(p.Topics) == 0 || p.MessageID == 0 {
+		st.protocolError(c, "empty SUBSCRIBE")
+		return
+	}
+	codes := make([]byte, len(p.Topics))
+	for i, f := range p.Topics {
+		q := p.Qoss[i]
+		if q > 2 {
+			st.protocolError(c, "invalid QoS in SUBSCRIBE")
+			return
+		}
+		if !validFilter(f) {
+			codes[i] = 0x80
+			continue
+		}
+		if _, ok := s.subs[f]; !ok {
+			st.nsubs++
+			s.subOrder = append(s.subOrder, f)
+		}
+		s.subs[f] = q
+		st.subs.add(f, s, q)
+		codes[i] = q
+		st.b.log.printf(logSubscribe, "%s %d %s", s.id, q, f)
+	}
+	st.changed()
+	c.send(outPkt{kind: outSuback, mid: p.MessageID, codes: codes})
+	for i, f := range p.Topics {
+		if codes[i] == 0x80 {
+			continue
+		}
+		for topic, m := range st.retained {
+			if topicMatch(f, topic) {
+				st.deliver(s, m, min(codes[i], m.qos), true)
+			}
+		}
+	}
+}
+
+func (st *state) onUnsubscribe(c *conn, s *session, p *packets.UnsubscribePacket) {
+	if len(p.Topics) == 0 || p.MessageID == 0 {
+		st.protocolError(c, "empty UNSUBSCRIBE")
+		return
+	}
+	for _, f := range p.Topics {
+		if _, ok := s.subs[f]; !ok {
+			continue
+		}
+		delete(s.subs, f)
+		for i, g := range s.subOrder {
+			if g == f {
+				s.subOrder = append(s.subOrder[:i], s.subOrder[i+1:]...)
+				break
+			}
+		}
+		st.subs.remove(f, s)
+		st.nsubs--
+		st.b.log.printf(logUnsubscribe, "%s %s", s.id, f)
+	}
+	st.changed()
+	c.send(outPkt{kind: outUnsuback, mid: p.MessageID})
+}

@@ -1,0 +1,128 @@
+package broker
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// validTopicName reports a topic a client may publish to: non-empty UTF-8
+// without wildcards or NUL.
+func validTopicName(t string) bool {
+	if t == "" || !utf8.ValidString(t) {
+		return false
+	}
+	return !strings.ContainsAny(t, "+#\x00")
+}
+
+// validFilter reports a subscription filter: '+' and '#' only as whole levels,
+// '#' only last.
+func validFilter(f string) bool {
+	if f == "" || !utf8.ValidString(f) || strings.IndexByte(f, 0) >= 0 {
+		return false
+	}
+	levels := strings.Split(f, "/")
+	for i, l := range levels {
+		if strings.ContainsAny(l, "+#") {
+			if len(l) != 1 {
+				return false
+			}
+			if l == "#" && i != len(levels)-1 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// topicMatch reports whether filter matches topic, with the rule that a
+// wildcard in the first level does not match a topic starting with '$'.
+func topicMatch(filter, topic string) bool {
+	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
+		return false
+	}
+	fl := strings.Split(filter, "/")
+	tl := strings.Split(topic, "/")
+	for i, f := range fl {
+		if f == "#" {
+			return true
+		}
+		if i >= len(tl) {
+			return false
+		}
+		if f != "+" && f != tl[i] {
+			return false
+		}
+	}
+	return len(fl) == len(tl)
+}
+
+// subNode is one level of the subscription tree. The tree makes routing cost
+// depend on the topic's depth, not on the number of subscriptions.
+type subNode struct {
+	children map[string]*subNode
+	subs     map[*session]byte
+}
+
+func (n *subNode) add(filter string, s *session, qos byte) {
+	for _, l := range strings.Split(filter, "/") {
+		if n.children == nil {
+			n.children = make(map[string]*subNode)
+		}
+		c := n.children[l]
+		if c == nil {
+			c = &subNode{}
+			n.children[l] = c
+		}
+		n = c
+	}
+	if n.subs == nil {
+		n.subs = make(map[*session]byte)
+	}
+	n.subs[s] = qos
+}
+
+func (n *subNode) remove(filter string, s *session) {
+	n.removeLevels(strings.Split(filter, "/"), s)
+}
+
+// removeLevels deletes s under levels and prunes empty nodes; it reports whether
+// n is now empty.
+func (n *subNode) removeLevels(levels []string, s *session) bool {
+	if len(levels) == 0 {
+		delete(n.subs, s)
+	} else if c := n.children[levels[0]]; c != nil {
+		if c.removeLevels(levels[1:], s) {
+			delete(n.children, levels[0])
+		}
+	}
+	return len(n.subs) == 0 && len(n.children) == 0
+}
+
+// match calls fn for every subscription matching the topic levels.
+func (n *subNode) match(levels []string, i int, fn func(*session, byte)) {
+	if i == len(levels) {
+		for s, q := range n.subs {
+			fn(s, q)
+		}
+		if h := n.children["#"]; h != nil {
+			for s, q := range h.subs {
+				fn(s, q)
+			}
+		}
+		return
+	}
+	if c := n.children[levels[i]]; c != nil {
+		c.match(levels, i+1, fn)
+	}
+	if i == 0 && strings.HasPrefix(levels[0], "$") {
+		return
+	}
+	if c := n.children["+"]; c != nil {
+		c.match(levels, i+1, fn)
+	}
+	if h := n.children["#"]; h != nil {
+		for s, q := range h.subs {
+			fn(s, q)
+		}
+	}
+}
