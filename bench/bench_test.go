@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,16 +15,17 @@ import (
 )
 
 // benchMessages is the size of one benchmark round: 10,000 QoS 2 150-byte
-// messages over one connection with 1,000 in flight and no subscriber, so the
-// publisher path alone is measured.
+// messages over one connection and no subscriber, so the publisher path alone
+// is measured.
 const benchMessages = 10000
 
-// benchScenario is throughput-qos2 without its subscriber.
-func benchScenario(tb testing.TB) *scenarios.Scenario {
+// benchScenario is throughput-qos2 without its subscriber, on the given client.
+func benchScenario(tb testing.TB, client string) *scenarios.Scenario {
 	tb.Helper()
 	sc, err := scenarios.Load("throughput-qos2", []string{
 		"duration=5s", "drain=false", "sample.interval=100ms",
 		"publishers.0.messages=10000", "publishers.0.inflight=1000",
+		"publishers.0.client=" + client,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -30,27 +34,107 @@ func benchScenario(tb testing.TB) *scenarios.Scenario {
 	return sc
 }
 
-// BenchmarkPublishQoS2Window1000 measures what one mqbench publisher gets through
-// a real Mosquitto: paho alone (bare) and the whole engine with recorder,
-// sampler, $SYS monitor and /proc sampling (engine). The msgs/s metric is the
-// answer; the difference is the harness's overhead.
-func BenchmarkPublishQoS2Window1000(b *testing.B) {
-	sc := benchScenario(b)
+// cpuTime is this process's user+system CPU time (getrusage): the publisher's
+// own cost, which a busy 2-core machine shares with the broker.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measure runs round b.N times, each returning the time from first publish to
+// last ack of benchMessages messages, and reports msgs/s, CPU µs per message
+// and heap bytes allocated per message.
+func measure(b *testing.B, round func() time.Duration) {
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	cpu0 := cpuTime(b)
+	b.ResetTimer()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		total += round()
+	}
+	b.StopTimer()
+	cpu := cpuTime(b) - cpu0
+	runtime.ReadMemStats(&ms1)
+	msgs := float64(benchMessages * b.N)
+	b.ReportMetric(msgs/total.Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpu.Microseconds())/msgs, "cpu-µs/msg")
+	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/msgs, "B/msg")
+}
+
+// BenchmarkPublishQoS2 measures what one publisher gets through a real
+// Mosquitto (started here on a free loopback port, max_inflight_messages 0)
+// with windows 1, 20 and 1,000: the lean client against paho's. The msgs/s
+// metric is the answer; cpu-µs/msg and B/msg say what the client costs.
+func BenchmarkPublishQoS2(b *testing.B) {
+	sc := benchScenario(b, scenarios.ClientLean)
+	target := startMosquitto(b, sc)
+	for _, window := range []int{1, 20, 1000} {
+		b.Run(fmt.Sprintf("window=%d/lean", window), func(b *testing.B) {
+			measure(b, func() time.Duration { return leanPublish(b, target.Addr(), benchMessages, window) })
+		})
+		b.Run(fmt.Sprintf("window=%d/paho", window), func(b *testing.B) {
+			measure(b, func() time.Duration { return barePublish(b, target.Addr(), benchMessages, window) })
+		})
+	}
+}
+
+// BenchmarkEngineOverhead is the price of recording: the bare lean publisher
+// against the whole engine (recorder, sampler, $SYS monitor, /proc sampling)
+// publishing the same messages with the same window (1,000) on the same client.
+func BenchmarkEngineOverhead(b *testing.B) {
+	sc := benchScenario(b, scenarios.ClientLean)
 	target := startMosquitto(b, sc)
 	b.Run("bare", func(b *testing.B) {
-		var total time.Duration
-		for i := 0; i < b.N; i++ {
-			total += barePublish(b, target.Addr(), benchMessages, 1000)
-		}
-		b.ReportMetric(float64(benchMessages*b.N)/total.Seconds(), "msgs/s")
+		measure(b, func() time.Duration { return leanPublish(b, target.Addr(), benchMessages, 1000) })
 	})
 	b.Run("engine", func(b *testing.B) {
-		var total time.Duration
-		for i := 0; i < b.N; i++ {
-			total += enginePublish(b, sc, target)
-		}
-		b.ReportMetric(float64(benchMessages*b.N)/total.Seconds(), "msgs/s")
+		measure(b, func() time.Duration { return enginePublish(b, sc, target) })
 	})
+	b.Run("engine-paho", func(b *testing.B) {
+		measure(b, func() time.Duration { return enginePublish(b, benchScenario(b, scenarios.ClientPaho), target) })
+	})
+}
+
+// leanPublish publishes n QoS 2 messages with the lean client and a window,
+// recording nothing; it returns first publish to last ack.
+func leanPublish(b *testing.B, addr string, n, window int) time.Duration {
+	stop := make(chan struct{})
+	defer close(stop)
+	start := time.Now()
+	since := func() int64 { return int64(time.Since(start)) }
+	acked := 0
+	c, err := dialLean(leanOptions{
+		Addr: addr, ClientID: "bare-lean", Clean: true, QoS: 2, Topic: "test", Window: window,
+		Stop: stop, Since: since,
+		OnAck:  func(int64, int64) { acked++ }, // one reader goroutine: no race
+		OnLost: func(err error) bool { b.Errorf("connection lost: %v", err); return false },
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.close()
+	gen, _ := newPayloadGen(scenarios.Payload{Kind: "random", Size: 150}, "bare", false, 1)
+	first := time.Now()
+	for seq := int64(1); seq <= int64(n); seq++ {
+		if !c.acquire(stop) {
+			b.Fatal("publisher down")
+		}
+		p, _ := gen.make(seq, time.Now())
+		c.publish(seq, p)
+	}
+	if !c.waitIdle(stop) {
+		b.Fatal("publisher down before every ack")
+	}
+	d := time.Since(first)
+	if acked != n {
+		b.Fatalf("%d acks, want %d", acked, n)
+	}
+	return d
 }
 
 // barePublish publishes n messages with paho and a window, recording nothing.

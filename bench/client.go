@@ -59,7 +59,8 @@ type publisher struct {
 	cfg    scenarios.Publisher
 	gen    *payloadGen
 	lim    *limiter
-	client mqtt.Client // nil in connection-per-message mode
+	client mqtt.Client // nil in connection-per-message mode and for the lean client
+	lean   *leanClient // client: lean (see leanpub.go), else nil
 
 	// sendT[seq-1] is the pub event's t_ns, so a delivery's latency needs no
 	// payload timestamp and no map on the hot path. Written by the publishing
@@ -79,7 +80,17 @@ func (p *publisher) sendTime(seq int64) int64 {
 	return atomic.LoadInt64(&p.sendT[seq-1])
 }
 
+// useLean says whether this publisher runs on the lean client (leanpub.go):
+// the default for one persistent connection; connection_per_message stays on
+// paho, as the seed experiment used paho-mqtt's publish.single.
+func (p *publisher) useLean() bool {
+	return p.cfg.Client == scenarios.ClientLean && !p.cfg.ConnectionPerMessage
+}
+
 func (p *publisher) connect() error {
+	if p.useLean() {
+		return p.connectLean()
+	}
 	opts := p.e.clientOptions(p.id, p.cfg.Clean()).
 		SetMaxResumePubInFlight(p.cfg.Inflight).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { p.e.connLost("publisher", p.id, err, false) }).
@@ -108,6 +119,10 @@ type pending struct {
 
 // run publishes every message, at most Inflight unacknowledged at once.
 func (p *publisher) run(runStart time.Time) {
+	if p.lean != nil {
+		p.runLean(runStart)
+		return
+	}
 	defer p.finished.Store(true)
 	if !p.e.sleepUntil(runStart.Add(p.cfg.StartAt.D())) {
 		return
@@ -188,7 +203,7 @@ func (p *publisher) ackLoop(queue <-chan pending, sem <-chan struct{}) {
 		}
 		if err := pd.tok.Error(); err != nil {
 			if p.errs.Add(1) <= 3 {
-				p.e.note(p.e.level(), fmt.Sprintf("publisher %s seq %d: %v", p.id, pd.seq, err))
+				p.e.note(p.e.pubErrLevel(atomic.LoadInt64(&p.sendT[pd.seq-1])), fmt.Sprintf("publisher %s seq %d: %v", p.id, pd.seq, err))
 			}
 			continue
 		}

@@ -163,7 +163,11 @@ type engine struct {
 	stopping    atomic.Bool
 	interrupted atomic.Bool
 	brokerDown  atomic.Bool // a stop/kill action is in effect: disconnects are expected
-	phase       atomic.Value
+	// backUpT is when the broker last came back (rec.Since() after a start action
+	// following stop/kill), 0 if it never went down. A publish sent before then
+	// may fail because of the outage even though its error is reported later.
+	backUpT atomic.Int64
+	phase   atomic.Value
 
 	published, delivered atomic.Int64
 
@@ -222,6 +226,18 @@ func (e *engine) level() string {
 		return "info"
 	}
 	return "warn"
+}
+
+// pubErrLevel is the level for a failed publish sent at sendT: paho reports a
+// publish's failure only when the publisher's in-order acknowledgement loop
+// reaches it, which after a kill may be once the broker is back, so whether the
+// outage explains the failure depends on when the message was sent, not on when
+// its error is seen.
+func (e *engine) pubErrLevel(sendT int64) string {
+	if up := e.backUpT.Load(); up > 0 && sendT < up {
+		return "info"
+	}
+	return e.level()
 }
 
 // connLost records an unexpected connection loss; expected ones (a disconnect
@@ -594,6 +610,9 @@ func (e *engine) doAction(a scenarios.Action) {
 	case "start":
 		err = e.target.Start(ctx)
 		if err == nil {
+			if e.brokerDown.Load() {
+				e.backUpT.Store(e.rec.Since())
+			}
 			e.brokerDown.Store(false)
 		}
 	case "disconnect":

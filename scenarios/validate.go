@@ -54,6 +54,12 @@ func (s *Scenario) ApplyDefaults() {
 		if p.RateScope == "" {
 			p.RateScope = "per_publisher"
 		}
+		if p.Client == "" {
+			p.Client = ClientLean
+			if p.ConnectionPerMessage {
+				p.Client = ClientPaho
+			}
+		}
 	}
 	for i := range s.Subscribers {
 		sub := &s.Subscribers[i]
@@ -238,6 +244,12 @@ func (s *Scenario) Validate() error {
 		}
 		if p.Rate < 0 {
 			bad(path+".rate", "must not be negative (got %g)", p.Rate)
+		}
+		switch {
+		case p.Client != ClientLean && p.Client != ClientPaho:
+			bad(path+".client", "must be lean or paho (got %q)", p.Client)
+		case p.Client == ClientLean && p.ConnectionPerMessage:
+			bad(path+".client", "connection_per_message runs on paho (paho-mqtt's publish.single): use client: paho or leave client out")
 		}
 		if p.RateScope != "per_publisher" && p.RateScope != "global" {
 			bad(path+".rate_scope", "must be per_publisher or global (got %q)", p.RateScope)

@@ -694,6 +694,10 @@ func (i *Instance) spawn(ctx context.Context) error {
 	}
 	cmd := exec.Command(i.argv[0], i.argv[1:]...)
 	cmd.Dir = i.dataDir
+	// If mqbench dies without stopping the broker (SIGKILL, OOM, a second
+	// Ctrl-C), the kernel kills the broker too instead of leaving it holding
+	// its port and data directory. (Linux: mqbench targets Linux.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout = pw
 	cmd.Stderr = lf
 	p := &process{cmd: cmd, done: make(chan struct{}), logFrom: st.Size(),

@@ -91,6 +91,9 @@ func runRun(cmd *cobra.Command, args []string) error {
 			dirs[i] = filepath.Join(parent, sc.Name)
 		}
 	}
+	if err := checkRunDirs(dirs, list); err != nil {
+		return err
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding the mqbench executable for the bundled broker: %w", err)
@@ -131,6 +134,36 @@ func runRun(cmd *cobra.Command, args []string) error {
 			return fmt.Errorf("comparing runs: %w", err)
 		}
 		fmt.Fprintf(out, "\n%s", text)
+	}
+	return nil
+}
+
+// runFiles are what a run writes into its directory: none may exist yet.
+var runFiles = []string{bench.EventsFile, "broker", bench.SummaryFile, reports.ReportFile,
+	reports.PersistencePNG, reports.BacklogPNG, reports.LatencyPNG}
+
+// checkRunDirs refuses, before any broker starts, run directories that would
+// mix two runs: the same directory twice in one invocation (the second run
+// would fail only after the first one finished), or one that already holds a
+// recorded run, a broker data directory (the broker would restore the old
+// mosquitto.db and save over it, changing a recorded run) or a file the run
+// would write (a user's report.md in the directory given as --out).
+func checkRunDirs(dirs []string, list []*scenarios.Scenario) error {
+	seen := make(map[string]string, len(dirs))
+	for i, d := range dirs {
+		key := filepath.Clean(d)
+		if prev, ok := seen[key]; ok {
+			return fmt.Errorf("runs %s and %s would both write %s: give the scenarios different names", prev, list[i].Name, d)
+		}
+		seen[key] = list[i].Name
+		for _, name := range runFiles {
+			p := filepath.Join(d, name)
+			if _, err := os.Lstat(p); err == nil {
+				return fmt.Errorf("%s already exists: refusing to overwrite it or mix two runs in one directory (choose another --out)", p)
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("checking run directory: %w", err)
+			}
+		}
 	}
 	return nil
 }

@@ -1,0 +1,883 @@
+package bench
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+// The lean publisher exists because paho's client costs a token, a store entry
+// and goroutine hand-offs per message: about 10k QoS 2 msgs/s into Mosquitto,
+// a quarter of what the broker can take (~49k). A benchmark that measures its
+// own client instead of the broker answers the wrong question. The lean
+// publisher speaks MQTT 3.1.1 through paho's own packets codec (no hand-written
+// encoding) over one TCP connection: a writer goroutine batches packets through
+// a bufio.Writer and flushes only when nothing else is ready, a reader goroutine
+// completes the QoS 1/2 flows and stamps the acknowledgement the moment it is
+// read, so publish-to-ack latency is the broker's, not the client's queueing.
+
+// Lean publisher timing and sizes.
+const (
+	leanBufSize        = 64 << 10               // bufio buffer for each direction
+	leanMaxWindow      = 65535                  // MQTT packet ids 1..65535
+	leanChanSlack      = 64                     // writer queue room beyond the window (PINGREQ, duplicate PUBRECs)
+	leanReconnectEvery = 250 * time.Millisecond // retry pace while a stopped/killed broker comes back
+	leanTick           = time.Second            // stall and keepalive checks
+	leanDisconnectWait = disconnectQuiet * time.Millisecond
+)
+
+// errLeanClosed is the cause recorded when the publisher closes its own connection.
+var errLeanClosed = errors.New("publisher closed the connection")
+
+// leanOptions configures a lean publisher connection. The callbacks decouple
+// it from the run engine, so the benchmark can drive it bare; nil callbacks do
+// nothing.
+type leanOptions struct {
+	Addr       string // tcp://host:port (or mqtt://)
+	ClientID   string
+	Clean      bool
+	QoS        byte
+	Topic      string
+	Retain     bool
+	Window     int           // unacknowledged publishes allowed (1..65535); QoS 0: unwritten ones
+	KeepAlive  time.Duration // 0 = keepAlive (60 s)
+	StallAfter time.Duration // 0 = stallAfter (10 s)
+	// Stop ends everything: waits return, the connection is closed. Required.
+	Stop <-chan struct{}
+	// Since stamps acknowledgements (ns since the run's start). Required.
+	Since func() int64
+	// OnAck is called once per acknowledged publish, from the reader (QoS 1/2)
+	// or the writer (QoS 0, once written).
+	OnAck func(seq, t int64)
+	// OnStall is told when acknowledgements stop for StallAfter while some are
+	// due (true) and when they resume (false).
+	OnStall func(stalled bool)
+	// OnLost is told the connection is gone; true asks for a reconnect (the
+	// broker was stopped on purpose), false ends the publisher.
+	OnLost func(err error) bool
+	// OnReconnect is called after a reconnect, once unacknowledged messages are queued again.
+	OnReconnect func()
+	// Note records anything else worth keeping.
+	Note func(level, msg string)
+}
+
+// leanMsg is an unacknowledged QoS 1/2 publish, kept until its final ack so a
+// reconnect can resend it.
+type leanMsg struct {
+	seq     int64
+	payload []byte
+	rec     bool // PUBREC seen: a resend sends PUBREL, not the PUBLISH
+}
+
+// leanItem is one packet for the writer. Packets are built by the writer from
+// these plain values, so nothing is shared between connections.
+type leanItem struct {
+	kind    byte // packets.Publish, Pubrel, Pingreq, Disconnect
+	id      uint16
+	dup     bool
+	seq     int64
+	payload []byte
+}
+
+// leanConn is one TCP connection; a reconnect makes a new one.
+type leanConn struct {
+	nc         net.Conn
+	br         *bufio.Reader
+	ch         chan leanItem
+	dead       chan struct{}
+	failOnce   sync.Once
+	err        error
+	writerDone chan struct{}
+	lastWrite  atomic.Int64  // Since() of the last flush
+	pingSent   atomic.Int64  // Since() of the outstanding PINGREQ, 0 if none
+	flushReq   atomic.Bool   // someone waits for what is queued: flush after writing it
+	kick       chan struct{} // wakes the writer for a flush request (capacity 1)
+
+	sendMu sync.Mutex // publisher sends vs the drain after death
+	closed bool
+}
+
+// fail closes the connection once, keeping the first cause.
+func (cn *leanConn) fail(err error) {
+	cn.failOnce.Do(func() {
+		cn.err = err
+		close(cn.dead)
+		cn.nc.Close()
+	})
+}
+
+// send queues a publisher packet; false if the connection died first.
+func (cn *leanConn) send(it leanItem, stop <-chan struct{}) bool {
+	cn.sendMu.Lock()
+	defer cn.sendMu.Unlock()
+	if cn.closed {
+		return false
+	}
+	select {
+	case cn.ch <- it:
+		return true
+	case <-cn.dead:
+		return false
+	case <-stop:
+		return false
+	}
+}
+
+// trySend queues a packet without blocking (reader and monitor must never
+// block on the writer, or a broker that stops reading could deadlock us).
+func (cn *leanConn) trySend(it leanItem) bool {
+	select {
+	case cn.ch <- it:
+		return true
+	default:
+		return false
+	}
+}
+
+// leanClient is a lean publisher: session state (unacknowledged messages by
+// packet id, the window) that survives reconnects, and the current connection.
+type leanClient struct {
+	o        leanOptions
+	hostport string
+	window   int
+
+	mu       sync.Mutex
+	msgs     []*leanMsg // by packet id; nil = free
+	nextID   uint16
+	inflight int       // reserved + unacknowledged (QoS 0: unwritten)
+	cur      *leanConn // nil while disconnected
+	closing  bool
+
+	space     chan struct{} // an ack freed a slot (capacity 1)
+	down      chan struct{} // closed when the publisher can send no more
+	downOnce  sync.Once
+	done      chan struct{} // closed by shutdown
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+	acks      atomic.Int64
+	overflow  atomic.Int64 // reader packets that found the writer queue full
+}
+
+// packetName names a packet for messages ("PUBLISH").
+func packetName(pkt packets.ControlPacket) string {
+	return strings.ToUpper(strings.TrimSuffix(strings.TrimPrefix(fmt.Sprintf("%T", pkt), "*packets."), "Packet"))
+}
+
+// leanAddr turns the target's tcp://host:port into a dial address.
+func leanAddr(addr string) (string, error) {
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("broker address %q: want tcp://host:port", addr)
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt":
+	default:
+		return "", fmt.Errorf("broker address %q: the lean publisher speaks plain TCP only (use client: paho)", addr)
+	}
+	return u.Host, nil
+}
+
+// dialLean connects (CONNECT/CONNACK) and starts the reader, writer and
+// monitor goroutines.
+func dialLean(o leanOptions) (*leanClient, error) {
+	if o.Stop == nil || o.Since == nil {
+		return nil, errors.New("lean publisher: Stop and Since are required")
+	}
+	if o.QoS > 2 {
+		return nil, fmt.Errorf("lean publisher: qos %d", o.QoS)
+	}
+	hp, err := leanAddr(o.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = keepAlive
+	}
+	if o.StallAfter <= 0 {
+		o.StallAfter = stallAfter
+	}
+	w := o.Window
+	if w < 1 {
+		w = 1
+	}
+	if w > leanMaxWindow {
+		w = leanMaxWindow
+	}
+	c := &leanClient{
+		o: o, hostport: hp, window: w,
+		msgs:  make([]*leanMsg, leanMaxWindow+1),
+		space: make(chan struct{}, 1),
+		down:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	cn, err := c.dial()
+	if err != nil {
+		return nil, err
+	}
+	c.cur = cn
+	c.start(cn)
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); c.monitor() }()
+	return c, nil
+}
+
+// dial opens a connection and completes CONNECT/CONNACK within connectTimeout.
+func (c *leanClient) dial() (*leanConn, error) {
+	nc, err := net.DialTimeout("tcp", c.hostport, connectTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("dialing %s: %w", c.hostport, err)
+	}
+	if err := nc.SetDeadline(time.Now().Add(connectTimeout)); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("connecting to %s: %w", c.hostport, err)
+	}
+	cp := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
+	cp.ProtocolName = "MQTT"
+	cp.ProtocolVersion = 4
+	cp.CleanSession = c.o.Clean
+	cp.ClientIdentifier = c.o.ClientID
+	cp.Keepalive = uint16(c.o.KeepAlive / time.Second)
+	if err := cp.Write(nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("sending CONNECT to %s: %w", c.hostport, err)
+	}
+	br := bufio.NewReaderSize(nc, leanBufSize)
+	pkt, err := packets.ReadPacket(br)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("reading CONNACK from %s: %w", c.hostport, err)
+	}
+	ca, ok := pkt.(*packets.ConnackPacket)
+	if !ok {
+		nc.Close()
+		return nil, fmt.Errorf("connecting to %s: expected CONNACK, got %s", c.hostport, packetName(pkt))
+	}
+	if ca.ReturnCode != packets.Accepted {
+		nc.Close()
+		return nil, fmt.Errorf("connecting to %s: broker refused: %s", c.hostport, packets.ConnackReturnCodes[ca.ReturnCode])
+	}
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("connecting to %s: %w", c.hostport, err)
+	}
+	cn := &leanConn{
+		nc: nc, br: br,
+		ch:         make(chan leanItem, c.window+leanChanSlack),
+		dead:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		kick:       make(chan struct{}, 1),
+	}
+	cn.lastWrite.Store(c.o.Since())
+	return cn, nil
+}
+
+// start runs the connection's reader and writer.
+func (c *leanClient) start(cn *leanConn) {
+	c.wg.Add(2)
+	go func() { defer c.wg.Done(); c.writer(cn) }()
+	go func() { defer c.wg.Done(); c.reader(cn) }()
+}
+
+func (c *leanClient) note(level, msg string) {
+	if c.o.Note != nil {
+		c.o.Note(level, msg)
+	}
+}
+
+// signal wakes a publisher waiting for window space.
+func (c *leanClient) signal() {
+	select {
+	case c.space <- struct{}{}:
+	default:
+	}
+}
+
+func (c *leanClient) giveUp() { c.downOnce.Do(func() { close(c.down) }) }
+
+// acquire reserves a window slot; false when stop closes or the publisher is down.
+func (c *leanClient) acquire(stop <-chan struct{}) bool {
+	for {
+		select {
+		case <-c.down:
+			return false
+		default:
+		}
+		c.mu.Lock()
+		if c.inflight < c.window {
+			c.inflight++
+			c.mu.Unlock()
+			return true
+		}
+		cn := c.cur
+		c.mu.Unlock()
+		if cn != nil {
+			cn.requestFlush() // about to wait: what is queued must go out
+		}
+		select {
+		case <-c.space:
+		case <-stop:
+			return false
+		case <-c.down:
+			return false
+		case <-c.o.Stop:
+			return false
+		}
+	}
+}
+
+// release gives back a slot reserved by acquire but not used.
+func (c *leanClient) release() {
+	c.mu.Lock()
+	c.inflight--
+	c.mu.Unlock()
+	c.signal()
+}
+
+// publish hands message seq to the connection in a slot from acquire. A QoS
+// 1/2 message is kept until acknowledged and resent after a reconnect; a QoS 0
+// message is lost (false) when there is no connection to take it.
+func (c *leanClient) publish(seq int64, payload []byte) bool {
+	it := leanItem{kind: packets.Publish, seq: seq, payload: payload}
+	c.mu.Lock()
+	if c.o.QoS > 0 {
+		it.id = c.allocID()
+		c.msgs[it.id] = &leanMsg{seq: seq, payload: payload}
+	}
+	cn := c.cur
+	full := c.inflight >= c.window
+	c.mu.Unlock()
+	if cn != nil && cn.send(it, c.o.Stop) {
+		if full {
+			cn.requestFlush() // the next acquire will wait: send now
+		}
+		return true
+	}
+	if c.o.QoS == 0 {
+		c.release()
+		return false
+	}
+	return true // kept: the reconnect resends it
+}
+
+// allocID returns a free packet id after the last one; the caller holds mu and
+// a window slot, so one is free.
+func (c *leanClient) allocID() uint16 {
+	for i := 0; i < leanMaxWindow; i++ {
+		c.nextID++
+		if c.nextID == 0 {
+			c.nextID = 1
+		}
+		if c.msgs[c.nextID] == nil {
+			return c.nextID
+		}
+	}
+	panic("lean publisher: no free packet id with a window slot held")
+}
+
+// unacked is how many publishes await acknowledgement (QoS 0: writing).
+func (c *leanClient) unacked() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inflight
+}
+
+// waitIdle waits until every publish is acknowledged; false if stop closed or
+// the publisher went down first.
+func (c *leanClient) waitIdle(stop <-chan struct{}) bool {
+	c.flush()
+	for c.unacked() > 0 {
+		select {
+		case <-c.space:
+		case <-stop:
+			return false
+		case <-c.down:
+			return false
+		case <-c.o.Stop:
+			return false
+		}
+	}
+	return true
+}
+
+// writer writes queued packets and flushes only when asked (requestFlush):
+// by the publisher when it is about to wait (window full, rate limit, end), by
+// the reader when it has answered everything it read. A flush per message would
+// cost a system call each and cap the rate well below the broker's; asking only
+// at those moments batches whatever the two produced meanwhile.
+func (c *leanClient) writer(cn *leanConn) {
+	defer close(cn.writerDone)
+	bw := bufio.NewWriterSize(cn.nc, leanBufSize)
+	pub := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+	pub.Qos, pub.Retain, pub.TopicName = c.o.QoS, c.o.Retain, c.o.Topic
+	var written0 []int64 // QoS 0 publishes written since the last flush: acked once flushed
+	for {
+		var first leanItem
+		have := false
+		select {
+		case first = <-cn.ch:
+			have = true
+		case <-cn.kick:
+		case <-cn.dead:
+			return
+		}
+		// Take the request before draining: whatever was queued before it
+		// was asked for is then in the drain, so the flush carries it.
+		flush := cn.flushReq.Swap(false)
+		if !have {
+			// Woken by kick: what was queued before the request may still be in
+			// ch; without this it was written later with no flush to follow.
+			select {
+			case first = <-cn.ch:
+				have = true
+			default:
+			}
+		}
+		bye := false
+		for it := first; have; {
+			force, err := c.writeItem(bw, pub, it)
+			if err != nil {
+				cn.fail(fmt.Errorf("writing to broker: %w", err))
+				return
+			}
+			if it.kind == packets.Publish && c.o.QoS == 0 {
+				written0 = append(written0, it.seq)
+			}
+			flush = flush || force
+			if it.kind == packets.Disconnect {
+				bye = true
+				break
+			}
+			select {
+			case it = <-cn.ch:
+			default:
+				have = false
+			}
+		}
+		if !flush {
+			continue
+		}
+		if err := bw.Flush(); err != nil {
+			cn.fail(fmt.Errorf("writing to broker: %w", err))
+			return
+		}
+		t := c.o.Since()
+		cn.lastWrite.Store(t)
+		if len(written0) > 0 {
+			c.mu.Lock()
+			for _, seq := range written0 {
+				c.ack(seq, t)
+			}
+			c.inflight -= len(written0)
+			c.mu.Unlock()
+			written0 = written0[:0]
+			c.signal()
+		}
+		if bye {
+			cn.fail(errLeanClosed)
+			return
+		}
+	}
+}
+
+// writeItem encodes one packet with paho's codec; force asks for an immediate
+// flush (PINGREQ and DISCONNECT must not wait for traffic).
+func (c *leanClient) writeItem(bw *bufio.Writer, pub *packets.PublishPacket, it leanItem) (force bool, err error) {
+	switch it.kind {
+	case packets.Publish:
+		pub.MessageID, pub.Dup, pub.Payload = it.id, it.dup, it.payload
+		err = pub.Write(bw)
+		pub.Payload = nil
+	case packets.Pubrel:
+		rel := packets.NewControlPacket(packets.Pubrel).(*packets.PubrelPacket)
+		rel.MessageID = it.id
+		err = rel.Write(bw)
+	case packets.Pingreq:
+		err, force = packets.NewControlPacket(packets.Pingreq).Write(bw), true
+	case packets.Disconnect:
+		err, force = packets.NewControlPacket(packets.Disconnect).Write(bw), true
+	}
+	return force, err
+}
+
+// requestFlush asks the writer to flush once it has written what is queued.
+func (cn *leanConn) requestFlush() {
+	cn.flushReq.Store(true)
+	select {
+	case cn.kick <- struct{}{}:
+	default:
+	}
+}
+
+// flush asks the current connection's writer to flush (rate-limited
+// publishers call it after every message: nothing else would follow soon).
+func (c *leanClient) flush() {
+	c.mu.Lock()
+	cn := c.cur
+	c.mu.Unlock()
+	if cn != nil {
+		cn.requestFlush()
+	}
+}
+
+// ack records one acknowledgement; the caller holds mu, so whoever sees the
+// window drain also sees every OnAck that drained it.
+func (c *leanClient) ack(seq, t int64) {
+	c.acks.Add(1)
+	if c.o.OnAck != nil {
+		c.o.OnAck(seq, t)
+	}
+}
+
+// reader completes the acknowledgement flows; when the connection ends it
+// decides, through OnLost, between reconnecting and giving up.
+func (c *leanClient) reader(cn *leanConn) {
+	unexpected := 0
+	rels := false // PUBRELs queued but not yet asked to be flushed
+	for {
+		if rels && cn.br.Buffered() == 0 {
+			cn.requestFlush()
+			rels = false
+		}
+		pkt, err := packets.ReadPacket(cn.br)
+		if err != nil {
+			cn.fail(fmt.Errorf("reading from broker: %w", err))
+			break
+		}
+		t := c.o.Since()
+		var id uint16
+		var want byte
+		switch p := pkt.(type) {
+		case *packets.PubackPacket:
+			id, want = p.MessageID, 1
+		case *packets.PubcompPacket:
+			id, want = p.MessageID, 2
+		case *packets.PubrecPacket:
+			c.mu.Lock()
+			if m := c.msgs[p.MessageID]; m != nil {
+				m.rec = true
+			}
+			c.mu.Unlock()
+			if !cn.trySend(leanItem{kind: packets.Pubrel, id: p.MessageID}) && c.overflow.Add(1) == 1 {
+				c.note("warn", fmt.Sprintf("publisher %s: writer queue full, PUBREL %d not sent", c.o.ClientID, p.MessageID))
+			}
+			if cn.br.Buffered() == 0 {
+				cn.requestFlush() // everything read is answered: send the PUBRELs
+			} else {
+				rels = true
+			}
+			continue
+		case *packets.PingrespPacket:
+			cn.pingSent.Store(0)
+			continue
+		default:
+			if unexpected++; unexpected == 1 {
+				c.note("info", fmt.Sprintf("publisher %s ignored an unexpected %s from the broker", c.o.ClientID, packetName(pkt)))
+			}
+			continue
+		}
+		c.mu.Lock()
+		m := c.msgs[id]
+		if m == nil || c.o.QoS != want {
+			c.mu.Unlock()
+			if unexpected++; unexpected == 1 {
+				c.note("info", fmt.Sprintf("publisher %s: acknowledgement for packet id %d that is not in flight", c.o.ClientID, id))
+			}
+			continue
+		}
+		c.msgs[id] = nil
+		c.ack(m.seq, t) // under mu: recorded before its slot can be reused
+		c.inflight--
+		c.mu.Unlock()
+		c.signal()
+	}
+	c.lost(cn)
+}
+
+// lost handles the end of a connection: unwritten QoS 0 messages are lost;
+// then either reconnect and resend, or give up.
+func (c *leanClient) lost(cn *leanConn) {
+	<-cn.writerDone
+	cn.sendMu.Lock()
+	cn.closed = true
+	cn.sendMu.Unlock()
+	lost0 := 0
+	for drained := false; !drained; {
+		select {
+		case it := <-cn.ch:
+			if it.kind == packets.Publish && c.o.QoS == 0 {
+				lost0++
+			}
+		default:
+			drained = true
+		}
+	}
+	c.mu.Lock()
+	if c.cur == cn {
+		c.cur = nil
+	}
+	c.inflight -= lost0
+	closing := c.closing
+	c.mu.Unlock()
+	if lost0 > 0 {
+		c.signal()
+	}
+	if closing {
+		return
+	}
+	reconnect := c.o.OnLost != nil && c.o.OnLost(cn.err)
+	if lost0 > 0 {
+		c.note("info", fmt.Sprintf("publisher %s: %d QoS 0 messages not written before the connection was lost", c.o.ClientID, lost0))
+	}
+	if !reconnect {
+		c.giveUp()
+		return
+	}
+	c.reconnect()
+}
+
+// reconnect dials until it succeeds or the run ends, then queues every
+// unacknowledged message again in publish order: PUBLISH with DUP, or PUBREL
+// when the broker had already sent PUBREC, as MQTT 3.1.1 (4.4) asks.
+func (c *leanClient) reconnect() {
+	t := time.NewTimer(leanReconnectEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.o.Stop:
+			return
+		case <-t.C:
+		}
+		cn, err := c.dial()
+		if err != nil {
+			t.Reset(leanReconnectEvery)
+			continue
+		}
+		c.mu.Lock()
+		if c.closing {
+			c.mu.Unlock()
+			cn.fail(errLeanClosed)
+			return
+		}
+		var ids []uint16
+		for id, m := range c.msgs {
+			if m != nil {
+				ids = append(ids, uint16(id))
+			}
+		}
+		sort.Slice(ids, func(i, j int) bool { return c.msgs[ids[i]].seq < c.msgs[ids[j]].seq })
+		for _, id := range ids {
+			m := c.msgs[id]
+			it := leanItem{kind: packets.Publish, id: id, dup: true, seq: m.seq, payload: m.payload}
+			if m.rec {
+				it = leanItem{kind: packets.Pubrel, id: id}
+			}
+			cn.trySend(it) // room for a whole window: cannot fail
+		}
+		c.cur = cn
+		c.mu.Unlock()
+		cn.requestFlush()
+		c.start(cn)
+		if c.o.OnReconnect != nil {
+			c.o.OnReconnect()
+		}
+		return
+	}
+}
+
+// monitor notes stalls, keeps the connection alive with PINGREQ when idle, and
+// closes everything when Stop closes, so no path leaves a connection behind.
+func (c *leanClient) monitor() {
+	tick := leanTick
+	if q := c.o.KeepAlive / 4; q < tick {
+		tick = q
+	}
+	if q := c.o.StallAfter / 4; q < tick {
+		tick = q
+	}
+	tk := time.NewTicker(tick)
+	defer tk.Stop()
+	stalled := false
+	lastAcks := c.acks.Load()
+	lastChange := c.o.Since()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.o.Stop:
+			c.shutdown()
+			return
+		case <-tk.C:
+		}
+		now := c.o.Since()
+		c.mu.Lock()
+		busy := c.inflight > 0
+		cn := c.cur
+		c.mu.Unlock()
+		if a := c.acks.Load(); a != lastAcks {
+			lastAcks, lastChange = a, now
+			if stalled {
+				stalled = false
+				if c.o.OnStall != nil {
+					c.o.OnStall(false)
+				}
+			}
+		}
+		if !busy && !stalled {
+			lastChange = now
+		}
+		if busy && !stalled && time.Duration(now-lastChange) >= c.o.StallAfter {
+			stalled = true
+			if c.o.OnStall != nil {
+				c.o.OnStall(true)
+			}
+		}
+		if cn == nil {
+			continue
+		}
+		if ps := cn.pingSent.Load(); ps != 0 {
+			if time.Duration(now-ps) > connectTimeout {
+				cn.fail(fmt.Errorf("no PINGRESP within %s", connectTimeout))
+			}
+		} else if time.Duration(now-cn.lastWrite.Load()) >= c.o.KeepAlive*3/4 {
+			cn.pingSent.Store(now)
+			if !cn.trySend(leanItem{kind: packets.Pingreq}) {
+				cn.pingSent.Store(0) // the writer is busy, so the connection is not idle
+			}
+		}
+	}
+}
+
+// shutdown sends DISCONNECT (waiting at most leanDisconnectWait for it to be
+// written), closes the connection and ends every wait. Idempotent.
+func (c *leanClient) shutdown() {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closing = true
+		cn := c.cur
+		c.mu.Unlock()
+		close(c.done)
+		if cn != nil {
+			if cn.trySend(leanItem{kind: packets.Disconnect}) {
+				t := time.NewTimer(leanDisconnectWait)
+				select {
+				case <-cn.dead:
+				case <-t.C:
+				}
+				t.Stop()
+			}
+			cn.fail(errLeanClosed)
+		}
+		c.giveUp()
+	})
+}
+
+// close shuts the publisher down and waits (bounded) for its goroutines.
+func (c *leanClient) close() {
+	c.shutdown()
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	t := time.NewTimer(shutdownWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
+
+// connectLean opens the publisher's lean connection; events go to the engine
+// exactly as the paho path records them.
+func (p *publisher) connectLean() error {
+	e := p.e
+	c, err := dialLean(leanOptions{
+		Addr: e.addr, ClientID: p.id, Clean: p.cfg.Clean(),
+		QoS: p.cfg.QoS, Topic: p.cfg.Topic, Retain: p.cfg.Retain, Window: p.cfg.Inflight,
+		Stop:  e.stop,
+		Since: e.rec.Since,
+		OnAck: func(seq, t int64) {
+			p.acked.Add(1)
+			e.emit(Event{T: t, Type: EvAck, Client: p.id, Seq: seq, QoS: p.cfg.QoS})
+		},
+		OnStall: func(stalled bool) {
+			if stalled {
+				e.note(e.level(), fmt.Sprintf("publisher %s stalled: no acknowledgement for %s (%d sent, %d acked)",
+					p.id, stallAfter, p.sent.Load(), p.acked.Load()))
+				return
+			}
+			e.note("info", fmt.Sprintf("publisher %s acknowledged again", p.id))
+		},
+		OnLost: func(err error) bool {
+			if e.stopping.Load() {
+				return false
+			}
+			e.connLost("publisher", p.id, err, false)
+			if e.brokerDown.Load() {
+				return true // a scheduled stop/kill: come back with the broker, as paho does
+			}
+			e.note("warn", fmt.Sprintf("publisher %s stopped: connection closed by the broker with %d publishes unacknowledged (no reconnect outside a scheduled stop/kill)",
+				p.id, p.sent.Load()-p.acked.Load()))
+			return false
+		},
+		OnReconnect: func() { e.note("info", fmt.Sprintf("publisher %s reconnected", p.id)) },
+		Note:        e.note,
+	})
+	if err != nil {
+		return fmt.Errorf("connecting publisher %s: %w", p.id, err)
+	}
+	p.lean = c
+	return nil
+}
+
+// runLean is run() for the lean publisher: the same pacing, window and events
+// as the paho path, then the connection stays up (as paho's does) until the run ends.
+func (p *publisher) runLean(runStart time.Time) {
+	c := p.lean
+	defer c.close()
+	defer p.finished.Store(true)
+	if !p.e.sleepUntil(runStart.Add(p.cfg.StartAt.D())) {
+		return
+	}
+	for seq := int64(1); seq <= int64(p.cfg.Messages); seq++ {
+		if p.e.publishingOver() || !p.lim.wait(p.e.stopPublish) {
+			break
+		}
+		if !c.acquire(p.e.stopPublish) {
+			break
+		}
+		payload, err := p.gen.make(seq, time.Now())
+		if err != nil {
+			c.release()
+			p.e.note("warn", fmt.Sprintf("publisher %s: %v", p.id, err))
+			break
+		}
+		t := p.e.rec.Since()
+		atomic.StoreInt64(&p.sendT[seq-1], t)
+		p.e.emit(Event{T: t, Type: EvPub, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Size: len(payload)})
+		p.sent.Add(1)
+		p.e.published.Add(1)
+		if !c.publish(seq, payload) {
+			if p.errs.Add(1) <= 3 {
+				p.e.note(p.e.level(), fmt.Sprintf("publisher %s seq %d: not connected", p.id, seq))
+			}
+		}
+		if p.lim != nil {
+			c.flush() // paced: the next message is not coming soon
+		}
+	}
+	c.waitIdle(p.e.stop)
+	p.finished.Store(true)
+	select {
+	case <-p.e.stop:
+	case <-c.down:
+	}
+}
