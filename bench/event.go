@@ -169,6 +169,10 @@ type Persist struct {
 	BytesPerHeldMessage float64     `json:"bytes_per_held_message"` // slope of size vs held over decoded saves; 0 if unknown
 	FixedBytes          float64     `json:"fixed_bytes"`            // intercept of the same fit
 	DuplicateStoresSeen int64       `json:"duplicate_stores_seen"`  // max over saves of messages stored twice
+	// FirstMinuteGrowthBytes is the seed experiment's own measure: how much the
+	// file grew between the start of publishing and 60 s later (-1 when the run
+	// was shorter than that).
+	FirstMinuteGrowthBytes int64 `json:"first_minute_growth_bytes"`
 }
 
 // SubscriberSummary reconciles one subscriber: acked_for_it = delivered + held_at_end + dropped + lost.

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mqbench/mqbench/scenarios"
 )
@@ -486,6 +487,7 @@ func Summarize(run *Run) Summary {
 		s.Persist.MeanSavePeriodNS = (saves[n-1].T - saves[0].T) / int64(n-1)
 	}
 	s.Persist.BytesPerHeldMessage, s.Persist.FixedBytes = fitSizePerHeld(saves)
+	s.Persist.FirstMinuteGrowthBytes = firstMinuteGrowth(persistBytes, s.Phases, lastT)
 	s.Persist.DuplicateStoresSeen = maxDupStores
 
 	// Processes.
@@ -841,4 +843,26 @@ func firstKey(m map[string]bool) string {
 // fmtNS renders nanoseconds since start for notes.
 func fmtNS(ns int64) string {
 	return strconv.FormatFloat(float64(ns)/1e9, 'f', 3, 64) + "s"
+}
+
+// firstMinuteGrowth is the file size 60 s after publishing started minus its
+// size when publishing started (0 if it did not exist yet), from the sampled
+// sizes: the number the seed experiment reported. It is -1 when the recording
+// ends before that minute is over or has no "run" phase.
+func firstMinuteGrowth(sizes []gaugePoint, phases map[string]int64, lastT int64) int64 {
+	runT, ok := phases["run"]
+	if !ok || lastT < runT+int64(time.Minute) {
+		return -1
+	}
+	at := func(t int64) float64 {
+		v := 0.0
+		for _, p := range sizes {
+			if p.t > t {
+				break
+			}
+			v = p.v
+		}
+		return v
+	}
+	return int64(at(runT+int64(time.Minute)) - at(runT))
 }

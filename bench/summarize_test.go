@@ -904,3 +904,26 @@ func BenchmarkSummarize(b *testing.B) {
 		Summarize(run)
 	}
 }
+
+func TestFirstMinuteGrowth(t *testing.T) {
+	min := int64(time.Minute)
+	sizes := []gaugePoint{{t: 1 * sec, v: 47}, {t: 5 * sec, v: 5000}, {t: 61 * sec, v: 9000}, {t: 70 * sec, v: 12000}}
+	tests := []struct {
+		name   string
+		phases map[string]int64
+		lastT  int64
+		want   int64
+	}{
+		{"file existed at start", map[string]int64{"run": 2 * sec}, 90 * sec, 9000 - 47},
+		{"no file yet at start", map[string]int64{"run": 0}, 90 * sec, 5000},
+		{"run shorter than a minute", map[string]int64{"run": 2 * sec}, 2*sec + min - 1, -1},
+		{"no run phase", map[string]int64{}, 90 * sec, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := firstMinuteGrowth(sizes, tt.phases, tt.lastT); got != tt.want {
+				t.Fatalf("got %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

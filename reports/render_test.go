@@ -294,3 +294,38 @@ func BenchmarkParseThreshold(b *testing.B) {
 		}
 	}
 }
+
+func TestPersistFindingsFirstMinute(t *testing.T) {
+	tests := []struct {
+		name   string
+		growth int64
+		want   string // "" = no first-minute finding
+	}{
+		{"run shorter than a minute", -1, ""},
+		{"backlog held", 2348779, "grew by 2,348,779 B"},
+		{"nothing saved in the minute", 0, "grew by 0 B"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &bench.Summary{}
+			s.Persist.Saves = 3
+			s.Persist.MaxBytes = 2348779
+			s.Persist.FirstMinuteGrowthBytes = tt.growth
+			var got string
+			for _, f := range persistFindings(s) {
+				if strings.Contains(f, "first minute") {
+					got = f
+				}
+			}
+			if tt.want == "" {
+				if got != "" {
+					t.Fatalf("unexpected finding %q", got)
+				}
+				return
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Fatalf("finding %q does not contain %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -63,6 +63,9 @@ func summaryRows(s *bench.Summary) []summaryRow {
 		)
 	}
 	rows = append(rows, summaryRow{"messages stored twice in a save", groupInt(s.Persist.DuplicateStoresSeen), "persist.duplicate_stores_seen"})
+	if g := s.Persist.FirstMinuteGrowthBytes; g >= 0 {
+		rows = append(rows, summaryRow{"file growth in the first minute", formatBytes(g), "persist.first_minute_growth_bytes"})
+	}
 	if s.BrokerProcess.MaxRSSBytes > 0 || s.BrokerProcess.CPUSeconds > 0 {
 		rows = append(rows,
 			summaryRow{"broker max RSS", formatBytes(s.BrokerProcess.MaxRSSBytes), "broker_process.max_rss_bytes"},
