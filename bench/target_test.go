@@ -3,40 +3,20 @@ package bench
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/mqbench/mqbench/broker"
 	"github.com/mqbench/mqbench/broker/conf"
 	"github.com/mqbench/mqbench/broker/launch"
+	"github.com/mqbench/mqbench/internal/testutil"
 	"github.com/mqbench/mqbench/scenarios"
 )
-
-// requireMosquitto skips a test when Mosquitto is not installed, unless
-// MQBENCH_REQUIRE_MOSQUITTO=1 makes its absence a failure (CI).
-func requireMosquitto(tb testing.TB) string {
-	tb.Helper()
-	p, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr == nil {
-			p, err = "/usr/sbin/mosquitto", nil
-		}
-	}
-	if err != nil {
-		if os.Getenv("MQBENCH_REQUIRE_MOSQUITTO") == "1" {
-			tb.Fatalf("mosquitto not installed and MQBENCH_REQUIRE_MOSQUITTO=1: %v", err)
-		}
-		tb.Skip("mosquitto not installed")
-	}
-	return p
-}
 
 // startMosquitto starts a real Mosquitto through launch with the scenario's broker settings.
 func startMosquitto(tb testing.TB, sc *scenarios.Scenario) *launch.Instance {
 	tb.Helper()
-	bin := requireMosquitto(tb)
+	bin := testutil.RequireMosquittoBroker(tb)
 	settings, err := sc.Settings()
 	if err != nil {
 		tb.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/mqbench/mqbench/broker"
+	"github.com/mqbench/mqbench/internal/testutil"
 )
 
 // settled waits until no save is running or pending and returns the number of
@@ -14,7 +15,7 @@ import (
 func settled(t *testing.T, b *broker.Broker) int64 {
 	t.Helper()
 	var st broker.Stats
-	waitFor(t, "saves to settle", func() bool {
+	testutil.WaitFor(t, "saves to settle", func() bool {
 		st = b.Stats()
 		return st.Saves+st.SaveErrors == st.SavesStarted
 	})
@@ -98,5 +99,5 @@ func TestAutosaveFractional(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.AutosaveInterval = 50 * time.Millisecond
 	b := startBroker(t, cfg)
-	waitFor(t, "two timed saves", func() bool { return b.Stats().Saves >= 2 })
+	testutil.WaitFor(t, "two timed saves", func() bool { return b.Stats().Saves >= 2 })
 }

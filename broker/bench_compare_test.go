@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqbench/mqbench/broker/internal/testutil"
+	"github.com/mqbench/mqbench/internal/testutil"
 )
 
 // Benchmarks that run the bundled broker and the real Mosquitto 2.0.11 side by

@@ -10,7 +10,7 @@ import (
 
 	"github.com/mqbench/mqbench/broker"
 	"github.com/mqbench/mqbench/broker/conf"
-	"github.com/mqbench/mqbench/broker/internal/testutil"
+	"github.com/mqbench/mqbench/internal/testutil"
 )
 
 // These tests drive the bundled broker with the real Debian mosquitto_pub and

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqbench/mqbench/broker/internal/testutil"
 	"github.com/mqbench/mqbench/broker/persist"
+	"github.com/mqbench/mqbench/internal/testutil"
 )
 
 // TestCrashTorture kills `mqbench broker` with SIGKILL at random moments while a

@@ -283,19 +283,6 @@ func pad(seed, n int) string {
 	return string(b)
 }
 
-// waitFor polls cond until it holds, failing after a generous bound. It is a
-// bound on a background effect, not a timing assertion.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func dbPath(cfg *conf.Config) string {
 	return filepath.Join(cfg.PersistenceLocation, cfg.PersistenceFile)
 }

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqbench/mqbench/broker/internal/testutil"
 	"github.com/mqbench/mqbench/broker/persist"
+	"github.com/mqbench/mqbench/internal/testutil"
 )
 
 // These tests move a backlog between the bundled broker and the real Mosquitto

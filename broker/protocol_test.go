@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqbench/mqbench/broker"
 	"github.com/mqbench/mqbench/broker/conf"
+	"github.com/mqbench/mqbench/internal/testutil"
 )
 
 func TestConnackCodes(t *testing.T) {
@@ -253,7 +254,7 @@ func TestWill(t *testing.T) {
 			w.send(cp)
 			w.read()
 			tc.end(w)
-			waitFor(t, "client gone", func() bool { return b.Stats().ClientsConnected == 1 })
+			testutil.WaitFor(t, "client gone", func() bool { return b.Stats().ClientsConnected == 1 })
 			pub := dial(t, b.Addr())
 			pub.connect("pub", true)
 			pub.publish("marker", 0, 0, []byte("m"), false)
@@ -334,7 +335,7 @@ func TestResendOnReconnect(t *testing.T) {
 		t.Fatalf("no PUBREL for %d", mids[0])
 	}
 	_ = sub.nc.Close()
-	waitFor(t, "subscriber offline", func() bool { return b.Stats().ClientsConnected == 1 })
+	testutil.WaitFor(t, "subscriber offline", func() bool { return b.Stats().ClientsConnected == 1 })
 	sub2 := dial(t, b.Addr())
 	sub2.connect("sub", false)
 	rel, ok := sub2.read().(*packets.PubrelPacket)

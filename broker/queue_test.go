@@ -12,6 +12,7 @@ import (
 	"github.com/mqbench/mqbench/broker"
 	"github.com/mqbench/mqbench/broker/conf"
 	"github.com/mqbench/mqbench/broker/persist"
+	"github.com/mqbench/mqbench/internal/testutil"
 )
 
 // countStates tallies a saved file's CLIENT_MSG records by state.
@@ -62,7 +63,7 @@ func TestQueueLimits(t *testing.T) {
 			if !tc.connected {
 				sub.send(packets.NewControlPacket(packets.Disconnect))
 				sub.expectClosed()
-				waitFor(t, "subscriber offline", func() bool { return b.Stats().ClientsConnected == 0 })
+				testutil.WaitFor(t, "subscriber offline", func() bool { return b.Stats().ClientsConnected == 0 })
 			}
 			pub := dial(t, b.Addr())
 			pub.connect("pub", true)

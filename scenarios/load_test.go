@@ -57,6 +57,8 @@ func TestLoadErrors(t *testing.T) {
 		{"duplicate ids", strings.Replace(good, "  - filter: test", "  - client_id: pub\n    filter: test", 1), "subscribers[0].client_id: client id \"pub\" is also used by publishers[0]"},
 		{"yaml syntax", "name: [\n", "f.yaml"},
 		{"random too small", strings.Replace(good, "    topic: test", "    topic: test\n    payload: {kind: random, size: 8}", 1), "f.yaml:9: publishers[0].payload.size: must be at least 32"},
+		{"bad client", strings.Replace(good, "    topic: test", "    topic: test\n    client: fast", 1), "f.yaml:9: publishers[0].client: must be lean or paho (got \"fast\")"},
+		{"lean per message", strings.Replace(good, "    topic: test", "    topic: test\n    client: lean\n    connection_per_message: true", 1), "f.yaml:9: publishers[0].client: connection_per_message runs on paho"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,6 +88,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"inflight", p.Inflight, 1},
 		{"payload kind", p.Payload.Kind, "experiment"},
 		{"rate scope", p.RateScope, "per_publisher"},
+		{"client", p.Client, ClientLean},
 		{"publisher clean", p.Clean(), true},
 		{"subscriber id", sub.ClientID, "sub"},
 		{"pace mode", sub.PaceMode, "ack"},
@@ -240,5 +243,40 @@ func TestDurationJSON(t *testing.T) {
 	b, _ := json.Marshal(Duration(3 * time.Second))
 	if string(b) != `"3s"` {
 		t.Fatalf("marshal: %s", b)
+	}
+}
+
+// TestClientDefault: one persistent connection defaults to the lean client,
+// connection_per_message to paho (the seed experiment's publish.single), and
+// an explicit choice is kept.
+func TestClientDefault(t *testing.T) {
+	tests := []struct {
+		name string
+		sets []string
+		want string
+	}{
+		{"persistent connection", nil, ClientLean},
+		{"connection per message", []string{"publishers.0.connection_per_message=true"}, ClientPaho},
+		{"explicit paho", []string{"publishers.0.client=paho"}, ClientPaho},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(writeScenario(t, good), tt.sets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Publishers[0].Client; got != tt.want {
+				t.Errorf("client = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	for _, name := range []string{"persist-3s-literal", "persist-30s-literal"} {
+		s, err := Load(name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Publishers[0].Client; got != ClientPaho {
+			t.Errorf("%s: client %q, want paho (connection per message)", name, got)
+		}
 	}
 }

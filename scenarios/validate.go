@@ -28,20 +28,7 @@ func (s *Scenario) ApplyDefaults() {
 		if p.Count == 0 {
 			p.Count = 1
 		}
-		if p.ClientID == "" {
-			switch {
-			case len(s.Publishers) == 1 && p.Count == 1:
-				p.ClientID = "pub"
-			case len(s.Publishers) == 1:
-				p.ClientID = "pub-%d"
-			case p.Count == 1:
-				p.ClientID = fmt.Sprintf("pub%d", i+1)
-			default:
-				p.ClientID = fmt.Sprintf("pub%d-%%d", i+1)
-			}
-		} else if p.Count > 1 && !strings.Contains(p.ClientID, "%d") {
-			p.ClientID += "-%d"
-		}
+		p.ClientID = clientIDTemplate(p.ClientID, "pub", i, len(s.Publishers), p.Count)
 		if p.Inflight == 0 {
 			p.Inflight = 1
 		}
@@ -66,20 +53,7 @@ func (s *Scenario) ApplyDefaults() {
 		if sub.Count == 0 {
 			sub.Count = 1
 		}
-		if sub.ClientID == "" {
-			switch {
-			case len(s.Subscribers) == 1 && sub.Count == 1:
-				sub.ClientID = "sub"
-			case len(s.Subscribers) == 1:
-				sub.ClientID = "sub-%d"
-			case sub.Count == 1:
-				sub.ClientID = fmt.Sprintf("sub%d", i+1)
-			default:
-				sub.ClientID = fmt.Sprintf("sub%d-%%d", i+1)
-			}
-		} else if sub.Count > 1 && !strings.Contains(sub.ClientID, "%d") {
-			sub.ClientID += "-%d"
-		}
+		sub.ClientID = clientIDTemplate(sub.ClientID, "sub", i, len(s.Subscribers), sub.Count)
 		if sub.PaceMode == "" {
 			sub.PaceMode = "ack"
 		}
@@ -102,6 +76,30 @@ func (s *Scenario) ApplyDefaults() {
 	}
 	if s.TimeScale == 0 {
 		s.TimeScale = 1
+	}
+}
+
+// clientIDTemplate is the client id template of entry i of n publishers or
+// subscribers (prefix "pub" or "sub") with count clients, so every client gets a
+// distinct id without the user naming each: a missing id is derived from the
+// prefix ("pub", "pub-%d", "pub2", "pub2-%d"), and a given one gets "-%d"
+// when count clients must share it.
+func clientIDTemplate(id, prefix string, i, n, count int) string {
+	if id != "" {
+		if count > 1 && !strings.Contains(id, "%d") {
+			return id + "-%d"
+		}
+		return id
+	}
+	switch {
+	case n == 1 && count == 1:
+		return prefix
+	case n == 1:
+		return prefix + "-%d"
+	case count == 1:
+		return fmt.Sprintf("%s%d", prefix, i+1)
+	default:
+		return fmt.Sprintf("%s%d-%%d", prefix, i+1)
 	}
 }
 

@@ -3,56 +3,21 @@ package conf
 import (
 	"bytes"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mqbench/mqbench/internal/testutil"
 )
-
-// mosquittoPath returns the real broker, skipping the test when it is missing
-// unless MQBENCH_REQUIRE_MOSQUITTO=1 makes that a failure.
-func mosquittoPath(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr == nil {
-			p, err = "/usr/sbin/mosquitto", nil
-		}
-	}
-	if err != nil {
-		if os.Getenv("MQBENCH_REQUIRE_MOSQUITTO") == "1" {
-			t.Fatal("mosquitto not installed and MQBENCH_REQUIRE_MOSQUITTO=1")
-		}
-		t.Skip("mosquitto not installed")
-	}
-	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestWrittenConfigStartsMosquitto parses a config using many keys, writes it, and
 // starts the real Mosquitto 2.0 with it: the broker must come up and accept an
 // MQTT connection. Mosquitto 2.0 has no config-test flag, so starting it is the check.
 func TestWrittenConfigStartsMosquitto(t *testing.T) {
-	bin := mosquittoPath(t)
 	dir := t.TempDir()
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port := freePort(t)
+	m := testutil.StartMosquittoConf(t, dir, func(port int) string {
 		text := fmt.Sprintf(`
 persistence true
 persistence_location %[1]s/
@@ -92,91 +57,23 @@ keepalive_interval 60
 		if err := c.Write(&buf); err != nil {
 			t.Fatal(err)
 		}
-		confPath := filepath.Join(dir, "mosquitto.conf")
-		if err := os.WriteFile(confPath, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		lastErr = runAndConnect(t, bin, confPath, port, filepath.Join(dir, "m.log"))
-		if lastErr == nil {
-			return
-		}
-		logText, _ := os.ReadFile(filepath.Join(dir, "m.log"))
-		if !strings.Contains(string(logText), "Address already in use") {
-			break
-		}
-	}
-	t.Fatal(lastErr)
-}
+		return buf.String()
+	})
 
-func runAndConnect(t *testing.T, bin, confPath string, port int, logPath string) error {
-	t.Helper()
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "-c", confPath)
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if stopped {
-			return
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}()
-
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case err := <-done:
-			stopped = true
-			logText, _ := os.ReadFile(logPath)
-			return fmt.Errorf("mosquitto exited early (%v): %s %s", err, stderr.String(), logText)
-		default:
-		}
-		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("mosquitto did not listen on %s within 10s", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-
-	opts := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("conf-test").
+	opts := mqtt.NewClientOptions().AddBroker("tcp://" + m.Addr).SetClientID("conf-test").
 		SetConnectTimeout(5 * time.Second).SetAutoReconnect(false)
 	cl := mqtt.NewClient(opts)
 	tok := cl.Connect()
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("mqtt connect to mosquitto: %v", tok.Error())
+		t.Fatalf("mqtt connect to mosquitto: %v", tok.Error())
 	}
 	cl.Disconnect(100)
 
 	// Still running after serving a client.
-	select {
-	case err := <-done:
-		stopped = true
-		return fmt.Errorf("mosquitto exited after the connection: %v", err)
-	default:
+	if m.Exited() {
+		t.Fatalf("mosquitto exited after the connection: exit %d", m.ExitCode())
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return err
+	if err := m.Stop(10 * time.Second); err != nil {
+		t.Fatalf("stopping mosquitto: %v", err)
 	}
-	select {
-	case <-done:
-		stopped = true
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("mosquitto did not exit within 10s of SIGTERM")
-	}
-	return nil
 }

@@ -544,6 +544,25 @@ func contains(list []string, v string) bool {
 	return false
 }
 
+// addRepeated adds v to the list of a key that may be given more than once
+// (log_dest, log_type) the way Mosquitto accumulates it: the first occurrence,
+// marked in *set, replaces the default list, and so does a value that resets
+// it (none, and all for log_type); a lone "none" gives way to the next value,
+// and a value already listed is not added again.
+func addRepeated(list []string, set *bool, v string, reset bool) []string {
+	if !*set || reset {
+		list = nil
+		*set = true
+	}
+	if len(list) == 1 && list[0] == "none" {
+		list = nil
+	}
+	if !contains(list, v) {
+		list = append(list, v)
+	}
+	return list
+}
+
 // set stores a validated value in the Config fields, and validates the keys with
 // their own syntax (kSpecial).
 func (c *Config) set(s Setting, sp spec, b bool, n int64, w string) error {
@@ -564,16 +583,7 @@ func (c *Config) set(s Setting, sp spec, b bool, n int64, w string) error {
 	case "log_dest":
 		return c.setLogDest(s)
 	case "log_type":
-		if !c.logTypeSet || w == "none" || w == "all" {
-			c.LogType = nil
-			c.logTypeSet = true
-		}
-		if len(c.LogType) == 1 && c.LogType[0] == "none" {
-			c.LogType = nil
-		}
-		if !contains(c.LogType, w) {
-			c.LogType = append(c.LogType, w)
-		}
+		c.LogType = addRepeated(c.LogType, &c.logTypeSet, w, w == "none" || w == "all")
 	case "max_inflight_messages":
 		if n == 65535 {
 			n = 0 // Mosquitto: 65535 means unlimited
@@ -731,16 +741,7 @@ func (c *Config) setLogDest(s Setting) error {
 	default:
 		return bad(s, "must be one of none, syslog, stdout, stderr, topic, dlt, file PATH")
 	}
-	if !c.logDestSet || dest == "none" {
-		c.LogDest = nil
-		c.logDestSet = true
-	}
-	if len(c.LogDest) == 1 && c.LogDest[0] == "none" {
-		c.LogDest = nil
-	}
-	if !contains(c.LogDest, dest) {
-		c.LogDest = append(c.LogDest, dest)
-	}
+	c.LogDest = addRepeated(c.LogDest, &c.logDestSet, dest, dest == "none")
 	switch dest {
 	case "syslog", "topic", "dlt":
 		c.markUnacted(s)

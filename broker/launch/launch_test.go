@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,38 +14,17 @@ import (
 
 	"github.com/mqbench/mqbench/bench"
 	"github.com/mqbench/mqbench/broker/conf"
+	"github.com/mqbench/mqbench/internal/testutil"
 )
 
 // An Instance is what bench drives.
 var _ bench.Target = (*Instance)(nil)
 
-var (
-	mqbenchBin      string // built in TestMain; "" if the build failed
-	mqbenchBuildErr string
-)
-
+// TestMain removes the mqbench binary bundledCommand builds, so the package
+// leaves nothing in the temp directory.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "launch-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin := filepath.Join(dir, "mqbench")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/mqbench").CombinedOutput()
-	switch {
-	case err != nil:
-		mqbenchBuildErr = fmt.Sprintf("building mqbench failed: %v: %s", err, out)
-	default:
-		// The bundled broker is a subcommand someone else writes; until it exists
-		// the binary cannot run it.
-		if help, _ := exec.Command(bin, "broker", "--help").CombinedOutput(); strings.Contains(string(help), "unknown command") {
-			mqbenchBuildErr = "mqbench has no broker subcommand yet"
-		} else {
-			mqbenchBin = bin
-		}
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	testutil.RemoveBuild()
 	os.Exit(code)
 }
 
@@ -265,7 +243,7 @@ func TestLifecycleFake(t *testing.T) {
 		t.Fatal(err)
 	}
 	savesPath := filepath.Join(filepath.Dir(i.LogPath()), "saves")
-	waitFor(t, func() bool { _, err := os.Stat(savesPath); return err == nil }, "the fake to record SIGUSR1")
+	testutil.WaitFor(t, "the fake to record SIGUSR1", func() bool { _, err := os.Stat(savesPath); return err == nil })
 
 	if err := i.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -351,34 +329,11 @@ func TestExternal(t *testing.T) {
 	}
 }
 
-// waitFor polls cond (bounded) for something a broker does asynchronously.
-func waitFor(t *testing.T, cond func() bool, what string) {
+// bundledCommand builds the mqbench binary (once per test binary) and returns
+// the command that runs its bundled broker.
+func bundledCommand(t testing.TB) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func requireMosquitto(t *testing.T) {
-	t.Helper()
-	if _, err := mosquittoPath(""); err != nil {
-		if os.Getenv("MQBENCH_REQUIRE_MOSQUITTO") == "1" {
-			t.Fatalf("%v (MQBENCH_REQUIRE_MOSQUITTO=1)", err)
-		}
-		t.Skip(err)
-	}
-}
-
-func requireBundled(t *testing.T) []string {
-	t.Helper()
-	if mqbenchBin == "" {
-		t.Skip("bundled broker unavailable: " + mqbenchBuildErr)
-	}
-	return []string{mqbenchBin, "broker"}
+	return []string{testutil.BuildMqbench(t), "broker"}
 }
 
 func connect(t *testing.T, addr, id string, clean bool) mqtt.Client {
@@ -458,7 +413,7 @@ func testPersistenceLifecycle(t *testing.T, o Options) {
 	if err := i.Save(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return fileSize(db) > 0 }, "the save requested by SIGUSR1")
+	testutil.WaitFor(t, "the save requested by SIGUSR1", func() bool { return fileSize(db) > 0 })
 	size1 := fileSize(db)
 
 	queue(t, addr, 5)
@@ -495,16 +450,16 @@ func testPersistenceLifecycle(t *testing.T, o Options) {
 }
 
 func TestMosquittoLifecycle(t *testing.T) {
-	requireMosquitto(t)
+	testutil.RequireMosquittoBroker(t)
 	testPersistenceLifecycle(t, Options{Kind: KindMosquitto})
 }
 
 func TestBundledLifecycle(t *testing.T) {
-	testPersistenceLifecycle(t, Options{BundledCommand: requireBundled(t)})
+	testPersistenceLifecycle(t, Options{BundledCommand: bundledCommand(t)})
 }
 
 func TestMosquittoVersionAndExternal(t *testing.T) {
-	requireMosquitto(t)
+	testutil.RequireMosquittoBroker(t)
 	ctx := context.Background()
 	i, err := Start(ctx, Options{Kind: KindMosquitto, DataDir: t.TempDir()})
 	if err != nil {
@@ -524,7 +479,7 @@ func TestMosquittoVersionAndExternal(t *testing.T) {
 }
 
 func TestMosquittoStartFailureCarriesLog(t *testing.T) {
-	requireMosquitto(t)
+	testutil.RequireMosquittoBroker(t)
 	// mosquitto cannot write a pid file into a missing directory and exits: the
 	// error must say so with the broker's own words.
 	_, err := Start(context.Background(), Options{Kind: KindMosquitto, DataDir: t.TempDir(),
@@ -546,12 +501,9 @@ func BenchmarkStartStop(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			o := Options{Kind: kind, DataDir: b.TempDir()}
 			if kind == KindBundled {
-				if mqbenchBin == "" {
-					b.Skip(mqbenchBuildErr)
-				}
-				o.BundledCommand = []string{mqbenchBin, "broker"}
-			} else if _, err := mosquittoPath(""); err != nil {
-				b.Skip(err)
+				o.BundledCommand = bundledCommand(b)
+			} else {
+				testutil.RequireMosquittoBroker(b)
 			}
 			ctx := context.Background()
 			i, err := Start(ctx, o)

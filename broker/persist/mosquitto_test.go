@@ -3,131 +3,34 @@ package persist
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mqbench/mqbench/internal/testutil"
 )
 
-// mosquittoBinary finds the real broker, skipping the test when it is absent
-// unless MQBENCH_REQUIRE_MOSQUITTO=1 (CI), where absence is a failure.
-func mosquittoBinary(t *testing.T) string {
+// startMosquitto runs a persistent Mosquitto on 127.0.0.1:port (0 = a free
+// one) with its db in dir and saves only at shutdown (autosave_interval 3600),
+// and waits until it accepts connections. Cleanup kills it by PID if the test
+// did not stop it.
+func startMosquitto(t *testing.T, dir string, port int) *testutil.Mosquitto {
 	t.Helper()
-	for _, p := range []string{"mosquitto", "/usr/sbin/mosquitto"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("MQBENCH_REQUIRE_MOSQUITTO") == "1" {
-		t.Fatal("mosquitto not found and MQBENCH_REQUIRE_MOSQUITTO=1")
-	}
-	t.Skip("mosquitto not installed")
-	return ""
-}
-
-// freePort asks the kernel for a free loopback port; Mosquitto cannot bind
-// port 0 and report it, so we bind, read and close.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-type mosquitto struct {
-	cmd    *exec.Cmd
-	port   int
-	dbPath string
-	done   chan error
-	log    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startMosquitto runs a persistent Mosquitto on 127.0.0.1:port with its db in
-// dir, and waits until it accepts connections. Cleanup kills it by PID if the
-// test did not stop it.
-func startMosquitto(t *testing.T, dir string, port int) *mosquitto {
-	t.Helper()
-	bin := mosquittoBinary(t)
-	conf := filepath.Join(dir, "mosquitto.conf")
-	text := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\n"+
-		"persistence_location %s/\nautosave_interval 3600\nuser root\nlog_dest stderr\n", port, dir)
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m := &mosquitto{port: port, dbPath: filepath.Join(dir, "mosquitto.db"), done: make(chan error, 1), log: &syncBuffer{}}
-	m.cmd = exec.Command(bin, "-c", conf)
-	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { m.done <- m.cmd.Wait() }()
-	t.Cleanup(func() {
-		select {
-		case <-m.done:
-		default:
-			_ = m.cmd.Process.Kill()
-			<-m.done
-		}
+	return testutil.StartMosquitto(t, testutil.MosquittoOptions{
+		Dir: dir, Port: port, Persistence: true, LogDest: "stderr",
+		Extra: []string{"autosave_interval 3600"},
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return m
-		}
-		select {
-		case err := <-m.done:
-			m.done <- err
-			t.Fatalf("mosquitto exited at start: %v\n%s", err, m.log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %d within 10s\n%s", port, m.log.String())
-		}
-	}
 }
 
 // stop sends SIGTERM (Mosquitto then writes its final save) and waits.
-func (m *mosquitto) stop(t *testing.T) {
+func stop(t *testing.T, m *testutil.Mosquitto) {
 	t.Helper()
-	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-m.done:
-		m.done <- err
-		if err != nil {
-			t.Fatalf("mosquitto exit: %v\n%s", err, m.log.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("mosquitto did not exit within 10s of SIGTERM\n%s", m.log.String())
+	if err := m.Stop(10 * time.Second); err != nil {
+		t.Fatalf("stopping mosquitto: %v", err)
 	}
 }
 
@@ -163,20 +66,20 @@ func wait(t *testing.T, what string, tok mqtt.Token) {
 func TestMosquittoWritesWhatWeRead(t *testing.T) {
 	const n = 200
 	dir := t.TempDir()
-	m := startMosquitto(t, dir, freePort(t))
+	m := startMosquitto(t, dir, 0)
 
-	sub := connect(t, m.port, "slowsub", false, nil)
+	sub := connect(t, m.Port, "slowsub", false, nil)
 	wait(t, "subscribing", sub.Subscribe("test", 2, nil))
 	sub.Disconnect(250)
 
-	pub := connect(t, m.port, "pub", true, nil)
+	pub := connect(t, m.Port, "pub", true, nil)
 	for i := 0; i < n; i++ {
 		wait(t, fmt.Sprintf("publishing %d", i), pub.Publish("test", 2, false, payload150(i)))
 	}
 	pub.Disconnect(250)
-	m.stop(t)
+	stop(t, m)
 
-	raw, err := os.ReadFile(m.dbPath)
+	raw, err := os.ReadFile(m.DBPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +126,7 @@ func TestMosquittoWritesWhatWeRead(t *testing.T) {
 func TestMosquittoLoadsWhatWeWrite(t *testing.T) {
 	const n = 200
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	db := seedDB(n, payload150)
 	db.Clients[0].ListenerPort = uint16(port)
 	if err := WriteFile(filepath.Join(dir, "mosquitto.db"), db); err != nil {
@@ -234,7 +137,7 @@ func TestMosquittoLoadsWhatWeWrite(t *testing.T) {
 	var mu sync.Mutex
 	var got [][]byte
 	all := make(chan struct{})
-	sub := connect(t, m.port, "slowsub", false, func(_ mqtt.Client, msg mqtt.Message) {
+	sub := connect(t, m.Port, "slowsub", false, func(_ mqtt.Client, msg mqtt.Message) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, append([]byte(nil), msg.Payload()...))
@@ -248,10 +151,10 @@ func TestMosquittoLoadsWhatWeWrite(t *testing.T) {
 		mu.Lock()
 		k := len(got)
 		mu.Unlock()
-		t.Fatalf("received %d of %d messages within 20s\n%s", k, n, m.log.String())
+		t.Fatalf("received %d of %d messages within 20s\n%s", k, n, m.Stderr())
 	}
 	sub.Disconnect(250)
-	m.stop(t)
+	stop(t, m)
 	mu.Lock()
 	defer mu.Unlock()
 	for i, p := range got {

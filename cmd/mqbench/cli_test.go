@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +28,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mqbench/mqbench/bench"
+	"github.com/mqbench/mqbench/internal/testutil"
 	"github.com/mqbench/mqbench/reports"
 	"github.com/mqbench/mqbench/scenarios"
 )
@@ -41,24 +41,13 @@ func TestMain(m *testing.M) {
 }
 
 func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "mqbench-cli-")
+	bin, err := testutil.BuildMqbenchErr()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "cli test: temp dir:", err)
+		fmt.Fprintln(os.Stderr, "cli test:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = "/usr/local/go/bin/go"
-	}
-	mqbenchBin = filepath.Join(dir, "mqbench")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, goTool, "build", "-o", mqbenchBin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "cli test: building mqbench: %v\n%s", err, out)
-		return 1
-	}
+	defer testutil.RemoveBuild()
+	mqbenchBin = bin
 	return m.Run()
 }
 
@@ -133,22 +122,6 @@ func withEnv(base, over []string) []string {
 		}
 	}
 	return append(out, over...)
-}
-
-// requireMosquitto skips when Mosquitto is not installed, unless
-// MQBENCH_REQUIRE_MOSQUITTO=1 makes that a failure (CI).
-func requireMosquitto(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("mosquitto"); err == nil {
-		return
-	}
-	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
-		return
-	}
-	if os.Getenv("MQBENCH_REQUIRE_MOSQUITTO") == "1" {
-		t.Fatal("mosquitto not installed and MQBENCH_REQUIRE_MOSQUITTO=1")
-	}
-	t.Skip("mosquitto not installed")
 }
 
 func readSummary(t *testing.T, dir string) bench.Summary {
@@ -308,7 +281,7 @@ func TestRunPersistQuick(t *testing.T) {
 		after  func(*testing.T, string) // follow-up commands on the run directory
 	}{
 		{name: "bundled", broker: "bundled", after: followUps},
-		{name: "mosquitto", broker: "mosquitto", need: requireMosquitto},
+		{name: "mosquitto", broker: "mosquitto", need: func(t *testing.T) { testutil.RequireMosquittoBroker(t) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -866,41 +839,10 @@ func TestBrokerCommand(t *testing.T) {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd, stdout, stderr := newCmd(ctx, t, cliOpts{}, "broker", "-c", confPath)
-	var mu sync.Mutex // stdout is written by exec's copying goroutine
-	cmd.Stdout = &lockedWriter{mu: &mu, w: stdout}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-waited
-		}
-	})
-	var addr string
-	for deadline := time.Now().Add(10 * time.Second); addr == "" && time.Now().Before(deadline); {
-		mu.Lock()
-		out := stdout.String()
-		mu.Unlock()
-		if _, rest, ok := strings.Cut(out, " listening on "); ok {
-			if line, _, ok := strings.Cut(rest, "\n"); ok {
-				addr = line
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if addr == "" {
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("no listening line within 10 s\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
-	}
-	if b, err := os.ReadFile(pidPath); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(cmd.Process.Pid) {
-		t.Errorf("pid file %q (%v), want %d", b, err, cmd.Process.Pid)
+	b := testutil.StartBundled(t, mqbenchBin, confPath)
+	addr := b.Addr
+	if pid, err := os.ReadFile(pidPath); err != nil || strings.TrimSpace(string(pid)) != strconv.Itoa(b.PID) {
+		t.Errorf("pid file %q (%v), want %d", pid, err, b.PID)
 	}
 
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("cli-test").SetConnectRetry(false))
@@ -912,16 +854,8 @@ func TestBrokerCommand(t *testing.T) {
 	}
 	c.Disconnect(100)
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-waited:
-		if err != nil {
-			t.Fatalf("broker exit: %v\nstderr:\n%s", err, stderr)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("broker did not exit within 15 s of SIGTERM")
+	if err := b.Stop(15 * time.Second); err != nil {
+		t.Fatalf("broker exit after SIGTERM: %v", err)
 	}
 	if _, err := os.Stat(pidPath); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pid file left behind (%v)", err)
@@ -943,16 +877,4 @@ func TestBrokerCommand(t *testing.T) {
 	if !st.Shutdown || st.Chunks.Retain != 1 || st.Chunks.MsgStore < 1 {
 		t.Errorf("saved db: shutdown %v, %d RETAIN, %d MSG_STORE; want a clean shutdown with the retained message", st.Shutdown, st.Chunks.Retain, st.Chunks.MsgStore)
 	}
-}
-
-// lockedWriter lets the test read a child's output while exec copies into it.
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

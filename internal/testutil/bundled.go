@@ -26,9 +26,20 @@ const buildDirPrefix = "mqbench-testbin-"
 // the executable. The subprocess tests need the real command (signals, exit
 // codes, the "listening on" line), not just the library. Directories left by
 // earlier test binaries that have exited are removed here, since a test binary
-// has no hook that runs after its last test without a TestMain.
+// has no hook that runs after its last test without a TestMain (a package that
+// has one calls RemoveBuild there).
 func BuildMqbench(t testing.TB) string {
 	t.Helper()
+	bin, err := BuildMqbenchErr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// BuildMqbenchErr is BuildMqbench for a TestMain, which has no testing.TB to
+// fail: it returns the build error instead.
+func BuildMqbenchErr() (string, error) {
 	buildOnce.Do(func() {
 		removeStaleBuildDirs()
 		goBin, ok := findProgram("go")
@@ -40,7 +51,7 @@ func BuildMqbench(t testing.TB) string {
 				return
 			}
 		}
-		dir := filepath.Join(os.TempDir(), buildDirPrefix+strconv.Itoa(os.Getpid()))
+		dir := buildDir()
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			buildErr = fmt.Errorf("creating %s: %w", dir, err)
 			return
@@ -53,10 +64,19 @@ func BuildMqbench(t testing.TB) string {
 		}
 		buildPath = out
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildPath
+	return buildPath, buildErr
+}
+
+// RemoveBuild deletes what BuildMqbench built for this test binary. A TestMain
+// calls it after m.Run, so the package leaves nothing in the temp directory;
+// no test may use the binary afterwards.
+func RemoveBuild() {
+	_ = os.RemoveAll(buildDir())
+}
+
+// buildDir is this test binary's build directory.
+func buildDir() string {
+	return filepath.Join(os.TempDir(), buildDirPrefix+strconv.Itoa(os.Getpid()))
 }
 
 func removeStaleBuildDirs() {

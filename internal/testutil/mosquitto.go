@@ -12,12 +12,22 @@ import (
 )
 
 // Paths of the real Mosquitto 2.0.11 programs (Debian packages mosquitto and
-// mosquitto-clients). The broker lives in /usr/sbin, which is not always on PATH.
+// mosquitto-clients). The broker lives in /usr/sbin, which is not always on PATH,
+// so it is looked up on PATH first (as broker/launch does) and falls back there.
 var (
-	MosquittoPath    = "/usr/sbin/mosquitto"
+	MosquittoPath    = defaultMosquittoPath()
 	MosquittoPubPath = "mosquitto_pub"
 	MosquittoSubPath = "mosquitto_sub"
 )
+
+func defaultMosquittoPath() string {
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	return "/usr/sbin/mosquitto"
+}
 
 // RequireEnv is the variable that turns a missing Mosquitto from a skip into a
 // failure, so CI (which installs it) can never pass by skipping.
@@ -68,6 +78,16 @@ func RequireMosquitto(t testing.TB) {
 	require(t, MosquittoPath, MosquittoPubPath, MosquittoSubPath)
 }
 
+// RequireMosquittoBroker is RequireMosquitto for tests that only start the
+// broker (directly or through broker/launch) and need none of the clients; it
+// returns the broker's path.
+func RequireMosquittoBroker(t testing.TB) string {
+	t.Helper()
+	require(t, MosquittoPath)
+	p, _ := findProgram(MosquittoPath)
+	return p
+}
+
 // RequireClients is RequireMosquitto for tests that only need mosquitto_pub and
 // mosquitto_sub (they run against the bundled broker).
 func RequireClients(t testing.TB) {
@@ -102,6 +122,10 @@ type MosquittoOptions struct {
 	// LogDest is the log_dest value; "" = none (stderr is kept for failures when
 	// set to "stderr").
 	LogDest string
+	// Port is the listener port when the test must know it before the start
+	// (e.g. it is written into a db file beforehand); 0 = a free port, with a
+	// retry on the rare collision.
+	Port int
 }
 
 // Mosquitto is a real Mosquitto started for a test.
@@ -111,7 +135,9 @@ type Mosquitto struct {
 	Port     int
 	Dir      string
 	ConfPath string
-	DBPath   string // persistence file path (whether or not persistence is on)
+	// DBPath is the persistence file path (whether or not persistence is on);
+	// "" when the config came from StartMosquittoConf.
+	DBPath string
 }
 
 // MosquittoConf renders the config StartMosquitto writes: a loopback listener,
@@ -144,11 +170,13 @@ func MosquittoConf(port int, o MosquittoOptions) string {
 }
 
 // StartMosquitto starts the real Mosquitto with the options on a free loopback
-// port and waits until it accepts connections. It is killed by PID when the test
-// ends; use Stop for a clean shutdown (SIGTERM, final save).
+// port (or o.Port) and waits until it accepts connections. Like
+// RequireMosquittoBroker it skips the test (or fails it under RequireEnv) when
+// the broker is missing; tests that also run the clients call RequireMosquitto.
+// It is killed by PID when the test ends; use Stop for a clean shutdown
+// (SIGTERM, final save).
 func StartMosquitto(t testing.TB, o MosquittoOptions) *Mosquitto {
 	t.Helper()
-	RequireMosquitto(t)
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
@@ -156,14 +184,40 @@ func StartMosquitto(t testing.TB, o MosquittoOptions) *Mosquitto {
 	if file == "" {
 		file = "mosquitto.db"
 	}
+	m := startMosquitto(t, o.Dir, o.Port, func(port int) string { return MosquittoConf(port, o) })
+	m.DBPath = filepath.Join(o.Dir, file)
+	return m
+}
+
+// StartMosquittoConf is StartMosquitto for a test whose config is the subject
+// (a file broker/conf wrote, say): render returns the whole mosquitto.conf for
+// the listener port it is given, which must include a loopback listener on it
+// and, when run as root with persistence, `user root`. The config is written to
+// dir/mosquitto.conf; a start failure reports the tail of a `log_dest file`.
+func StartMosquittoConf(t testing.TB, dir string, render func(port int) string) *Mosquitto {
+	t.Helper()
+	return startMosquitto(t, dir, 0, render)
+}
+
+func startMosquitto(t testing.TB, dir string, fixedPort int, render func(port int) string) *Mosquitto {
+	t.Helper()
+	bin := RequireMosquittoBroker(t)
+	attempts := 3
+	if fixedPort != 0 {
+		attempts = 1 // the same port again would collide again
+	}
 	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port := FreePort(t)
-		conf := filepath.Join(o.Dir, "mosquitto.conf")
-		if err := os.WriteFile(conf, []byte(MosquittoConf(port, o)), 0o644); err != nil {
+	for attempt := 0; attempt < attempts; attempt++ {
+		port := fixedPort
+		if port == 0 {
+			port = FreePort(t)
+		}
+		text := render(port)
+		conf := filepath.Join(dir, "mosquitto.conf")
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatalf("writing %s: %v", conf, err)
 		}
-		p, err := startProc(nil, MosquittoPath, "-c", conf)
+		p, err := startProc(nil, bin, "-c", conf)
 		if err != nil {
 			t.Fatalf("starting mosquitto: %v", err)
 		}
@@ -171,13 +225,30 @@ func StartMosquitto(t testing.TB, o MosquittoOptions) *Mosquitto {
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		if err := waitListening(addr, p, 10*time.Second); err != nil {
 			p.Kill()
-			lastErr = fmt.Errorf("%w (stderr: %s)", err, tail(p.Stderr(), 2000))
+			lastErr = fmt.Errorf("%w (stderr: %s%s)", err, tail(p.Stderr(), 2000), logFileTail(text))
 			continue
 		}
-		return &Mosquitto{Proc: p, Addr: addr, Port: port, Dir: o.Dir, ConfPath: conf, DBPath: filepath.Join(o.Dir, file)}
+		return &Mosquitto{Proc: p, Addr: addr, Port: port, Dir: dir, ConfPath: conf}
 	}
 	t.Fatalf("mosquitto did not start: %v", lastErr)
 	return nil
+}
+
+// logFileTail returns ", log FILE: TAIL" for the file a config logs to with
+// `log_dest file FILE`, where Mosquitto then writes its start errors instead of
+// stderr, or "" when there is none.
+func logFileTail(conf string) string {
+	for _, line := range strings.Split(conf, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == "log_dest" && f[1] == "file" {
+			b, err := os.ReadFile(f[2])
+			if err != nil {
+				return fmt.Sprintf(", log %s: %v", f[2], err)
+			}
+			return fmt.Sprintf(", log %s: %s", f[2], tail(string(b), 2000))
+		}
+	}
+	return ""
 }
 
 // waitListening polls addr until a TCP connect succeeds or the process exits.

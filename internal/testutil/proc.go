@@ -1,10 +1,14 @@
-// Package testutil holds the helpers the broker's integration tests share: starting a
-// real Mosquitto or the bundled broker as a subprocess on a free loopback port,
-// running the Debian mosquitto-clients with time limits, a lean MQTT client on the
-// paho packets codec, and deterministic payloads. They live in one place so every
-// test starts, bounds and cleans up processes the same way (killed by PID in
-// t.Cleanup, never by name), which is what keeps a failing test from leaving a
-// broker behind on a shared machine.
+// Package testutil holds the helpers the module's integration tests share:
+// skipping (or, with MQBENCH_REQUIRE_MOSQUITTO=1, failing) when Mosquitto is
+// missing, starting a real Mosquitto or the bundled broker as a subprocess on a
+// free loopback port, building the mqbench binary, running the Debian
+// mosquitto-clients with time limits, a lean MQTT client on the paho packets
+// codec, and deterministic payloads. It sits at the module root so every package
+// can import it (under broker/ it was reachable from broker/ only, and the
+// others grew copies). They live in one place so every test starts, bounds and
+// cleans up processes the same way (killed by PID in t.Cleanup, never by name),
+// which is what keeps a failing test from leaving a broker behind on a shared
+// machine.
 package testutil
 
 import (
@@ -86,9 +90,10 @@ func (lb *lineBuffer) Lines() []string {
 	return append([]string(nil), lb.lines...)
 }
 
-// waitLine returns the first line containing sub, or an error when the stream
-// closes or the timeout passes first.
-func (lb *lineBuffer) waitLine(sub string, timeout time.Duration) (string, error) {
+// await waits until ready reports true, the stream closes or the timeout
+// passes; closed and late say which of the last two stopped it. The caller
+// holds lb.mu, and ready runs with it held.
+func (lb *lineBuffer) await(timeout time.Duration, ready func() bool) (closed, late bool) {
 	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() {
 		lb.mu.Lock()
@@ -96,46 +101,54 @@ func (lb *lineBuffer) waitLine(sub string, timeout time.Duration) (string, error
 		lb.mu.Unlock()
 	})
 	defer timer.Stop()
-	lb.mu.Lock()
-	defer lb.mu.Unlock()
-	next := 0
-	for {
-		for ; next < len(lb.lines); next++ {
-			if strings.Contains(lb.lines[next], sub) {
-				return lb.lines[next], nil
-			}
-		}
+	for !ready() {
 		if lb.closed {
-			return "", fmt.Errorf("output ended without a line containing %q", sub)
+			return true, false
 		}
 		if !time.Now().Before(deadline) {
-			return "", fmt.Errorf("no line containing %q within %v", sub, timeout)
+			return false, true
 		}
 		lb.cond.Wait()
 	}
+	return false, false
+}
+
+// waitLine returns the first line containing sub, or an error when the stream
+// closes or the timeout passes first.
+func (lb *lineBuffer) waitLine(sub string, timeout time.Duration) (string, error) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	next := 0
+	closed, late := lb.await(timeout, func() bool {
+		for ; next < len(lb.lines); next++ {
+			if strings.Contains(lb.lines[next], sub) {
+				return true
+			}
+		}
+		return false
+	})
+	switch {
+	case closed:
+		return "", fmt.Errorf("output ended without a line containing %q", sub)
+	case late:
+		return "", fmt.Errorf("no line containing %q within %v", sub, timeout)
+	}
+	return lb.lines[next], nil
 }
 
 // waitCount waits until at least n lines were seen.
 func (lb *lineBuffer) waitCount(n int, timeout time.Duration) ([]string, error) {
-	deadline := time.Now().Add(timeout)
-	timer := time.AfterFunc(timeout, func() {
-		lb.mu.Lock()
-		lb.cond.Broadcast()
-		lb.mu.Unlock()
-	})
-	defer timer.Stop()
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
-	for len(lb.lines) < n {
-		if lb.closed {
-			return append([]string(nil), lb.lines...), fmt.Errorf("output ended after %d of %d lines", len(lb.lines), n)
-		}
-		if !time.Now().Before(deadline) {
-			return append([]string(nil), lb.lines...), fmt.Errorf("only %d of %d lines within %v", len(lb.lines), n, timeout)
-		}
-		lb.cond.Wait()
+	closed, late := lb.await(timeout, func() bool { return len(lb.lines) >= n })
+	lines := append([]string(nil), lb.lines...)
+	switch {
+	case closed:
+		return lines, fmt.Errorf("output ended after %d of %d lines", len(lines), n)
+	case late:
+		return lines, fmt.Errorf("only %d of %d lines within %v", len(lines), n, timeout)
 	}
-	return append([]string(nil), lb.lines...), nil
+	return lines, nil
 }
 
 // StartProc starts name with args, stdin from stdin (nil: none), and registers a
@@ -277,6 +290,20 @@ func (p *Proc) Stop(timeout time.Duration) error {
 		return fmt.Errorf("%s exited after SIGTERM: %w (stderr: %s)", p.Name, err, tail(p.Stderr(), 2000))
 	}
 	return nil
+}
+
+// WaitFor polls cond until it holds and fails the test with what after a
+// generous bound (10 s). It bounds a background effect (a save, a client
+// going away), it is not a timing assertion.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Run runs name with args and stdin under a timeout and returns stdout and

@@ -2,7 +2,11 @@ package testutil
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -102,11 +106,15 @@ func TestClientAgainstMosquitto(t *testing.T) {
 type recorder struct {
 	testing.TB
 	skipped, failed bool
+	msg             string
 }
 
-func (r *recorder) Helper()               {}
-func (r *recorder) Skip(...any)           { r.skipped = true }
-func (r *recorder) Fatalf(string, ...any) { r.failed = true }
+func (r *recorder) Helper()     {}
+func (r *recorder) Skip(...any) { r.skipped = true }
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed = true
+	r.msg = fmt.Sprintf(format, args...)
+}
 
 func TestRequireSkipsOrFails(t *testing.T) {
 	for _, tc := range []struct {
@@ -125,6 +133,85 @@ func TestRequireSkipsOrFails(t *testing.T) {
 			require(r, tc.program)
 			if r.skipped != tc.wantSkip || r.failed != tc.wantFailure {
 				t.Errorf("skipped %v failed %v, want %v %v", r.skipped, r.failed, tc.wantSkip, tc.wantFailure)
+			}
+		})
+	}
+}
+
+func TestLogFileTail(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "m.log")
+	if err := os.WriteFile(logPath, []byte("1: Error: Address already in use\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, conf, want string
+	}{
+		{"no log file", "listener 1883 127.0.0.1\nlog_dest stderr\n", ""},
+		{"log file", "listener 1883\nlog_dest file " + logPath + "\n", ", log " + logPath + ": 1: Error: Address already in use\n"},
+		{"missing log file", "log_dest file " + dir + "/none.log\n", ", log " + dir + "/none.log: open " + dir + "/none.log: no such file or directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := logFileTail(tc.conf); got != tc.want {
+				t.Errorf("logFileTail = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestStartMosquittoConfReportsFailure starts Mosquitto with a config it
+// rejects: the start must fail the test with Mosquitto's own complaint.
+func TestStartMosquittoConfReportsFailure(t *testing.T) {
+	RequireMosquittoBroker(t)
+	dir := t.TempDir()
+	r := &recorder{TB: t}
+	m := StartMosquittoConf(r, dir, func(port int) string {
+		return fmt.Sprintf("listener %d 127.0.0.1\nno_such_key_mqbench 1\n", port)
+	})
+	if m != nil || !r.failed {
+		t.Fatalf("start with a bad config: mosquitto %v, failed %v", m, r.failed)
+	}
+	if !strings.Contains(r.msg, "no_such_key_mqbench") {
+		t.Errorf("failure does not quote mosquitto's complaint: %s", r.msg)
+	}
+}
+
+// TestLineBufferWaits covers the three ways a wait on a child's output ends:
+// the line arrives, the stream closes first, or the timeout passes.
+func TestLineBufferWaits(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		input   string
+		close   bool // close the stream after input
+		sub     string
+		n       int
+		wantErr string // "" = found
+	}{
+		{"line found", "a\nready on 1\nb\n", false, "ready", 2, ""},
+		{"closed first", "a\nb\n", true, "ready", 3, "output ended"},
+		{"timeout", "a\n", false, "ready", 2, "within"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, w := io.Pipe()
+			defer w.Close()
+			lb := newLineBuffer()
+			go lb.consume(r)
+			go func() {
+				_, _ = w.Write([]byte(tc.input))
+				if tc.close {
+					w.Close()
+				}
+			}()
+			line, err := lb.waitLine(tc.sub, 200*time.Millisecond)
+			lines, cerr := lb.waitCount(tc.n, 200*time.Millisecond)
+			if tc.wantErr == "" {
+				if err != nil || line != "ready on 1" || cerr != nil || len(lines) < tc.n {
+					t.Fatalf("waitLine = %q, %v; waitCount = %q, %v", line, err, lines, cerr)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || cerr == nil || !strings.Contains(cerr.Error(), tc.wantErr) {
+				t.Fatalf("waitLine = %q, %v; waitCount = %q, %v; want errors with %q", line, err, lines, cerr, tc.wantErr)
 			}
 		})
 	}
