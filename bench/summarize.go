@@ -676,16 +676,30 @@ func latencyOf(samples []int64) Latency {
 	}
 }
 
-// fitSizePerHeld fits file size = fixed + perHeld * held by least squares over
-// the decoded saves that held something, so the per-message cost of the
-// backlog is separated from the fixed part (header, CFG, client and
-// subscription records). A line needs held counts that differ: when they
-// spread over less than fitMinSpread of the largest (e.g. one backlog saved
-// twice), perHeld is the decoded message bytes / held and fixed the rest of
-// the file (exact for format 6); without decoded message bytes, or when the
-// fit comes out non-positive, perHeld is total size / total held (the fixed
-// part counted into the messages) and fixed is 0.
+// fitSizePerHeld says what one held message costs in the file and what the
+// fixed part is. With decoded saves that carry their message bytes (every run
+// recorded by this version), it is exact: the largest backlog's message bytes
+// over its held count, the rest of that file being the fixed part. Older runs
+// fall back to a least-squares line of size against held over the decoded
+// saves; when the held counts spread over less than fitMinSpread of the
+// largest, or the slope comes out non-positive, to total size / total held
+// (the fixed part counted into the messages) with fixed 0.
 func fitSizePerHeld(saves []SavePoint) (perHeld, fixed float64) {
+	// Decoded saves that carry their message bytes give the exact answer: the
+	// save holding the largest backlog, its message bytes over its held
+	// count. A fitted line would be pulled off by saves taken mid-publish,
+	// whose stores for messages not yet queued have no held delivery.
+	var best *SavePoint
+	for i := range saves {
+		sp := &saves[i]
+		if sp.Decoded && sp.Held > 0 && sp.MsgBytes > 0 && (best == nil || sp.Held > best.Held) {
+			best = sp
+		}
+	}
+	if best != nil {
+		return float64(best.MsgBytes) / float64(best.Held), float64(best.SizeBytes - best.MsgBytes)
+	}
+
 	var xs, ys []float64
 	var sumX, sumY, minX, maxX float64
 	for _, sp := range saves {
@@ -707,20 +721,6 @@ func fitSizePerHeld(saves []SavePoint) (perHeld, fixed float64) {
 	}
 	ratio := sumY / sumX
 	if maxX-minX < fitMinSpread*maxX {
-		// No spread to fit a line over. Where the saves were decoded with
-		// their message bytes, the fixed part is known exactly: use it.
-		var msg, size, held, n float64
-		for _, sp := range saves {
-			if sp.Decoded && sp.Held > 0 && sp.MsgBytes > 0 {
-				msg += float64(sp.MsgBytes)
-				size += float64(sp.SizeBytes)
-				held += float64(sp.Held)
-				n++
-			}
-		}
-		if held > 0 {
-			return msg / held, (size - msg) / n
-		}
 		return ratio, 0
 	}
 	n := float64(len(xs))

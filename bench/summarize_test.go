@@ -610,6 +610,12 @@ func TestFitSizePerHeld(t *testing.T) {
 			{Held: 10000, SizeBytes: 117 + 228*10000, MsgBytes: 228 * 10000, Decoded: true},
 			{Held: 9990, SizeBytes: 117 + 228*9990, MsgBytes: 228 * 9990, Decoded: true},
 		}, 228, 117},
+		// A save taken mid-publish holds stores for messages not yet queued
+		// (100 incoming, 185 bytes each): the largest backlog decides.
+		{"message bytes, save mid-publish", []SavePoint{
+			{Held: 150, SizeBytes: 117 + 228*150 + 185*100, MsgBytes: 228*150 + 185*100, Decoded: true},
+			{Held: 300, SizeBytes: 117 + 228*300, MsgBytes: 228 * 300, Decoded: true},
+		}, 228, 117},
 		{"nothing decoded", []SavePoint{{Held: 5, SizeBytes: 100}}, 0, 0},
 		{"no saves", nil, 0, 0},
 	}
