@@ -332,16 +332,23 @@ func (c *leanClient) acquire(stop <-chan struct{}) bool {
 		if cn != nil && c.wantFlush(cn, true) {
 			cn.requestFlush()
 		}
-		select {
-		case <-c.space:
-		case <-stop:
-			return false
-		case <-c.down:
-			return false
-		case <-c.o.Stop:
+		if !c.waitSpace(stop) {
 			return false
 		}
 	}
+}
+
+// waitSpace waits for an acknowledgement to free a window slot; false if stop
+// closed or the publisher went down first.
+func (c *leanClient) waitSpace(stop <-chan struct{}) bool {
+	select {
+	case <-c.space:
+		return true
+	case <-stop:
+	case <-c.down:
+	case <-c.o.Stop:
+	}
+	return false
 }
 
 // release gives back a slot reserved by acquire but not used.
@@ -406,13 +413,7 @@ func (c *leanClient) unacked() int {
 func (c *leanClient) waitIdle(stop <-chan struct{}) bool {
 	c.flush()
 	for c.unacked() > 0 {
-		select {
-		case <-c.space:
-		case <-stop:
-			return false
-		case <-c.down:
-			return false
-		case <-c.o.Stop:
+		if !c.waitSpace(stop) {
 			return false
 		}
 	}
