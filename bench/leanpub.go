@@ -713,11 +713,13 @@ func (c *leanClient) reconnect() {
 		}
 		c.cur = cn
 		c.mu.Unlock()
-		cn.requestFlush()
-		c.start(cn)
+		// Tell the owner before the new connection moves anything, so the
+		// reconnect is recorded ahead of the acknowledgements it brings.
 		if c.o.OnReconnect != nil {
 			c.o.OnReconnect()
 		}
+		cn.requestFlush()
+		c.start(cn)
 		return
 	}
 }
