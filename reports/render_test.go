@@ -329,3 +329,26 @@ func TestPersistFindingsFirstMinute(t *testing.T) {
 		})
 	}
 }
+
+func TestPublishersLineClient(t *testing.T) {
+	tests := []struct {
+		name, scenario, want string
+	}{
+		{"lean", `{"publishers":[{"client_id":"pub","count":1,"messages":10000,"qos":2,"topic":"test","inflight":20,"client":"lean"}]}`,
+			"1 × `pub`: 10,000 messages each, QoS 2, topic `test`, as fast as acknowledged, 20 in flight, lean client"},
+		{"recorded before the option", `{"publishers":[{"client_id":"pub","count":1,"messages":5,"qos":1,"topic":"t"}]}`,
+			"1 × `pub`: 5 messages each, QoS 1, topic `t`, as fast as acknowledged"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var si scenarioInfo
+			if err := json.Unmarshal([]byte(tt.scenario), &si); err != nil {
+				t.Fatal(err)
+			}
+			got := publishersLine(&si)
+			if len(got) != 1 || got[0] != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

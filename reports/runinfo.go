@@ -29,6 +29,7 @@ type scenarioInfo struct {
 		Rate                 float64         `json:"rate"`
 		Inflight             int             `json:"inflight"`
 		ConnectionPerMessage bool            `json:"connection_per_message"`
+		Client               string          `json:"client"` // lean or paho; absent in runs recorded before the option
 		CleanSession         *bool           `json:"clean_session"`
 		StartAt              json.RawMessage `json:"start_at"`
 	} `json:"publishers"`
@@ -155,6 +156,9 @@ func publishersLine(si *scenarioInfo) []string {
 		}
 		if p.ConnectionPerMessage {
 			s += ", one connection per message"
+		}
+		if p.Client != "" {
+			s += ", " + p.Client + " client"
 		}
 		if d := rawDuration(p.StartAt); d != "" {
 			s += ", starting at " + d
