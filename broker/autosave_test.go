@@ -25,8 +25,7 @@ func settled(t *testing.T, b *broker.Broker) int64 {
 // TestAutosaveOnChanges counts changes the way the model doc lists them: with
 // a count of 1 every change is one save, so each step's saves are its changes.
 func TestAutosaveOnChanges(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SysInterval = 0
+	cfg := quietConfig(t)
 	cfg.AutosaveOnChanges = true
 	cfg.AutosaveInterval = time.Second
 	cfg.AutosaveChanges = 1
@@ -77,8 +76,7 @@ func TestAutosaveOnChanges(t *testing.T) {
 
 // TestAutosaveOnChangesCount: a count of 3 saves on the third change only.
 func TestAutosaveOnChangesCount(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SysInterval = 0
+	cfg := quietConfig(t)
 	cfg.AutosaveOnChanges = true
 	cfg.AutosaveInterval = 3 * time.Second
 	cfg.AutosaveChanges = 3

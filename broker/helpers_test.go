@@ -31,6 +31,26 @@ func testConfig(t testing.TB) *conf.Config {
 	return cfg
 }
 
+// quietConfig is testConfig without $SYS publishing, for tests that count
+// every message or store entry.
+func quietConfig(t testing.TB) *conf.Config {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.SysInterval = 0
+	return cfg
+}
+
+// offlineSubscriber leaves a persistent session for id subscribed to filter at
+// qos and disconnects cleanly, so what follows is held for an offline client.
+func offlineSubscriber(t testing.TB, addr, id, filter string, qos byte) {
+	t.Helper()
+	sub := dial(t, addr)
+	sub.connect(id, false)
+	sub.subscribe(1, filter, qos)
+	sub.send(packets.NewControlPacket(packets.Disconnect))
+	sub.expectClosed()
+}
+
 // startBroker starts a broker on cfg; it is aborted when the test ends (a no-op
 // after Close).
 func startBroker(t testing.TB, cfg *conf.Config) *broker.Broker {

@@ -134,8 +134,7 @@ func TestOverlapAndWildcards(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.filters, ",")+" "+tc.topic, func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.SysInterval = 0
+			cfg := quietConfig(t)
 			b := startBroker(t, cfg)
 			sub := dial(t, b.Addr())
 			sub.connect("sub", true)
@@ -183,8 +182,7 @@ func TestOverlapAndWildcards(t *testing.T) {
 }
 
 func TestRetained(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SysInterval = 0
+	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
 	pub := dial(t, b.Addr())
 	pub.connect("pub", true)
@@ -241,8 +239,7 @@ func TestWill(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.SysInterval = 0
+			cfg := quietConfig(t)
 			b := startBroker(t, cfg)
 			sub := dial(t, b.Addr())
 			sub.connect("sub", true)
@@ -277,8 +274,7 @@ func TestWill(t *testing.T) {
 }
 
 func TestTakeoverAndPersistentSession(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SysInterval = 0
+	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
 	c1 := dial(t, b.Addr())
 	if ack := c1.connect("same", false); ack.SessionPresent {
@@ -311,8 +307,7 @@ func TestTakeoverAndPersistentSession(t *testing.T) {
 // TestResendOnReconnect: unacknowledged outgoing messages are re-sent in order
 // with DUP set, and PUBREL is re-sent for those waiting for PUBCOMP.
 func TestResendOnReconnect(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SysInterval = 0
+	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
 	sub := dial(t, b.Addr())
 	sub.connect("sub", false)
@@ -352,8 +347,7 @@ func TestResendOnReconnect(t *testing.T) {
 
 // TestInboundQoS2Dedup: a QoS 2 PUBLISH repeated before PUBREL is delivered once.
 func TestInboundQoS2Dedup(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SysInterval = 0
+	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
 	sub := dial(t, b.Addr())
 	sub.connect("sub", true)
@@ -448,8 +442,7 @@ func TestMessageSizeLimit(t *testing.T) {
 }
 
 func TestKeepalive(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SysInterval = 0
+	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
 	c := dial(t, b.Addr())
 	cp := connectPacket("idle", true)
@@ -469,8 +462,7 @@ func TestKeepalive(t *testing.T) {
 }
 
 func TestUnsubscribe(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SysInterval = 0
+	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
 	c := dial(t, b.Addr())
 	c.connect("c", true)

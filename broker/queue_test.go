@@ -53,8 +53,7 @@ func TestQueueLimits(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.SysInterval = 0
+			cfg := quietConfig(t)
 			cfg.MaxQueuedMessages = tc.maxQueued
 			b := startBroker(t, cfg)
 			sub := dial(t, b.Addr())
@@ -109,11 +108,7 @@ func TestFileSizeMatchesMosquitto(t *testing.T) {
 		cfg := testConfig(t)
 		cfg.MaxQueuedMessages = 0
 		b := startBroker(t, cfg)
-		sub := dial(t, b.Addr())
-		sub.connect("slowsub", false)
-		sub.subscribe(1, "test", 2)
-		sub.send(packets.NewControlPacket(packets.Disconnect))
-		sub.expectClosed()
+		offlineSubscriber(t, b.Addr(), "slowsub", "test", 2)
 		pub := dial(t, b.Addr())
 		pub.connect("pub", true)
 		pub.publishMany("test", tc.n, 50, payload150)
@@ -152,14 +147,9 @@ func TestFileSizeMatchesMosquitto(t *testing.T) {
 // TestRestore: what was held survives a clean Close and a restart, the
 // subscriber gets it on reconnect, and store ids continue after last_db_id.
 func TestRestore(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SysInterval = 0
+	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
-	sub := dial(t, b.Addr())
-	sub.connect("slowsub", false)
-	sub.subscribe(1, "test/#", 1)
-	sub.send(packets.NewControlPacket(packets.Disconnect))
-	sub.expectClosed()
+	offlineSubscriber(t, b.Addr(), "slowsub", "test/#", 1)
 	pub := dial(t, b.Addr())
 	pub.connect("pub", true)
 	for i := 1; i <= 5; i++ {
@@ -222,14 +212,9 @@ func TestRestore(t *testing.T) {
 // TestAbortLosesUnsaved: after Abort, a restart has exactly what the last save
 // had.
 func TestAbortLosesUnsaved(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SysInterval = 0
+	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
-	sub := dial(t, b.Addr())
-	sub.connect("slowsub", false)
-	sub.subscribe(1, "test", 2)
-	sub.send(packets.NewControlPacket(packets.Disconnect))
-	sub.expectClosed()
+	offlineSubscriber(t, b.Addr(), "slowsub", "test", 2)
 	pub := dial(t, b.Addr())
 	pub.connect("pub", true)
 	pub.publishMany("test", 3, 3, payload150)
@@ -298,8 +283,7 @@ func TestCorruptDBRefused(t *testing.T) {
 // saved (direction in, state 7), survives a restart, and is delivered once when
 // the publisher's PUBREL arrives at the new broker.
 func TestRestoreIncomingQoS2(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SysInterval = 0
+	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
 	pub := dial(t, b.Addr())
 	pub.connect("pub", false)
