@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -55,6 +58,40 @@ func TestAutosaveTimer(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestStopSkipsPendingSave: when the loop stops (Close or Abort) during a save
+// with another one requested, the running save is recorded and answered but the
+// pending one is not started: an abort must write nothing more, and a clean
+// shutdown writes its own final save.
+func TestStopSkipsPendingSave(t *testing.T) {
+	cfg := conf.Default()
+	cfg.Persistence = true
+	path := filepath.Join(t.TempDir(), "mosquitto.db")
+	b := &Broker{cfg: cfg, persistPath: path, saveDone: make(chan saveResult, 1)}
+	st := newState(b)
+	st.saving, st.savePending = true, true
+	waiter := make(chan error, 1)
+	b.saveDone <- saveResult{size: 42, waiters: []chan error{waiter}}
+	st.finishRunningSave()
+	b.saveWG.Wait()
+	if st.saving || st.savesStarted != 0 {
+		t.Errorf("saving=%v savesStarted=%d after stop, want no new save", st.saving, st.savesStarted)
+	}
+	if st.saves != 1 || st.lastSaveBytes != 42 {
+		t.Errorf("running save recorded as saves=%d bytes=%d, want 1 and 42", st.saves, st.lastSaveBytes)
+	}
+	select {
+	case err := <-waiter:
+		if err != nil {
+			t.Errorf("waiter got %v", err)
+		}
+	default:
+		t.Error("waiter of the running save not answered")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a snapshot was written after stop (stat: %v)", err)
 	}
 }
 

@@ -36,9 +36,9 @@ func TestAutosaveOnChanges(t *testing.T) {
 		do   func()
 		want int64
 	}{
-		{"persistent client connects", func() { sub = dial(t, b.Addr()); sub.connect("sub", false) }, 1},
+		{"persistent client connects", func() { sub = connected(t, b.Addr(), "sub", false) }, 1},
 		{"subscribe packet", func() { sub.subscribe(1, "t", 1) }, 1},
-		{"clean client connects", func() { pub = dial(t, b.Addr()); pub.connect("pub", true) }, 0},
+		{"clean client connects", func() { pub = connected(t, b.Addr(), "pub", true) }, 0},
 		{"publish with no subscriber", func() { pub.publish("none", 1, 1, []byte("x"), false) }, 0},
 		{"delivery straight in flight", func() { pub.publish("t", 1, 2, []byte("x"), false) }, 0},
 		{"delivery completed (PUBACK)", func() {
@@ -54,8 +54,7 @@ func TestAutosaveOnChanges(t *testing.T) {
 		{"queued for offline client", func() { pub.publish("t", 1, 3, []byte("x"), false) }, 1},
 		// Reconnecting is one change; the queued delivery moving in flight is none.
 		{"persistent reconnect and unsubscribe packet", func() {
-			sub = dial(t, b.Addr())
-			sub.connect("sub", false)
+			sub = connected(t, b.Addr(), "sub", false)
 			up := packets.NewControlPacket(packets.Unsubscribe).(*packets.UnsubscribePacket)
 			up.MessageID = 9
 			up.Topics = []string{"t"}
@@ -81,8 +80,7 @@ func TestAutosaveOnChangesCount(t *testing.T) {
 	cfg.AutosaveInterval = 3 * time.Second
 	cfg.AutosaveChanges = 3
 	b := startBroker(t, cfg)
-	c := dial(t, b.Addr())
-	c.connect("c", true)
+	c := connected(t, b.Addr(), "c", true)
 	want := []int64{0, 0, 1, 1, 1, 2}
 	for i, w := range want {
 		c.subscribe(uint16(i+1), "t", 0)

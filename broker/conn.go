@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -143,25 +142,23 @@ func (c *conn) kill() {
 	}
 }
 
-type countingWriter struct {
-	w io.Writer
-	n *atomic.Int64
+// counted adds the bytes read from or written to a connection to one of the
+// broker's totals (the reader counts into bytesRecv, the writer into
+// bytesSent), beneath the bufio layer so the totals are what crossed the socket.
+type counted struct {
+	nc net.Conn
+	n  *atomic.Int64
 }
 
-func (cw countingWriter) Write(p []byte) (int, error) {
-	n, err := cw.w.Write(p)
-	cw.n.Add(int64(n))
+func (c counted) Read(p []byte) (int, error) {
+	n, err := c.nc.Read(p)
+	c.n.Add(int64(n))
 	return n, err
 }
 
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (cr countingReader) Read(p []byte) (int, error) {
-	n, err := cr.r.Read(p)
-	cr.n.Add(int64(n))
+func (c counted) Write(p []byte) (int, error) {
+	n, err := c.nc.Write(p)
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -175,7 +172,7 @@ func (c *conn) writeLoop() {
 		c.lis.active.Add(-1)
 		b.connWG.Done()
 	}()
-	bw := bufio.NewWriterSize(countingWriter{w: c.nc, n: &b.bytesSent}, 32<<10)
+	bw := bufio.NewWriterSize(counted{nc: c.nc, n: &b.bytesSent}, 32<<10)
 	var enc encoder
 	var batch []outPkt
 	fail := func() {
@@ -245,7 +242,7 @@ func (c *conn) readLoop() {
 			deliver(event{pkts: batch, closed: true, err: fmt.Errorf("panic: %v", r)})
 		}
 	}()
-	br := bufio.NewReaderSize(countingReader{r: c.nc, n: &b.bytesRecv}, 32<<10)
+	br := bufio.NewReaderSize(counted{nc: c.nc, n: &b.bytesRecv}, 32<<10)
 	limit := b.cfg.MessageSizeLimit
 	_ = c.nc.SetReadDeadline(time.Now().Add(connectTimeout))
 	connected := false

@@ -44,8 +44,7 @@ func quietConfig(t testing.TB) *conf.Config {
 // qos and disconnects cleanly, so what follows is held for an offline client.
 func offlineSubscriber(t testing.TB, addr, id, filter string, qos byte) {
 	t.Helper()
-	sub := dial(t, addr)
-	sub.connect(id, false)
+	sub := connected(t, addr, id, false)
 	sub.subscribe(1, filter, qos)
 	sub.send(packets.NewControlPacket(packets.Disconnect))
 	sub.expectClosed()
@@ -151,6 +150,15 @@ func connectPacket(id string, clean bool) *packets.ConnectPacket {
 	cp.CleanSession = clean
 	cp.Keepalive = 60
 	return cp
+}
+
+// connected dials addr and completes CONNECT as id, for the many tests that
+// need a client but not its CONNACK.
+func connected(t testing.TB, addr, id string, clean bool) *rawClient {
+	t.Helper()
+	c := dial(t, addr)
+	c.connect(id, clean)
+	return c
 }
 
 func (c *rawClient) connect(id string, clean bool) *packets.ConnackPacket {

@@ -21,6 +21,19 @@ const (
 	logUnsubscribe
 )
 
+// logTypeBits maps a log_type value to its bits; "none" is not here because it
+// clears the types named before it rather than adding any.
+var logTypeBits = map[string]int{
+	"error":       logError,
+	"warning":     logWarning,
+	"notice":      logNotice,
+	"information": logInfo,
+	"debug":       logDebug,
+	"subscribe":   logSubscribe,
+	"unsubscribe": logUnsubscribe,
+	"all":         -1,
+}
+
 // logger writes mosquitto-style lines ("1700000000: text") to one writer.
 type logger struct {
 	mu        sync.Mutex
@@ -38,26 +51,11 @@ func newLogger(w io.Writer, cfg *conf.Config) *logger {
 		types = []string{"error", "warning", "notice", "information"}
 	}
 	for _, t := range types {
-		switch t {
-		case "error":
-			l.mask |= logError
-		case "warning":
-			l.mask |= logWarning
-		case "notice":
-			l.mask |= logNotice
-		case "information":
-			l.mask |= logInfo
-		case "debug":
-			l.mask |= logDebug
-		case "subscribe":
-			l.mask |= logSubscribe
-		case "unsubscribe":
-			l.mask |= logUnsubscribe
-		case "all":
-			l.mask = -1
-		case "none":
+		if t == "none" {
 			l.mask = 0
+			continue
 		}
+		l.mask |= logTypeBits[t] // "all" sets every bit; unknown types add none
 	}
 	for _, d := range cfg.LogDest {
 		if d == "none" {

@@ -136,13 +136,11 @@ func TestOverlapAndWildcards(t *testing.T) {
 		t.Run(strings.Join(tc.filters, ",")+" "+tc.topic, func(t *testing.T) {
 			cfg := quietConfig(t)
 			b := startBroker(t, cfg)
-			sub := dial(t, b.Addr())
-			sub.connect("sub", true)
+			sub := connected(t, b.Addr(), "sub", true)
 			for i, f := range tc.filters {
 				sub.subscribe(uint16(i+1), f, tc.qos[i])
 			}
-			pub := dial(t, b.Addr())
-			pub.connect("pub", true)
+			pub := connected(t, b.Addr(), "pub", true)
 			// Clients may publish to $ topics too; only the matching rule differs.
 			pub.publish(tc.topic, 2, 1, []byte("x"), false)
 			pub.publish("marker", 0, 0, []byte("m"), false)
@@ -184,16 +182,14 @@ func TestOverlapAndWildcards(t *testing.T) {
 func TestRetained(t *testing.T) {
 	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
-	pub := dial(t, b.Addr())
-	pub.connect("pub", true)
+	pub := connected(t, b.Addr(), "pub", true)
 	pub.publish("r/1", 1, 1, []byte("one"), true)
 	pub.publish("r/2", 0, 0, []byte("two"), true)
 	pub.publish("r/2", 0, 0, []byte("two-b"), true)
 	if st := b.Stats(); st.Retained != 2 || st.StoreCount != 2 {
 		t.Fatalf("retained %d store %d, want 2 and 2", st.Retained, st.StoreCount)
 	}
-	sub := dial(t, b.Addr())
-	sub.connect("sub", true)
+	sub := connected(t, b.Addr(), "sub", true)
 	sub.subscribe(1, "r/#", 1)
 	got := map[string]string{}
 	for len(got) < 2 {
@@ -241,8 +237,7 @@ func TestWill(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := quietConfig(t)
 			b := startBroker(t, cfg)
-			sub := dial(t, b.Addr())
-			sub.connect("sub", true)
+			sub := connected(t, b.Addr(), "sub", true)
 			sub.subscribe(1, "will/#", 1)
 			sub.subscribe(2, "marker", 0)
 			w := dial(t, b.Addr())
@@ -252,8 +247,7 @@ func TestWill(t *testing.T) {
 			w.read()
 			tc.end(w)
 			testutil.WaitFor(t, "client gone", func() bool { return b.Stats().ClientsConnected == 1 })
-			pub := dial(t, b.Addr())
-			pub.connect("pub", true)
+			pub := connected(t, b.Addr(), "pub", true)
 			pub.publish("marker", 0, 0, []byte("m"), false)
 			var got []string
 			for {
@@ -286,8 +280,7 @@ func TestTakeoverAndPersistentSession(t *testing.T) {
 		t.Error("session present not set on takeover")
 	}
 	c1.expectClosed()
-	pub := dial(t, b.Addr())
-	pub.connect("pub", true)
+	pub := connected(t, b.Addr(), "pub", true)
 	pub.publish("t", 1, 1, []byte("x"), false)
 	if p, ok := c2.read().(*packets.PublishPacket); !ok || string(p.Payload) != "x" {
 		t.Fatalf("new connection got %v", p)
@@ -309,11 +302,9 @@ func TestTakeoverAndPersistentSession(t *testing.T) {
 func TestResendOnReconnect(t *testing.T) {
 	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
-	sub := dial(t, b.Addr())
-	sub.connect("sub", false)
+	sub := connected(t, b.Addr(), "sub", false)
 	sub.subscribe(1, "t", 2)
-	pub := dial(t, b.Addr())
-	pub.connect("pub", true)
+	pub := connected(t, b.Addr(), "pub", true)
 	for i := 1; i <= 3; i++ {
 		pub.publish("t", 2, uint16(i), []byte{byte('0' + i)}, false)
 	}
@@ -331,8 +322,7 @@ func TestResendOnReconnect(t *testing.T) {
 	}
 	_ = sub.nc.Close()
 	testutil.WaitFor(t, "subscriber offline", func() bool { return b.Stats().ClientsConnected == 1 })
-	sub2 := dial(t, b.Addr())
-	sub2.connect("sub", false)
+	sub2 := connected(t, b.Addr(), "sub", false)
 	rel, ok := sub2.read().(*packets.PubrelPacket)
 	if !ok || rel.MessageID != mids[0] {
 		t.Fatalf("first after reconnect %v, want PUBREL %d", rel, mids[0])
@@ -349,11 +339,9 @@ func TestResendOnReconnect(t *testing.T) {
 func TestInboundQoS2Dedup(t *testing.T) {
 	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
-	sub := dial(t, b.Addr())
-	sub.connect("sub", true)
+	sub := connected(t, b.Addr(), "sub", true)
 	sub.subscribe(1, "t", 0)
-	pub := dial(t, b.Addr())
-	pub.connect("pub", true)
+	pub := connected(t, b.Addr(), "pub", true)
 	for i := 0; i < 3; i++ {
 		p := publishPacket("t", 2, 7, []byte("once"), false)
 		p.Dup = i > 0
@@ -419,8 +407,7 @@ func TestMalformedPackets(t *testing.T) {
 				c.sendRaw(tc.raw)
 			}
 			c.expectClosed()
-			ok := dial(t, b.Addr())
-			ok.connect("good", true)
+			ok := connected(t, b.Addr(), "good", true)
 			ok.subscribe(1, "t", 1)
 			ok.publish("t", 1, 1, []byte("still serving"), false)
 		})
@@ -431,11 +418,9 @@ func TestMessageSizeLimit(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MessageSizeLimit = 100
 	b := startBroker(t, cfg)
-	small := dial(t, b.Addr())
-	small.connect("small", true)
+	small := connected(t, b.Addr(), "small", true)
 	small.publish("t", 1, 1, bytes.Repeat([]byte("x"), 100), false)
-	big := dial(t, b.Addr())
-	big.connect("big", true)
+	big := connected(t, b.Addr(), "big", true)
 	big.send(publishPacket("t", 1, 1, bytes.Repeat([]byte("x"), 101), false))
 	big.expectClosed()
 	small.publish("t", 1, 2, []byte("ok"), false)
@@ -464,8 +449,7 @@ func TestKeepalive(t *testing.T) {
 func TestUnsubscribe(t *testing.T) {
 	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
-	c := dial(t, b.Addr())
-	c.connect("c", true)
+	c := connected(t, b.Addr(), "c", true)
 	c.subscribe(1, "a", 1)
 	c.subscribe(2, "b", 1)
 	up := packets.NewControlPacket(packets.Unsubscribe).(*packets.UnsubscribePacket)
@@ -489,8 +473,7 @@ func TestMaxConnections(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Listeners[0].MaxConnections = 1
 	b := startBroker(t, cfg)
-	c1 := dial(t, b.Addr())
-	c1.connect("one", true)
+	connected(t, b.Addr(), "one", true) // holds the only slot
 	c2 := dial(t, b.Addr())
 	c2.send(connectPacket("two", true))
 	c2.expectClosed()
@@ -500,8 +483,7 @@ func TestSys(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.SysInterval = time.Second
 	b := startBroker(t, cfg)
-	c := dial(t, b.Addr())
-	c.connect("c", true)
+	c := connected(t, b.Addr(), "c", true)
 	c.subscribe(1, "$SYS/broker/version", 0)
 	p, ok := c.read().(*packets.PublishPacket)
 	if !ok || string(p.Payload) != "mqbench test" || !p.Retain {
@@ -554,8 +536,7 @@ func TestLogLines(t *testing.T) {
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := dial(t, b.Addr())
-	c.connect("logme", true)
+	c := connected(t, b.Addr(), "logme", true)
 	c.send(packets.NewControlPacket(packets.Disconnect))
 	c.expectClosed()
 	if err := b.Close(); err != nil {

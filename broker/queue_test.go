@@ -56,16 +56,14 @@ func TestQueueLimits(t *testing.T) {
 			cfg := quietConfig(t)
 			cfg.MaxQueuedMessages = tc.maxQueued
 			b := startBroker(t, cfg)
-			sub := dial(t, b.Addr())
-			sub.connect("slowsub", tc.clean)
+			sub := connected(t, b.Addr(), "slowsub", tc.clean)
 			sub.subscribe(1, "test", 2)
 			if !tc.connected {
 				sub.send(packets.NewControlPacket(packets.Disconnect))
 				sub.expectClosed()
 				testutil.WaitFor(t, "subscriber offline", func() bool { return b.Stats().ClientsConnected == 0 })
 			}
-			pub := dial(t, b.Addr())
-			pub.connect("pub", true)
+			pub := connected(t, b.Addr(), "pub", true)
 			pub.publishMany("test", 10000, 100, payload150)
 			st := b.Stats()
 			if st.Held != tc.wantHeld || st.Inflight != tc.wantInflight || st.Dropped != tc.wantDropped {
@@ -109,8 +107,7 @@ func TestFileSizeMatchesMosquitto(t *testing.T) {
 		cfg.MaxQueuedMessages = 0
 		b := startBroker(t, cfg)
 		offlineSubscriber(t, b.Addr(), "slowsub", "test", 2)
-		pub := dial(t, b.Addr())
-		pub.connect("pub", true)
+		pub := connected(t, b.Addr(), "pub", true)
 		pub.publishMany("test", tc.n, 50, payload150)
 		if err := b.Save(); err != nil {
 			t.Fatal(err)
@@ -150,8 +147,7 @@ func TestRestore(t *testing.T) {
 	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
 	offlineSubscriber(t, b.Addr(), "slowsub", "test/#", 1)
-	pub := dial(t, b.Addr())
-	pub.connect("pub", true)
+	pub := connected(t, b.Addr(), "pub", true)
 	for i := 1; i <= 5; i++ {
 		pub.publish("test/a", 1, uint16(i), []byte{byte('0' + i)}, false)
 	}
@@ -191,8 +187,7 @@ func TestRestore(t *testing.T) {
 	if strings.Join(got, ",") != "1,2,3,4,5,kept" {
 		t.Errorf("delivered %v", got)
 	}
-	pub2 := dial(t, b2.Addr())
-	pub2.connect("pub", true)
+	pub2 := connected(t, b2.Addr(), "pub", true)
 	pub2.publish("test/a", 1, 1, []byte("new"), false)
 	if p, ok := sub2.read().(*packets.PublishPacket); !ok || string(p.Payload) != "new" {
 		t.Fatalf("after restore got %v", p)
@@ -215,8 +210,7 @@ func TestAbortLosesUnsaved(t *testing.T) {
 	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
 	offlineSubscriber(t, b.Addr(), "slowsub", "test", 2)
-	pub := dial(t, b.Addr())
-	pub.connect("pub", true)
+	pub := connected(t, b.Addr(), "pub", true)
 	pub.publishMany("test", 3, 3, payload150)
 	if err := b.Save(); err != nil {
 		t.Fatal(err)
@@ -237,8 +231,7 @@ func TestAbortLosesUnsaved(t *testing.T) {
 func TestCorruptDBRefused(t *testing.T) {
 	good := func(t *testing.T, cfg *conf.Config) []byte {
 		b := startBroker(t, cfg)
-		c := dial(t, b.Addr())
-		c.connect("slowsub", false)
+		c := connected(t, b.Addr(), "slowsub", false)
 		c.subscribe(1, "test", 1)
 		if err := b.Close(); err != nil {
 			t.Fatal(err)
@@ -285,8 +278,7 @@ func TestCorruptDBRefused(t *testing.T) {
 func TestRestoreIncomingQoS2(t *testing.T) {
 	cfg := quietConfig(t)
 	b := startBroker(t, cfg)
-	pub := dial(t, b.Addr())
-	pub.connect("pub", false)
+	pub := connected(t, b.Addr(), "pub", false)
 	pub.send(publishPacket("t", 2, 42, []byte("pending"), false))
 	if _, ok := pub.read().(*packets.PubrecPacket); !ok {
 		t.Fatal("no PUBREC")
@@ -302,11 +294,9 @@ func TestRestoreIncomingQoS2(t *testing.T) {
 		t.Fatalf("saved client msgs %+v", db.ClientMsgs)
 	}
 	b2 := startBroker(t, cfg)
-	sub := dial(t, b2.Addr())
-	sub.connect("sub", true)
+	sub := connected(t, b2.Addr(), "sub", true)
 	sub.subscribe(1, "t", 2)
-	pub2 := dial(t, b2.Addr())
-	pub2.connect("pub", false)
+	pub2 := connected(t, b2.Addr(), "pub", false)
 	rel := packets.NewControlPacket(packets.Pubrel).(*packets.PubrelPacket)
 	rel.MessageID = 42
 	pub2.send(rel)

@@ -79,6 +79,16 @@ func (st *state) saveFinished(res saveResult) {
 	}
 }
 
+// finishRunningSave waits for the snapshot being written, if any, and records
+// it without starting the one requested meanwhile: the loop is stopping, and a
+// shutdown writes its own final save while an abort must save nothing more.
+func (st *state) finishRunningSave() {
+	if st.saving {
+		st.savePending = false
+		st.saveFinished(<-st.b.saveDone)
+	}
+}
+
 func (st *state) recordSave(res saveResult) {
 	if res.err != nil {
 		st.saveErrors++
@@ -100,14 +110,7 @@ func (st *state) shutdown() error {
 			st.publishWill(s, w)
 		}
 	}
-	if st.saving {
-		res := <-st.b.saveDone
-		st.saving = false
-		st.recordSave(res)
-		for _, w := range res.waiters {
-			w <- res.err
-		}
-	}
+	st.finishRunningSave()
 	var err error
 	if st.cfg.Persistence {
 		st.b.log.printf(logInfo, "Saving in-memory database to %s.", st.b.persistPath)

@@ -172,9 +172,7 @@ func (st *state) loop() {
 			r <- err
 			return
 		case <-b.abortReq:
-			if st.saving {
-				st.saveFinished(<-b.saveDone)
-			}
+			st.finishRunningSave()
 			for _, w := range st.waiters {
 				w <- errors.New("saving: broker aborted")
 			}

@@ -618,3 +618,27 @@ func TestTabsAndSpaces(t *testing.T) {
 		})
 	}
 }
+
+func TestSettingPlace(t *testing.T) {
+	tests := []struct {
+		s         Setting
+		want      string
+		wantError string
+	}{
+		{Setting{File: "a.conf", Line: 3}, "a.conf:3", "a.conf:3: boom"},
+		{Setting{File: "scenario.yaml"}, "scenario.yaml", "scenario.yaml: boom"},
+		{Setting{Line: 7}, "line 7", "line 7: boom"},
+		{Setting{}, "", "boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := tt.s.Place(); got != tt.want {
+				t.Errorf("Place() = %q, want %q", got, tt.want)
+			}
+			e := &Error{File: tt.s.File, Line: tt.s.Line, Msg: "boom"}
+			if got := e.Error(); got != tt.wantError {
+				t.Errorf("Error() = %q, want %q", got, tt.wantError)
+			}
+		})
+	}
+}

@@ -130,6 +130,20 @@ func (s Setting) String() string {
 	return s.Key + " " + s.Value
 }
 
+// Place is where the setting came from, "FILE:LINE", "FILE" or "line N", or ""
+// when unknown, so every error about a setting points at it the same way.
+func (s Setting) Place() string {
+	switch {
+	case s.File != "" && s.Line > 0:
+		return fmt.Sprintf("%s:%d", s.File, s.Line)
+	case s.File != "":
+		return s.File
+	case s.Line > 0:
+		return fmt.Sprintf("line %d", s.Line)
+	}
+	return ""
+}
+
 // PersistencePath is the full path of the persistence file. Mosquitto 2.0 joins
 // location and file name with a separator (1.4 did not).
 func (c *Config) PersistencePath() string {
@@ -157,13 +171,8 @@ type Error struct {
 
 // Error formats the error the way Mosquitto places its errors: FILE:LINE: message.
 func (e *Error) Error() string {
-	switch {
-	case e.File != "" && e.Line > 0:
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	case e.File != "":
-		return fmt.Sprintf("%s: %s", e.File, e.Msg)
-	case e.Line > 0:
-		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	if p := (Setting{File: e.File, Line: e.Line}).Place(); p != "" {
+		return p + ": " + e.Msg
 	}
 	return e.Msg
 }

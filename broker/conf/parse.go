@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -436,6 +437,12 @@ func (c *Config) listener() (*Listener, int) {
 	return c.defaultListener(), 0
 }
 
+// scopedListener is listener for a key that sets a field and needs no index.
+func (c *Config) scopedListener() *Listener {
+	l, _ := c.listener()
+	return l
+}
+
 func (c *Config) defaultListener() *Listener {
 	for i := range c.Listeners {
 		if c.Listeners[i].Default {
@@ -488,7 +495,7 @@ func (c *Config) apply(s Setting) error {
 		}
 	case kEnum:
 		w, err = word(s)
-		if err == nil && !contains(sp.enum, w) {
+		if err == nil && !slices.Contains(sp.enum, w) {
 			if s.Key == "start_type" && w == "manual" {
 				err = bad(s, "manual start_type is not supported by mosquitto")
 			} else {
@@ -524,24 +531,10 @@ func (c *Config) apply(s Setting) error {
 }
 
 func place(s Setting) string {
-	switch {
-	case s.File != "" && s.Line > 0:
-		return fmt.Sprintf("%s:%d", s.File, s.Line)
-	case s.Line > 0:
-		return fmt.Sprintf("line %d", s.Line)
-	case s.File != "":
-		return s.File
+	if p := s.Place(); p != "" {
+		return p
 	}
 	return "an earlier setting"
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // addRepeated adds v to the list of a key that may be given more than once
@@ -557,7 +550,7 @@ func addRepeated(list []string, set *bool, v string, reset bool) []string {
 	if len(list) == 1 && list[0] == "none" {
 		list = nil
 	}
-	if !contains(list, v) {
+	if !slices.Contains(list, v) {
 		list = append(list, v)
 	}
 	return list
@@ -614,11 +607,10 @@ func (c *Config) set(s Setting, sp spec, b bool, n int64, w string) error {
 	case "bind_address":
 		c.defaultListener().BindAddress = s.Value
 	case "max_connections":
-		l, _ := c.listener()
 		if n < 0 {
 			n = -1
 		}
-		l.MaxConnections = int(n)
+		c.scopedListener().MaxConnections = int(n)
 
 	case "acl_file":
 		c.ACLFile = s.Value
@@ -657,28 +649,22 @@ func (c *Config) set(s Setting, sp spec, b bool, n int64, w string) error {
 			return bad(s, "a mount point must not contain wildcards")
 		}
 
-	case "cafile", "capath", "certfile", "keyfile", "psk_hint", "ciphers":
-		l, _ := c.listener()
-		switch s.Key {
-		case "cafile":
-			l.CAFile = s.Value
-		case "capath":
-			l.CAPath = s.Value
-		case "certfile":
-			l.CertFile = s.Value
-		case "keyfile":
-			l.KeyFile = s.Value
-		case "psk_hint":
-			l.PSKHint = s.Value
-		case "ciphers":
-			l.Ciphers = s.Value
-		}
+	case "cafile":
+		c.scopedListener().CAFile = s.Value
+	case "capath":
+		c.scopedListener().CAPath = s.Value
+	case "certfile":
+		c.scopedListener().CertFile = s.Value
+	case "keyfile":
+		c.scopedListener().KeyFile = s.Value
+	case "psk_hint":
+		c.scopedListener().PSKHint = s.Value
+	case "ciphers":
+		c.scopedListener().Ciphers = s.Value
 	case "require_certificate":
-		l, _ := c.listener()
-		l.RequireCertificate = b
+		c.scopedListener().RequireCertificate = b
 	case "use_identity_as_username":
-		l, _ := c.listener()
-		l.UseIdentityAsUsername = b
+		c.scopedListener().UseIdentityAsUsername = b
 
 	case "connection":
 		return c.setConnection(s)
@@ -854,7 +840,7 @@ func checkBridgeTopic(s Setting) error {
 	if len(f) == 0 {
 		return bad(s, "empty value (want PATTERN [out|in|both] [QOS] [LOCAL-PREFIX] [REMOTE-PREFIX])")
 	}
-	if len(f) > 1 && !contains([]string{"out", "in", "both"}, strings.ToLower(f[1])) {
+	if len(f) > 1 && !slices.Contains([]string{"out", "in", "both"}, strings.ToLower(f[1])) {
 		return bad(s, fmt.Sprintf("direction %q must be out, in or both", f[1]))
 	}
 	if len(f) > 2 && !strings.HasPrefix(f[2], "#") {

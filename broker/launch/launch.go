@@ -564,14 +564,11 @@ func findListenerSetting(settings []conf.Setting, l conf.Listener) conf.Setting 
 	return conf.Setting{}
 }
 
+// where names the place of a scenario setting for an error ("scenario" when
+// the setting carries none).
 func where(s conf.Setting) string {
-	switch {
-	case s.File != "" && s.Line > 0:
-		return fmt.Sprintf("%s:%d", s.File, s.Line)
-	case s.File != "":
-		return s.File
-	case s.Line > 0:
-		return fmt.Sprintf("line %d", s.Line)
+	if p := s.Place(); p != "" {
+		return p
 	}
 	return "scenario"
 }
