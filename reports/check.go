@@ -73,6 +73,17 @@ func (r *CheckResult) Failed() int {
 	return n
 }
 
+// Err is the verdict as an error: nil when the run passed, else one counting
+// the failing findings, so every caller (the CLI's exit code 3, CI wrappers)
+// words a failed check the same way.
+func (r *CheckResult) Err() error {
+	if r.Pass {
+		return nil
+	}
+	n := r.Failed()
+	return fmt.Errorf("check failed: %d failing %s", n, plural(int64(n), "finding", "findings"))
+}
+
 // Table renders the findings for the terminal.
 func (r *CheckResult) Table() string {
 	var rows [][]string

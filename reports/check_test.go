@@ -131,6 +131,57 @@ func verdictOf(r *CheckResult, kind, metric string) string {
 	return "missing"
 }
 
+// checkRun runs Check and settles what every table case shares: an expected
+// error (it returns nil once the error matches) or a result whose Pass is
+// wantPass and whose Err agrees with Pass.
+func checkRun(t *testing.T, dir string, o CheckOptions, wantErr string, wantPass bool) *CheckResult {
+	t.Helper()
+	r, err := Check(dir, o)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want %q", err, wantErr)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Pass != wantPass {
+		t.Errorf("Pass = %v, want %v:\n%s", r.Pass, wantPass, r.Table())
+	}
+	if verdict := r.Err(); (verdict == nil) != wantPass {
+		t.Errorf("Err() = %v with Pass %v", verdict, r.Pass)
+	}
+	return r
+}
+
+func TestCheckResultErr(t *testing.T) {
+	fail := Finding{Kind: "threshold", Metric: "lost", Verdict: VerdictFail}
+	ok := Finding{Kind: "threshold", Metric: "duplicates", Verdict: VerdictPass}
+	tests := []struct {
+		name     string
+		findings []Finding
+		want     string
+	}{
+		{"all pass", []Finding{ok, ok}, ""},
+		{"one fails", []Finding{ok, fail}, "check failed: 1 failing finding"},
+		{"two fail", []Finding{fail, ok, fail}, "check failed: 2 failing findings"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &CheckResult{Findings: tc.findings}
+			r.Pass = r.Failed() == 0
+			got := ""
+			if err := r.Err(); err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("Err() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // checkFixture is a smaller run (fewer events, faster under -race) that still
 // has drops and a backlog.
 func checkFixture() fixture {
@@ -161,18 +212,9 @@ func TestCheckThresholds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := Check(dir, CheckOptions{Thresholds: tc.th})
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+			r := checkRun(t, dir, CheckOptions{Thresholds: tc.th}, tc.wantErr, tc.wantPass)
+			if r == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Pass != tc.wantPass {
-				t.Errorf("Pass = %v, want %v:\n%s", r.Pass, tc.wantPass, r.Table())
 			}
 			for _, m := range tc.failing {
 				if v := verdictOf(r, "threshold", m); v != VerdictFail {
@@ -260,18 +302,9 @@ func TestCheckBaseline(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := tc.o
 			o.Baseline = doctor(t, real, tc.edit)
-			r, err := Check(dir, o)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+			r := checkRun(t, dir, o, tc.wantErr, tc.wantPass)
+			if r == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Pass != tc.wantPass {
-				t.Errorf("Pass = %v, want %v:\n%s", r.Pass, tc.wantPass, r.Table())
 			}
 			if tc.failing != "" {
 				if v := verdictOf(r, "baseline", tc.failing); v != VerdictFail {
@@ -279,6 +312,9 @@ func TestCheckBaseline(t *testing.T) {
 				}
 				if r.Failed() != 1 {
 					t.Errorf("%d failing findings, want 1:\n%s", r.Failed(), r.Table())
+				}
+				if err := r.Err(); err == nil || err.Error() != "check failed: 1 failing finding" {
+					t.Errorf("Err() = %v, want the one failing finding counted", err)
 				}
 			}
 		})
@@ -309,13 +345,7 @@ func TestCheckTaintedAndIncomplete(t *testing.T) {
 			f := checkFixture()
 			tc.fix(&f)
 			dir := writeFixture(t, t.TempDir(), f)
-			r, err := Check(dir, CheckOptions{AllowTainted: tc.allow})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Pass != tc.wantPass {
-				t.Errorf("Pass = %v, want %v:\n%s", r.Pass, tc.wantPass, r.Table())
-			}
+			r := checkRun(t, dir, CheckOptions{AllowTainted: tc.allow}, "", tc.wantPass)
 			if want := map[bool]string{true: VerdictPass, false: VerdictFail}[tc.wantPass]; !tc.allow && verdictOf(r, "run", "status") != want {
 				t.Errorf("run finding %s, want %s", verdictOf(r, "run", "status"), want)
 			}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/mqbench/mqbench/bench"
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 )
 
@@ -62,12 +61,7 @@ func Compare(dirs []string, outDir string) (string, error) {
 	header, rows := compareRows(runs)
 	text := renderTable(false, header, rows)
 
-	p := plot.New()
-	p.Title.Text = "persistence file size, all runs"
-	p.X.Label.Text = "seconds since publishing started"
-	p.Y.Label.Text = "file size (kB)"
-	p.Add(plotter.NewGrid())
-	p.Legend.Top, p.Legend.Left = true, true
+	p := newPlot("persistence file size, all runs", timeAxis, "file size (kB)")
 	for i, r := range runs {
 		label := r.label + " (autosave " + formatAutosave(r.s.Persist.AutosaveInterval) + ")"
 		if err := addLine(p, r.size, label, i, true); err != nil {

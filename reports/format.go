@@ -55,11 +55,13 @@ func formatBytes(n int64) string {
 	if n < 1000 {
 		return groupInt(n) + " B"
 	}
-	return groupInt(n) + " B (" + humanBytes(float64(n)) + ")"
+	return groupInt(n) + " B (" + HumanBytes(float64(n)) + ")"
 }
 
-// humanBytes is a short 1000-based size (kB, MB, GB), the units thresholds use.
-func humanBytes(f float64) string {
+// HumanBytes is a short 1000-based size (kB, MB, GB), the units thresholds use.
+// It is exported so the live progress line of `mqbench run` shows sizes in the
+// same units as the reports and the thresholds a user will write from them.
+func HumanBytes(f float64) string {
 	switch {
 	case f >= 1e9:
 		return strconv.FormatFloat(f/1e9, 'f', 2, 64) + " GB"

@@ -171,16 +171,26 @@ func addPoints(p *plot.Plot, xy plotter.XYs, label string, i int, shape int) err
 	return nil
 }
 
+// timeAxis labels the x axis of the plots over time, which are measured from runZero.
+const timeAxis = "seconds since publishing started"
+
+// newPlot starts a plot with the layout all mqbench plots share (grid, legend
+// top left, out of the way of series that mostly grow), so they read alike.
+func newPlot(title, xLabel, yLabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = yLabel
+	p.Add(plotter.NewGrid())
+	p.Legend.Top, p.Legend.Left = true, true
+	return p
+}
+
 // persistencePlot: file size over time with every detected save marked; the
 // autosave interval is in the title because it is what explains the steps.
 func persistencePlot(r *bench.Run, s *bench.Summary) (*plot.Plot, error) {
 	zero := runZero(r)
-	p := plot.New()
-	p.Title.Text = "persistence file size (autosave_interval " + formatAutosave(s.Persist.AutosaveInterval) + ")"
-	p.X.Label.Text = "seconds since publishing started"
-	p.Y.Label.Text = "file size (kB)"
-	p.Add(plotter.NewGrid())
-	p.Legend.Top, p.Legend.Left = true, true
+	p := newPlot("persistence file size (autosave_interval "+formatAutosave(s.Persist.AutosaveInterval)+")", timeAxis, "file size (kB)")
 	if err := addLine(p, gaugeSeries(r, bench.GaugePersistBytes, zero, 1.0/1000, false), "file size", 0, true); err != nil {
 		return nil, err
 	}
@@ -195,12 +205,7 @@ func persistencePlot(r *bench.Run, s *bench.Summary) (*plot.Plot, error) {
 // the broker and dropped by it, which is what the file size has to be read with.
 func backlogPlot(r *bench.Run) (*plot.Plot, error) {
 	zero := runZero(r)
-	p := plot.New()
-	p.Title.Text = "backlog: published, delivered, held and dropped"
-	p.X.Label.Text = "seconds since publishing started"
-	p.Y.Label.Text = "messages"
-	p.Add(plotter.NewGrid())
-	p.Legend.Top, p.Legend.Left = true, true
+	p := newPlot("backlog: published, delivered, held and dropped", timeAxis, "messages")
 	steps := []struct {
 		xy    plotter.XYs
 		label string
@@ -309,12 +314,7 @@ func boolInt(b bool) int {
 // spans milliseconds to minutes.
 func latencyPlot(r *bench.Run) (*plot.Plot, error) {
 	ack, del := latencies(r)
-	p := plot.New()
-	p.Title.Text = "latency by percentile"
-	p.X.Label.Text = "percentile"
-	p.Y.Label.Text = "latency (ms, log scale)"
-	p.Add(plotter.NewGrid())
-	p.Legend.Top, p.Legend.Left = true, true
+	p := newPlot("latency by percentile", "percentile", "latency (ms, log scale)")
 	if len(ack) == 0 && len(del) == 0 {
 		p.Title.Text += " (no latency data recorded)"
 		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1

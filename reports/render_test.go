@@ -352,3 +352,22 @@ func TestPublishersLineClient(t *testing.T) {
 		})
 	}
 }
+
+func TestHumanBytes(t *testing.T) {
+	tests := []struct {
+		n    float64
+		want string
+	}{
+		{0, "0 B"},
+		{999, "999 B"},
+		{1000, "1.0 kB"},
+		{228117, "228.1 kB"},
+		{1 << 20, "1.05 MB"},
+		{3e9, "3.00 GB"},
+	}
+	for _, tc := range tests {
+		if got := HumanBytes(tc.n); got != tc.want {
+			t.Errorf("HumanBytes(%v) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}

@@ -103,6 +103,17 @@ func brokerSetting(lines []string, key string) (string, bool) {
 	return val, ok
 }
 
+// brokerInt is brokerSetting for a whole number; a value that does not parse
+// counts as unset, so the limit falls back to Mosquitto's default.
+func brokerInt(lines []string, key string) (int64, bool) {
+	v, ok := brokerSetting(lines, key)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
+}
+
 // queueLimits says which per-client limits applied: the configured values or
 // Mosquitto's defaults for the broker's major version, and whether each was a
 // default, so findings can name the real cause of drops.
@@ -119,37 +130,36 @@ func limitsFor(kind, version string, lines []string) queueLimits {
 	if strings.HasPrefix(version, "1.") {
 		q.MaxQueued = 100
 	}
-	if v, ok := brokerSetting(lines, "max_queued_messages"); ok {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			q.MaxQueued, q.QueuedDefault = n, false
-		}
+	if n, ok := brokerInt(lines, "max_queued_messages"); ok {
+		q.MaxQueued, q.QueuedDefault = n, false
 	}
-	if v, ok := brokerSetting(lines, "max_inflight_messages"); ok {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			q.MaxInflight, q.InflightDefault = n, false
-		}
+	if n, ok := brokerInt(lines, "max_inflight_messages"); ok {
+		q.MaxInflight, q.InflightDefault = n, false
 	}
-	if v, ok := brokerSetting(lines, "max_queued_bytes"); ok {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
-			q.MaxQueuedBytes, q.QueuedBytesSet = n, true
-		}
+	if n, ok := brokerInt(lines, "max_queued_bytes"); ok && n > 0 {
+		q.MaxQueuedBytes, q.QueuedBytesSet = n, true
 	}
 	return q
+}
+
+// clientsLabel names a group of clients as "N × `id`"; a count of 0 means one
+// client, as in the scenario file.
+func clientsLabel(count int, id string) string {
+	if count == 0 {
+		count = 1
+	}
+	return fmt.Sprintf("%d × `%s`", count, id)
 }
 
 // publishersLine and subscribersLine describe the clients in one sentence each.
 func publishersLine(si *scenarioInfo) []string {
 	var out []string
 	for _, p := range si.Publishers {
-		n := p.Count
-		if n == 0 {
-			n = 1
-		}
 		rate := "as fast as acknowledged"
 		if p.Rate > 0 {
 			rate = groupFloat(p.Rate, 0) + " msg/s"
 		}
-		s := fmt.Sprintf("%d × `%s`: %s messages each, QoS %d, topic `%s`, %s", n, p.ClientID,
+		s := fmt.Sprintf("%s: %s messages each, QoS %d, topic `%s`, %s", clientsLabel(p.Count, p.ClientID),
 			groupInt(int64(p.Messages)), p.QoS, p.Topic, rate)
 		if p.Inflight > 1 {
 			s += fmt.Sprintf(", %d in flight", p.Inflight)
@@ -171,10 +181,6 @@ func publishersLine(si *scenarioInfo) []string {
 func subscribersLine(si *scenarioInfo) []string {
 	var out []string
 	for _, sb := range si.Subscribers {
-		n := sb.Count
-		if n == 0 {
-			n = 1
-		}
 		clean := "clean session"
 		if sb.CleanSession != nil && !*sb.CleanSession {
 			clean = "persistent session"
@@ -187,7 +193,7 @@ func subscribersLine(si *scenarioInfo) []string {
 			}
 			pace = fmt.Sprintf("consuming one message per %s (%s mode)", d, mode)
 		}
-		out = append(out, fmt.Sprintf("%d × `%s`: filter `%s`, QoS %d, %s, %s", n, sb.ClientID, sb.Filter, sb.QoS, clean, pace))
+		out = append(out, fmt.Sprintf("%s: filter `%s`, QoS %d, %s, %s", clientsLabel(sb.Count, sb.ClientID), sb.Filter, sb.QoS, clean, pace))
 	}
 	return out
 }

@@ -41,8 +41,8 @@ docs/thresholds.md. Exit codes: 0 pass, 3 a finding failed, 1 bad input.`,
 			return err
 		}
 		fmt.Fprint(cmd.OutOrStdout(), res.Table())
-		if !res.Pass {
-			return &exitError{code: 3, err: fmt.Errorf("check failed: %d failing %s", res.Failed(), plural(res.Failed(), "finding", "findings"))}
+		if err := res.Err(); err != nil {
+			return &exitError{code: 3, err: err}
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), "check passed")
 		return nil
@@ -57,12 +57,4 @@ func init() {
 	f.StringArrayVar(&checkOpts.thresholds, "threshold", nil, `extra threshold "METRIC OP VALUE" (repeatable)`)
 	f.StringSliceVar(&checkOpts.metrics, "metrics", nil, "baseline metrics to gate, comma-separated (\"default\" = the persistence and correctness set)")
 	rootCmd.AddCommand(checkCmd)
-}
-
-// plural picks the word for n, so the verdict line reads as English.
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -237,7 +237,7 @@ func newProgressPrinter(w io.Writer) *progressPrinter {
 
 func (p *progressPrinter) update(pr bench.Progress) {
 	text := fmt.Sprintf("%7.1fs %-7s published %d  acked %d  delivered %d  file %s  saves %d",
-		pr.Elapsed.Seconds(), pr.Phase, pr.Published, pr.Acked, pr.Delivered, humanBytes(pr.PersistBytes), pr.Saves)
+		pr.Elapsed.Seconds(), pr.Phase, pr.Published, pr.Acked, pr.Delivered, reports.HumanBytes(float64(pr.PersistBytes)), pr.Saves)
 	if p.tty {
 		pad := ""
 		if n := len(p.lastText) - len(text); n > 0 {
@@ -258,14 +258,4 @@ func (p *progressPrinter) finish() {
 	if p.tty && p.drawn {
 		fmt.Fprintln(p.w)
 	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
