@@ -80,6 +80,43 @@ func (p *publisher) sendTime(seq int64) int64 {
 	return atomic.LoadInt64(&p.sendT[seq-1])
 }
 
+// recordPub stamps seq's send time and records its pub event. Every publish
+// path (paho, connection per message, lean) calls it just before handing the
+// message to its client, so all three count and time a publish alike and the
+// pub event precedes the message's ack and recv events in the file.
+func (p *publisher) recordPub(seq int64, size int) {
+	t := p.e.rec.Since()
+	atomic.StoreInt64(&p.sendT[seq-1], t)
+	p.e.emit(Event{T: t, Type: EvPub, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Size: size})
+	p.sent.Add(1)
+	p.e.published.Add(1)
+}
+
+// recordAck counts the acknowledgement of seq, read at t, and records its ack event.
+func (p *publisher) recordAck(seq, t int64) {
+	p.acked.Add(1)
+	p.e.emit(Event{T: t, Type: EvAck, Client: p.id, Seq: seq, QoS: p.cfg.QoS})
+}
+
+// noteStall records that acknowledgements stopped for stallAfter (true) or
+// came again (false); both clients detect stalls their own way and report here.
+func (p *publisher) noteStall(stalled bool) {
+	if !stalled {
+		p.e.note("info", fmt.Sprintf("publisher %s acknowledged again", p.id))
+		return
+	}
+	p.e.note(p.e.level(), fmt.Sprintf("publisher %s stalled: no acknowledgement for %s (%d sent, %d acked)",
+		p.id, stallAfter, p.sent.Load(), p.acked.Load()))
+}
+
+// noteErr records a failed publish or connect; only the first few per
+// publisher, so a dead broker does not fill the event file with one note per message.
+func (p *publisher) noteErr(level, msg string) {
+	if p.errs.Add(1) <= 3 {
+		p.e.note(level, msg)
+	}
+}
+
 // useLean says whether this publisher runs on the lean client (leanpub.go):
 // the default for one persistent connection; connection_per_message stays on
 // paho, as the seed experiment used paho-mqtt's publish.single.
@@ -156,12 +193,8 @@ func (p *publisher) run(runStart time.Time) {
 			p.e.note("warn", fmt.Sprintf("publisher %s: %v", p.id, err))
 			return
 		}
-		t := p.e.rec.Since()
-		atomic.StoreInt64(&p.sendT[seq-1], t)
+		p.recordPub(seq, len(payload))
 		tok := p.client.Publish(p.cfg.Topic, p.cfg.QoS, p.cfg.Retain, payload)
-		p.e.emit(Event{T: t, Type: EvPub, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Size: len(payload)})
-		p.sent.Add(1)
-		p.e.published.Add(1)
 		queue <- pending{seq, tok}
 	}
 }
@@ -190,8 +223,7 @@ func (p *publisher) ackLoop(queue <-chan pending, sem <-chan struct{}) {
 				case <-timer.C:
 					if !stalled {
 						stalled = true
-						p.e.note(p.e.level(), fmt.Sprintf("publisher %s stalled: no acknowledgement for %s (%d sent, %d acked)",
-							p.id, stallAfter, p.sent.Load(), p.acked.Load()))
+						p.noteStall(true)
 					}
 					timer.Reset(stallAfter)
 				}
@@ -202,17 +234,14 @@ func (p *publisher) ackLoop(queue <-chan pending, sem <-chan struct{}) {
 			continue // run over: drain the queue without waiting
 		}
 		if err := pd.tok.Error(); err != nil {
-			if p.errs.Add(1) <= 3 {
-				p.e.note(p.e.pubErrLevel(atomic.LoadInt64(&p.sendT[pd.seq-1])), fmt.Sprintf("publisher %s seq %d: %v", p.id, pd.seq, err))
-			}
+			p.noteErr(p.e.pubErrLevel(p.sendTime(pd.seq)), fmt.Sprintf("publisher %s seq %d: %v", p.id, pd.seq, err))
 			continue
 		}
 		if stalled {
 			stalled = false
-			p.e.note("info", fmt.Sprintf("publisher %s acknowledged again", p.id))
+			p.noteStall(false)
 		}
-		p.acked.Add(1)
-		p.e.emit(Event{T: p.e.rec.Since(), Type: EvAck, Client: p.id, Seq: pd.seq, QoS: p.cfg.QoS})
+		p.recordAck(pd.seq, p.e.rec.Since())
 	}
 }
 
@@ -226,9 +255,7 @@ func (p *publisher) runPerMessage() {
 		}
 		c := mqtt.NewClient(opts)
 		if err := p.e.waitToken(c.Connect(), connectTimeout); err != nil {
-			if p.errs.Add(1) <= 3 {
-				p.e.note(p.e.level(), fmt.Sprintf("publisher %s connecting for seq %d: %v", p.id, seq, err))
-			}
+			p.noteErr(p.e.level(), fmt.Sprintf("publisher %s connecting for seq %d: %v", p.id, seq, err))
 			seq-- // retry the same message after a pause, as a user's script would
 			if !p.e.sleepUntil(time.Now().Add(200 * time.Millisecond)) {
 				return
@@ -241,18 +268,11 @@ func (p *publisher) runPerMessage() {
 			c.Disconnect(disconnectQuiet)
 			return
 		}
-		t := p.e.rec.Since()
-		atomic.StoreInt64(&p.sendT[seq-1], t)
-		tok := c.Publish(p.cfg.Topic, p.cfg.QoS, p.cfg.Retain, payload)
-		p.e.emit(Event{T: t, Type: EvPub, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Size: len(payload)})
-		p.sent.Add(1)
-		p.e.published.Add(1)
-		err = p.e.waitToken(tok, stallAfter)
-		if err == nil {
-			p.acked.Add(1)
-			p.e.emit(Event{T: p.e.rec.Since(), Type: EvAck, Client: p.id, Seq: seq, QoS: p.cfg.QoS})
-		} else if p.errs.Add(1) <= 3 {
-			p.e.note(p.e.level(), fmt.Sprintf("publisher %s seq %d: %v", p.id, seq, err))
+		p.recordPub(seq, len(payload))
+		if err := p.e.waitToken(c.Publish(p.cfg.Topic, p.cfg.QoS, p.cfg.Retain, payload), stallAfter); err != nil {
+			p.noteErr(p.e.level(), fmt.Sprintf("publisher %s seq %d: %v", p.id, seq, err))
+		} else {
+			p.recordAck(seq, p.e.rec.Since())
 		}
 		c.Disconnect(disconnectQuiet)
 	}

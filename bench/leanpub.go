@@ -834,20 +834,10 @@ func (p *publisher) connectLean() error {
 	c, err := dialLean(leanOptions{
 		Addr: e.addr, ClientID: p.id, Clean: p.cfg.Clean(),
 		QoS: p.cfg.QoS, Topic: p.cfg.Topic, Retain: p.cfg.Retain, Window: p.cfg.Inflight,
-		Stop:  e.stop,
-		Since: e.rec.Since,
-		OnAck: func(seq, t int64) {
-			p.acked.Add(1)
-			e.emit(Event{T: t, Type: EvAck, Client: p.id, Seq: seq, QoS: p.cfg.QoS})
-		},
-		OnStall: func(stalled bool) {
-			if stalled {
-				e.note(e.level(), fmt.Sprintf("publisher %s stalled: no acknowledgement for %s (%d sent, %d acked)",
-					p.id, stallAfter, p.sent.Load(), p.acked.Load()))
-				return
-			}
-			e.note("info", fmt.Sprintf("publisher %s acknowledged again", p.id))
-		},
+		Stop:    e.stop,
+		Since:   e.rec.Since,
+		OnAck:   p.recordAck,
+		OnStall: p.noteStall,
 		OnLost: func(err error) bool {
 			if e.stopping.Load() {
 				return false
@@ -892,15 +882,9 @@ func (p *publisher) runLean(runStart time.Time) {
 			p.e.note("warn", fmt.Sprintf("publisher %s: %v", p.id, err))
 			break
 		}
-		t := p.e.rec.Since()
-		atomic.StoreInt64(&p.sendT[seq-1], t)
-		p.e.emit(Event{T: t, Type: EvPub, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Size: len(payload)})
-		p.sent.Add(1)
-		p.e.published.Add(1)
+		p.recordPub(seq, len(payload))
 		if !c.publish(seq, payload) {
-			if p.errs.Add(1) <= 3 {
-				p.e.note(p.e.level(), fmt.Sprintf("publisher %s seq %d: not connected", p.id, seq))
-			}
+			p.noteErr(p.e.level(), fmt.Sprintf("publisher %s seq %d: not connected", p.id, seq))
 		}
 		if p.lim != nil {
 			c.flush() // paced: the next message is not coming soon

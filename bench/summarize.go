@@ -210,7 +210,7 @@ func Summarize(run *Run) Summary {
 	var firstPub int64 = -1
 	var lastAck int64
 	var lastDelivered int64
-	var persistBytes, dropped, held, benchRSS, benchCPU, brokerRSS, brokerCPU []gaugePoint
+	gauges := map[string][]gaugePoint{} // by gauge name
 	var saves []SavePoint
 	var maxDupStores int64
 	for i := range run.Events {
@@ -275,23 +275,7 @@ func Summarize(run *Run) Summary {
 				dlvLat = append(dlvLat, e.T-sent)
 			}
 		case EvGauge:
-			p := gaugePoint{e.T, e.Value}
-			switch e.Name {
-			case GaugePersistBytes:
-				persistBytes = append(persistBytes, p)
-			case GaugeDropped:
-				dropped = append(dropped, p)
-			case GaugeHeld:
-				held = append(held, p)
-			case GaugeBenchRSSBytes:
-				benchRSS = append(benchRSS, p)
-			case GaugeBenchCPUSecs:
-				benchCPU = append(benchCPU, p)
-			case GaugeRSSBytes:
-				brokerRSS = append(brokerRSS, p)
-			case GaugeCPUSeconds:
-				brokerCPU = append(brokerCPU, p)
-			}
+			gauges[e.Name] = append(gauges[e.Name], gaugePoint{e.T, e.Value})
 		case EvSave:
 			saves = append(saves, SavePoint{
 				T: e.T, SizeBytes: e.SizeBytes, Held: e.Held, Queued: e.Queued,
@@ -307,9 +291,10 @@ func Summarize(run *Run) Summary {
 		}
 	}
 	// Gauges and saves come from different goroutines; order them by time.
-	for _, g := range [][]gaugePoint{persistBytes, dropped, held, benchRSS, benchCPU, brokerRSS, brokerCPU} {
+	for _, g := range gauges {
 		sort.SliceStable(g, func(i, j int) bool { return g[i].t < g[j].t })
 	}
+	persistBytes, dropped, held := gauges[GaugePersistBytes], gauges[GaugeDropped], gauges[GaugeHeld]
 	sort.SliceStable(saves, func(i, j int) bool { return saves[i].T < saves[j].T })
 
 	// Counts and latency.
@@ -491,10 +476,10 @@ func Summarize(run *Run) Summary {
 	s.Persist.DuplicateStoresSeen = maxDupStores
 
 	// Processes.
-	s.Bench.MaxRSSBytes = int64(maxOf(benchRSS))
-	s.Bench.CPUSeconds = counterTotal(benchCPU, true)
-	s.BrokerProcess.MaxRSSBytes = int64(maxOf(brokerRSS))
-	s.BrokerProcess.CPUSeconds = counterTotal(brokerCPU, true)
+	s.Bench.MaxRSSBytes = int64(maxOf(gauges[GaugeBenchRSSBytes]))
+	s.Bench.CPUSeconds = counterTotal(gauges[GaugeBenchCPUSecs], true)
+	s.BrokerProcess.MaxRSSBytes = int64(maxOf(gauges[GaugeRSSBytes]))
+	s.BrokerProcess.CPUSeconds = counterTotal(gauges[GaugeCPUSeconds], true)
 
 	// Status and taint.
 	if f := run.Footer; f != nil {
