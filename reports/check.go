@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/mqbench/mqbench/bench"
+	"github.com/mqbench/mqbench/scenarios"
 )
 
 // DefaultTolerance is how much worse than the baseline (in percent) a gated
@@ -188,7 +189,7 @@ func Check(dir string, o CheckOptions) (*CheckResult, error) {
 		if i < len(scenarioThresholds) {
 			src = "scenario threshold"
 		}
-		t, err := ParseThreshold(e)
+		t, err := scenarios.ParseThreshold(e)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", src, err)
 		}

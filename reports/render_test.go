@@ -285,16 +285,6 @@ func BenchmarkRender(b *testing.B) {
 	}
 }
 
-// BenchmarkParseThreshold measures the threshold parser, run once per
-// threshold per check.
-func BenchmarkParseThreshold(b *testing.B) {
-	for i := 0; i < b.N; i++ {
-		if _, err := ParseThreshold("latency.publish_to_ack.p99_ns < 250ms"); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func TestPersistFindingsFirstMinute(t *testing.T) {
 	tests := []struct {
 		name   string

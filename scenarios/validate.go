@@ -316,7 +316,7 @@ func (s *Scenario) Validate() error {
 		bad("sample.interval", "must be positive (got %s)", s.Sample.Interval)
 	}
 	for i, th := range s.Thresholds {
-		if err := validThreshold(th); err != nil {
+		if _, err := ParseThreshold(th); err != nil {
 			bad(fmt.Sprintf("thresholds[%d]", i), "%v", err)
 		}
 	}
@@ -368,19 +368,4 @@ func validFilter(f string) error {
 		}
 	}
 	return nil
-}
-
-var thresholdOps = []string{"<=", ">=", "==", "!=", "<", ">"}
-
-// validThreshold checks the "metric OP value" shape; reports.Check evaluates it.
-func validThreshold(t string) error {
-	for _, op := range thresholdOps {
-		if i := strings.Index(t, op); i > 0 {
-			if strings.TrimSpace(t[:i]) == "" || strings.TrimSpace(t[i+len(op):]) == "" {
-				break
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("want \"metric OP value\" with OP one of %s (got %q)", strings.Join(thresholdOps, " "), t)
 }
