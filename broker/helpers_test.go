@@ -24,7 +24,7 @@ func testConfig(t testing.TB) *conf.Config {
 	cfg := conf.Default()
 	cfg.Listeners = []conf.Listener{{Port: 0, BindAddress: "127.0.0.1", MaxConnections: -1}}
 	anon := true
-	cfg.AllowAnonymous = &anon
+	cfg.Security.AllowAnonymous = &anon
 	cfg.Persistence = true
 	cfg.PersistenceLocation = t.TempDir()
 	cfg.AutosaveInterval = 0

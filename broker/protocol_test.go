@@ -46,7 +46,7 @@ func TestConnackCodes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t)
-			cfg.AllowAnonymous = &tc.anonymous
+			cfg.Security.AllowAnonymous = &tc.anonymous
 			b := startBroker(t, cfg)
 			c := dial(t, b.Addr())
 			cp := connectPacket("client1", true)

@@ -231,7 +231,7 @@ func TestDefaults(t *testing.T) {
 		{"log_timestamp", c.LogTimestamp, true},
 		{"local only", c.LocalOnly(), true},
 		{"anonymous", c.Anonymous(), true},
-		{"allow_anonymous unset", c.AllowAnonymous == nil, true},
+		{"allow_anonymous unset", c.Security.AllowAnonymous == nil, true},
 		{"no lines", len(c.Lines), 0},
 		{"no unacted", len(c.Unacted), 0},
 	}
@@ -281,7 +281,9 @@ message_size_limit 100 # trailing comment
 		{"sys", c.SysInterval, time.Duration(0)},
 		{"log_dest", c.LogDest, []string{"stdout", "file /tmp/b.log"}},
 		{"log_type", c.LogType, []string{"error", "warning"}},
-		{"anonymous", c.Anonymous(), false},
+		// No listener: Mosquitto 2.0.11's local-only mode forces anonymous on.
+		{"anonymous", c.Anonymous(), true},
+		{"allow_anonymous kept", *c.Security.AllowAnonymous, false},
 		{"expiration", c.PersistentClientExpiration, 14 * 24 * time.Hour},
 		{"retry", c.RetryInterval, 5 * time.Second},
 		{"user", c.User, "nobody"},
@@ -358,6 +360,11 @@ func TestListeners(t *testing.T) {
 			c, err := Parse(strings.NewReader(tt.text), "l.conf")
 			if err != nil {
 				t.Fatal(err)
+			}
+			for i := range c.Listeners {
+				// Places and the listener line are checked by TestListenerPlaces.
+				l := &c.Listeners[i]
+				l.Line, l.Places, l.MaxQoS, l.MaxTopicAlias = Setting{}, nil, 0, 0
 			}
 			if !reflect.DeepEqual(c.Listeners, tt.want) {
 				t.Errorf("listeners = %+v, want %+v", c.Listeners, tt.want)
@@ -528,6 +535,11 @@ topic # out 2
 		cc := *c
 		cc.Lines, cc.Unacted, cc.seen, cc.unacted, cc.Bridges = nil, nil, nil, nil, nil
 		cc.StoreCleanInterval = 0
+		cc.Security.Places = nil
+		cc.Listeners = append([]Listener(nil), c.Listeners...)
+		for i := range cc.Listeners {
+			cc.Listeners[i].Line, cc.Listeners[i].Places, cc.Listeners[i].Security.Places = Setting{}, nil, nil
+		}
 		return &cc
 	}
 	if !reflect.DeepEqual(strip(c1), strip(c2)) {
@@ -640,5 +652,50 @@ func TestSettingPlace(t *testing.T) {
 				t.Errorf("Error() = %q, want %q", got, tt.wantError)
 			}
 		})
+	}
+}
+
+// TestListenerPlaces: every listener and security option remembers where it was
+// set, so the broker can refuse what it cannot honour naming file and line.
+func TestListenerPlaces(t *testing.T) {
+	text := "per_listener_settings true\nlistener 8883 127.0.0.1\ncertfile /s.crt\nkeyfile /s.key\n" +
+		"password_file /pw\nallow_anonymous false\nlistener 1883 127.0.0.1\nprotocol websockets\nacl_file /acl\n"
+	c, err := Parse(strings.NewReader(text), "p.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Listeners) != 2 {
+		t.Fatalf("listeners = %d", len(c.Listeners))
+	}
+	tls, ws := &c.Listeners[0], &c.Listeners[1]
+	for _, tc := range []struct{ got, want string }{
+		{tls.Place("listener"), "p.conf:2"},
+		{tls.Place("certfile"), "p.conf:3"},
+		{tls.Place("keyfile"), "p.conf:4"},
+		{tls.Security.Places["password_file"].Place(), "p.conf:5"},
+		{tls.Security.PasswordFile, "/pw"},
+		{ws.Protocol, "websockets"},
+		{ws.Security.ACLFile, "/acl"},
+		{ws.Security.PasswordFile, ""},
+		{c.Security.PasswordFile, ""},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+	if c.AnonymousFor(tls) || c.AnonymousFor(ws) {
+		t.Errorf("anonymous: tls %v ws %v, want false for both (explicit false, and the default once a listener exists)", c.AnonymousFor(tls), c.AnonymousFor(ws))
+	}
+}
+
+// TestPerListenerSettingsOrder: Mosquitto refuses per_listener_settings after
+// another security setting, because the earlier one would silently change scope.
+func TestPerListenerSettingsOrder(t *testing.T) {
+	_, err := Parse(strings.NewReader("allow_anonymous true\nper_listener_settings true\n"), "o.conf")
+	if err == nil || !strings.Contains(err.Error(), "o.conf:2") {
+		t.Fatalf("err = %v, want a refusal at o.conf:2", err)
+	}
+	if _, err := Parse(strings.NewReader("password_file /a\npassword_file /b\n"), "d.conf"); err == nil || !strings.Contains(err.Error(), "d.conf:2") {
+		t.Fatalf("duplicate password_file: err = %v, want a refusal at d.conf:2", err)
 	}
 }

@@ -58,12 +58,11 @@ type Config struct {
 	ConnectionMessages bool
 	LogTimestamp       bool
 
-	// Security
-	AllowAnonymous   *bool // nil = mode default (true with no listener, false with one)
-	ClientIDPrefixes string
-	PasswordFile     string
-	PSKFile          string
-	ACLFile          string
+	// Security: the broker-wide options. With PerListenerSettings each listener
+	// has its own (Listener.Security) and this one is unused, as in Mosquitto.
+	Security            Security
+	PerListenerSettings bool
+	ClientIDPrefixes    string
 
 	// Bridges (recognised, not acted on yet).
 	Bridges []Bridge
@@ -86,6 +85,9 @@ type Config struct {
 	seen        map[string]Setting // once-only values (Mosquitto rejects duplicates), by scope+key
 	unacted     map[string]bool
 	hasPlugin   bool
+	// securityTouched: a security key was applied, so per_listener_settings
+	// can no longer be turned on (Mosquitto's rule).
+	securityTouched bool
 	level       int // include depth while parsing
 }
 
@@ -98,11 +100,50 @@ type Listener struct {
 	Port           int    // 0 = pick a free port (bundled broker only)
 	BindAddress    string // "" = all interfaces
 	MaxConnections int    // -1 = unlimited
-	// TLS and PSK settings: recognised, not acted on yet.
-	CAFile, CAPath, CertFile, KeyFile string
-	RequireCertificate                bool
-	UseIdentityAsUsername             bool
-	PSKHint, Ciphers                  string
+	Protocol       string // "mqtt" ("" reads as mqtt) or "websockets"
+	BindInterface  string // bind_interface: bind to this network device only
+	SocketDomain   string // "", "ipv4" or "ipv6"
+	// TLS and PSK settings.
+	CAFile, CAPath, CertFile, KeyFile, CRLFile     string
+	Ciphers, CiphersTLS13, TLSVersion, DHParamFile string
+	TLSEngine, TLSKeyform                          string
+	RequireCertificate, UseIdentityAsUsername      bool
+	UseSubjectAsUsername, UseUsernameAsClientID    bool
+	PSKHint                                        string
+	HTTPDir, MountPoint                            string
+	MaxQoS, MaxTopicAlias                          int // -1 = not set
+	// Security holds this listener's options when PerListenerSettings is on.
+	Security Security
+	// Line is the `listener` line itself (zero for the default listener) and
+	// Places where each listener option was set, so errors name file and line.
+	Line   Setting
+	Places map[string]Setting
+}
+
+// Security is one set of Mosquitto's security options (its
+// mosquitto__security_options): the broker's, or a listener's with
+// per_listener_settings true.
+type Security struct {
+	AllowAnonymous          *bool // nil = the mode default (see Config.AnonymousFor)
+	AllowZeroLengthClientID *bool // nil = true
+	PasswordFile            string
+	ACLFile                 string
+	PSKFile                 string
+	AutoIDPrefix            string // "" = "auto-"
+	Plugins                 []Setting
+	// Places records where each security key was set, for errors.
+	Places map[string]Setting
+}
+
+// Place is where key was set in this listener block ("" when it was not).
+func (l *Listener) Place(key string) string {
+	if s, ok := l.Places[key]; ok {
+		return s.Place()
+	}
+	if key == "listener" {
+		return l.Line.Place()
+	}
+	return ""
 }
 
 // Bridge is one `connection NAME` block.
@@ -200,13 +241,32 @@ func Default() *Config {
 // configured, so the broker listens on loopback only and allows anonymous clients.
 func (c *Config) LocalOnly() bool { return len(c.Listeners) == 0 }
 
-// Anonymous is the effective allow_anonymous: explicit if set, otherwise true in
-// local-only mode and false once a listener is configured (Mosquitto 2.0's rule).
-func (c *Config) Anonymous() bool {
-	if c.AllowAnonymous != nil {
-		return *c.AllowAnonymous
+// Anonymous is the effective broker-wide allow_anonymous (see AnonymousFor).
+func (c *Config) Anonymous() bool { return c.AnonymousFor(nil) }
+
+// SecurityFor returns the security options that govern clients of listener l
+// (nil: the broker-wide ones): the listener's own with per_listener_settings,
+// the broker's otherwise, as Mosquitto picks them.
+func (c *Config) SecurityFor(l *Listener) *Security {
+	if c.PerListenerSettings && l != nil {
+		return &l.Security
 	}
-	return c.LocalOnly()
+	return &c.Security
+}
+
+// AnonymousFor is the effective allow_anonymous for listener l, by Mosquitto
+// 2.0.11's rule (config__read in conf.c): local-only mode always allows
+// anonymous clients (even with allow_anonymous false: Mosquitto forces it), an
+// explicit value wins otherwise, and once a listener is configured the default
+// is false.
+func (c *Config) AnonymousFor(l *Listener) bool {
+	if c.LocalOnly() {
+		return true
+	}
+	if sec := c.SecurityFor(l); sec.AllowAnonymous != nil {
+		return *sec.AllowAnonymous
+	}
+	return false
 }
 
 // AutosaveFractional reports a timed autosave interval that is not whole seconds:

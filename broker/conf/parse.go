@@ -185,6 +185,9 @@ const (
 	scopeGlobal scope = iota
 	scopeListener
 	scopeBridge
+	// scopeSecurity keys belong to the broker-wide security options, or to the
+	// current listener's once per_listener_settings is true.
+	scopeSecurity
 )
 
 type kind int
@@ -224,7 +227,7 @@ const (
 // store_clean_interval (1.x; accepted, written out commented).
 var specs = map[string]spec{
 	// General, acted on.
-	"allow_anonymous":       acted(bl(scopeGlobal)),
+	"allow_anonymous":       acted(bl(scopeSecurity)),
 	"autosave_interval":     acted(sp(scopeGlobal)),
 	"autosave_on_changes":   acted(bl(scopeGlobal)),
 	"connection_messages":   acted(bl(scopeGlobal)),
@@ -249,14 +252,14 @@ var specs = map[string]spec{
 	"max_connections": acted(in(scopeListener, math.MinInt32, maxInt)), // negative = unlimited
 
 	// General, recognised only.
-	"acl_file":                       st(scopeGlobal),
+	"acl_file":                       st(scopeSecurity),
 	"allow_duplicate_messages":       bl(scopeGlobal),
-	"allow_zero_length_clientid":     bl(scopeGlobal),
-	"auth_plugin":                    sp(scopeGlobal),
-	"plugin":                         sp(scopeGlobal),
+	"allow_zero_length_clientid":     bl(scopeSecurity),
+	"auth_plugin":                    sp(scopeSecurity),
+	"plugin":                         sp(scopeSecurity),
 	"auth_plugin_deny_special_chars": sp(scopeGlobal),
-	"auto_id_prefix":                 st(scopeGlobal),
-	"check_retain_source":            bl(scopeGlobal),
+	"auto_id_prefix":                 st(scopeSecurity),
+	"check_retain_source":            bl(scopeSecurity),
 	"clientid_prefixes":              st(scopeGlobal),
 	"log_facility":                   in(scopeGlobal, 0, 7),
 	"log_timestamp_format":           st(scopeGlobal),
@@ -264,10 +267,10 @@ var specs = map[string]spec{
 	"max_keepalive":                  in(scopeGlobal, 10, 65535),
 	"max_packet_size":                in(scopeGlobal, 20, maxInt),
 	"memory_limit":                   in(scopeGlobal, 0, math.MaxInt64),
-	"password_file":                  st(scopeGlobal),
+	"password_file":                  st(scopeSecurity),
 	"per_listener_settings":          bl(scopeGlobal),
 	"persistent_client_expiration":   sp(scopeGlobal),
-	"psk_file":                       st(scopeGlobal),
+	"psk_file":                       st(scopeSecurity),
 	"retain_available":               bl(scopeGlobal),
 	"retry_interval":                 in(scopeGlobal, 0, maxInt),
 	"set_tcp_nodelay":                bl(scopeGlobal),
@@ -428,6 +431,15 @@ func (c *Config) markUnacted(s Setting) {
 	c.Unacted = append(c.Unacted, s)
 }
 
+// curSecurity is the security options a security key applies to now: the
+// current listener's with per_listener_settings, the broker's otherwise.
+func (c *Config) curSecurity() *Security {
+	if c.PerListenerSettings {
+		return &c.scopedListener().Security
+	}
+	return &c.Security
+}
+
 // listener returns the listener scoped keys apply to, creating Mosquitto's
 // default listener (port 1883, all interfaces) the first time it is needed.
 func (c *Config) listener() (*Listener, int) {
@@ -449,7 +461,7 @@ func (c *Config) defaultListener() *Listener {
 			return &c.Listeners[i]
 		}
 	}
-	c.Listeners = append(c.Listeners, Listener{Default: true, Port: 1883, MaxConnections: -1})
+	c.Listeners = append(c.Listeners, Listener{Default: true, Port: 1883, MaxConnections: -1, MaxQoS: -1, MaxTopicAlias: -1})
 	return &c.Listeners[len(c.Listeners)-1]
 }
 
@@ -467,8 +479,25 @@ func (c *Config) apply(s Setting) error {
 	scopeID := ""
 	switch sp.scope {
 	case scopeListener:
-		_, idx := c.listener()
+		l, idx := c.listener()
 		scopeID = "L" + strconv.Itoa(idx)
+		if l.Places == nil {
+			l.Places = map[string]Setting{}
+		}
+		l.Places[s.Key] = s
+	case scopeSecurity:
+		// Mosquitto's conf__set_cur_security_options: from here on
+		// per_listener_settings may no longer be turned on.
+		c.securityTouched = true
+		sec := c.curSecurity()
+		if c.PerListenerSettings {
+			_, idx := c.listener()
+			scopeID = "L" + strconv.Itoa(idx)
+		}
+		if sec.Places == nil {
+			sec.Places = map[string]Setting{}
+		}
+		sec.Places[s.Key] = s
 	case scopeBridge:
 		if c.curBridge == 0 {
 			return &Error{File: s.File, Line: s.Line, Key: s.Key, Value: s.Value,
@@ -561,7 +590,16 @@ func addRepeated(list []string, set *bool, v string, reset bool) []string {
 func (c *Config) set(s Setting, sp spec, b bool, n int64, w string) error {
 	switch s.Key {
 	case "allow_anonymous":
-		c.AllowAnonymous = &b
+		c.curSecurity().AllowAnonymous = &b
+	case "allow_zero_length_clientid":
+		c.curSecurity().AllowZeroLengthClientID = &b
+	case "auto_id_prefix":
+		c.curSecurity().AutoIDPrefix = s.Value
+	case "per_listener_settings":
+		if b && c.securityTouched {
+			return bad(s, "per_listener_settings must be set before any other security settings (as in mosquitto)")
+		}
+		c.PerListenerSettings = b
 	case "autosave_interval":
 		return c.setAutosave(s)
 	case "autosave_on_changes":
@@ -613,13 +651,13 @@ func (c *Config) set(s Setting, sp spec, b bool, n int64, w string) error {
 		c.scopedListener().MaxConnections = int(n)
 
 	case "acl_file":
-		c.ACLFile = s.Value
+		c.curSecurity().ACLFile = s.Value
 	case "clientid_prefixes":
 		c.ClientIDPrefixes = s.Value
 	case "password_file":
-		c.PasswordFile = s.Value
+		c.curSecurity().PasswordFile = s.Value
 	case "psk_file":
-		c.PSKFile = s.Value
+		c.curSecurity().PSKFile = s.Value
 	case "user":
 		c.User = s.Value
 	case "retry_interval":
@@ -637,6 +675,8 @@ func (c *Config) set(s Setting, sp spec, b bool, n int64, w string) error {
 			return bad(s, "empty value")
 		}
 		c.hasPlugin = true
+		sec := c.curSecurity()
+		sec.Plugins = append(sec.Plugins, s)
 	case "auth_plugin_deny_special_chars":
 		if !c.hasPlugin {
 			return bad(s, "needs an auth_plugin line before it")
@@ -648,23 +688,24 @@ func (c *Config) set(s Setting, sp spec, b bool, n int64, w string) error {
 		if strings.ContainsAny(s.Value, "+#") {
 			return bad(s, "a mount point must not contain wildcards")
 		}
+		c.scopedListener().MountPoint = s.Value
 
-	case "cafile":
-		c.scopedListener().CAFile = s.Value
-	case "capath":
-		c.scopedListener().CAPath = s.Value
-	case "certfile":
-		c.scopedListener().CertFile = s.Value
-	case "keyfile":
-		c.scopedListener().KeyFile = s.Value
-	case "psk_hint":
-		c.scopedListener().PSKHint = s.Value
-	case "ciphers":
-		c.scopedListener().Ciphers = s.Value
+	case "cafile", "capath", "certfile", "keyfile", "crlfile", "psk_hint", "ciphers", "ciphers_tls1.3",
+		"tls_version", "dhparamfile", "tls_engine", "tls_keyform", "bind_interface", "socket_domain",
+		"protocol", "http_dir":
+		*listenerString(c.scopedListener(), s.Key) = strings.TrimSpace(s.Value)
 	case "require_certificate":
 		c.scopedListener().RequireCertificate = b
 	case "use_identity_as_username":
 		c.scopedListener().UseIdentityAsUsername = b
+	case "use_subject_as_username":
+		c.scopedListener().UseSubjectAsUsername = b
+	case "use_username_as_clientid":
+		c.scopedListener().UseUsernameAsClientID = b
+	case "max_qos", "maximum_qos":
+		c.scopedListener().MaxQoS = int(n)
+	case "max_topic_alias":
+		c.scopedListener().MaxTopicAlias = int(n)
 
 	case "connection":
 		return c.setConnection(s)
@@ -676,6 +717,46 @@ func (c *Config) set(s Setting, sp spec, b bool, n int64, w string) error {
 		return checkRestartTimeout(s)
 	}
 	return nil
+}
+
+// listenerString is the Listener field a string-valued listener key sets, so
+// the keys and their fields are listed once.
+func listenerString(l *Listener, key string) *string {
+	switch key {
+	case "cafile":
+		return &l.CAFile
+	case "capath":
+		return &l.CAPath
+	case "certfile":
+		return &l.CertFile
+	case "keyfile":
+		return &l.KeyFile
+	case "crlfile":
+		return &l.CRLFile
+	case "psk_hint":
+		return &l.PSKHint
+	case "ciphers":
+		return &l.Ciphers
+	case "ciphers_tls1.3":
+		return &l.CiphersTLS13
+	case "tls_version":
+		return &l.TLSVersion
+	case "dhparamfile":
+		return &l.DHParamFile
+	case "tls_engine":
+		return &l.TLSEngine
+	case "tls_keyform":
+		return &l.TLSKeyform
+	case "bind_interface":
+		return &l.BindInterface
+	case "socket_domain":
+		return &l.SocketDomain
+	case "protocol":
+		return &l.Protocol
+	case "http_dir":
+		return &l.HTTPDir
+	}
+	panic("conf: no listener field for " + key)
 }
 
 func (c *Config) setAutosave(s Setting) error {
@@ -758,7 +839,7 @@ func (c *Config) setListener(s Setting) error {
 	if err != nil || port < 0 || port > 65535 {
 		return bad(s, "port out of range 0..65535")
 	}
-	l := Listener{Port: port, MaxConnections: -1}
+	l := Listener{Port: port, MaxConnections: -1, MaxQoS: -1, MaxTopicAlias: -1, Line: s}
 	if len(f) == 2 {
 		l.BindAddress = f[1]
 	}

@@ -513,7 +513,7 @@ func (i *Instance) buildSettings(sc *conf.Config) ([]conf.Setting, bool, error) 
 		}
 	}
 	out = append(out, settings...)
-	if sc.AllowAnonymous == nil {
+	if sc.Security.AllowAnonymous == nil && !sc.PerListenerSettings {
 		out = append(out, add("allow_anonymous", "true"))
 	}
 	if sc.Persistence && sc.PersistenceLocation == "" {
