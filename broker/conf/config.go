@@ -88,7 +88,7 @@ type Config struct {
 	// securityTouched: a security key was applied, so per_listener_settings
 	// can no longer be turned on (Mosquitto's rule).
 	securityTouched bool
-	level       int // include depth while parsing
+	level           int // include depth while parsing
 }
 
 // Listener is one `listener PORT [ADDRESS]` block (or the default port/bind_address).
