@@ -18,14 +18,17 @@ func (s *Scenario) Clone() *Scenario {
 	c.Publishers = append([]Publisher(nil), s.Publishers...)
 	for i := range c.Publishers {
 		c.Publishers[i].CleanSession = cloneBool(c.Publishers[i].CleanSession)
+		c.Publishers[i].Connect = c.Publishers[i].Connect.clone()
 	}
 	c.Subscribers = append([]Subscriber(nil), s.Subscribers...)
 	for i := range c.Subscribers {
 		c.Subscribers[i].CleanSession = cloneBool(c.Subscribers[i].CleanSession)
+		c.Subscribers[i].Connect = c.Subscribers[i].Connect.clone()
 	}
 	c.Actions = append([]Action(nil), s.Actions...)
 	c.Thresholds = append([]string(nil), s.Thresholds...)
 	c.Drain = cloneBool(s.Drain)
+	c.Connect = s.Connect.clone()
 	c.Sample.Decode = cloneBool(s.Sample.Decode)
 	c.Sample.SYS = cloneBool(s.Sample.SYS)
 	c.pos = make(map[string]string, len(s.pos))

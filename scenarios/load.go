@@ -64,6 +64,9 @@ func Load(nameOrPath string, sets []string) (*Scenario, error) {
 	if s.Name == "" {
 		s.Name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
 	}
+	// Before --set: a path given on the command line is the user's, relative
+	// to where they are. (A shipped scenario's directory is ".": no change.)
+	s.resolveTLSPaths(filepath.Dir(file))
 	for _, kv := range sets {
 		if err := s.Set(kv); err != nil {
 			return nil, err
@@ -221,7 +224,11 @@ func (s *Scenario) Set(kv string) error {
 	d := &decoder{loc: func(*yaml.Node) string { return loc }, pos: s.pos}
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(value), &doc); err != nil {
-		return fmt.Errorf("%s: bad value %q: %s", loc, value, strings.TrimPrefix(err.Error(), "yaml: "))
+		shown := fmt.Sprintf("%q", value)
+		if strings.HasSuffix(key, "password") {
+			shown = Redacted // an error message must not carry a secret
+		}
+		return fmt.Errorf("%s: bad value %s: %s", loc, shown, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	node := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: ""}
 	if len(doc.Content) > 0 {

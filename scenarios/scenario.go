@@ -17,6 +17,9 @@ type Scenario struct {
 	Subscribers []Subscriber    `yaml:"subscribers" json:"subscribers"`
 	Actions     []Action        `yaml:"actions,omitempty" json:"actions,omitempty"`
 	Sample      Sample          `yaml:"sample,omitempty" json:"sample"`
+	// Connect is how every client connects (credentials, TLS, keepalive,
+	// will); a group's own connect section is merged over it (see Connect).
+	Connect *Connect `yaml:"connect,omitempty" json:"connect,omitempty"`
 	// Duration is how long the run is observed after publishing starts.
 	Duration Duration `yaml:"duration" json:"duration"`
 	// Drain: after Duration, subscribers consume as fast as they can for at most
@@ -71,6 +74,8 @@ type Publisher struct {
 	// connection_per_message always uses paho, as the seed experiment used
 	// paho-mqtt's publish.single.
 	Client string `yaml:"client,omitempty" json:"client,omitempty"`
+	// Connect is merged over the scenario's run-wide connect section.
+	Connect *Connect `yaml:"connect,omitempty" json:"connect,omitempty"`
 }
 
 // Publisher client implementations (Publisher.Client).
@@ -104,6 +109,8 @@ type Subscriber struct {
 	// original experiment's callback did; keepalive may suffer, which is recorded).
 	PaceMode string   `yaml:"pace_mode,omitempty" json:"pace_mode,omitempty"`
 	StartAt  Duration `yaml:"start_at,omitempty" json:"start_at,omitempty"`
+	// Connect is merged over the scenario's run-wide connect section.
+	Connect *Connect `yaml:"connect,omitempty" json:"connect,omitempty"`
 }
 
 // Action runs at a given time after the start.

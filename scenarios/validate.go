@@ -320,10 +320,11 @@ func (s *Scenario) Validate() error {
 			bad(fmt.Sprintf("thresholds[%d]", i), "%v", err)
 		}
 	}
+	s.validateConnect(bad)
 	if err := s.validateBroker(); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return errors.Join(errorsOnce(errs)...)
 }
 
 // validateBroker runs every broker value through conf, which knows Mosquitto's
