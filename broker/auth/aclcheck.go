@@ -1,0 +1,205 @@
+package auth
+
+import "strings"
+
+// Check reports whether Mosquitto 2.0.11 with this ACL lets the client do
+// access on topic. It is mosquitto_acl_check (src/security.c) with the default
+// ACL plugin, mosquitto_acl_check_default (src/security_default.c), behind it,
+// for a client that is not a bridge:
+//
+//  1. $-topics first, whatever the ACL (even with none): Write to a $SYS
+//     topic is denied except $SYS/broker/connection/+/state; Read and Write of
+//     a $share topic are denied; everything else goes on.
+//  2. No acl_file (a nil *ACL): allowed.
+//  3. Subscribe and Unsubscribe: allowed. 2.0.11 does not check filters
+//     against the ACL at all ("FIXME - implement ACL subscription strings");
+//     the ACL applies when messages are delivered.
+//  4. The client's own topic lines: those of its "user" section, or the
+//     anonymous section when it has no username. A rule matches when its
+//     topic, as a filter, matches the topic (mosquitto_topic_matches_sub; an
+//     ACL topic not starting with '$' never matches a $ topic, so "#" does
+//     not grant $SYS). Deny rules come first and a matching one denies; then
+//     the first matching rule whose access includes the requested one allows.
+//  5. If there are patterns: a username or client id containing '+' or '#'
+//     is denied. Patterns are then tried the same way with "%c" replaced by
+//     the client id and "%u" by the username (substituted verbatim: a '/' in
+//     either adds topic levels); a pattern with %u is skipped for a client
+//     without a username.
+//  6. Otherwise denied, including a client with no section and no patterns,
+//     and every client when the file has no rules at all.
+//
+// A deny rule in step 4 therefore wins over a grant in step 5, but a grant in
+// step 4 wins over a deny pattern. hasUsername false, or an empty username
+// (Mosquitto reads a zero-length username as none), is an anonymous client.
+// Strings are used up to a NUL byte, as C sees them.
+func (a *ACL) Check(clientID, username string, hasUsername bool, topic string, access Access) bool {
+	clientID, username, topic = cTrunc(clientID), cTrunc(username), cTrunc(topic)
+	if username == "" {
+		hasUsername = false
+	}
+	if !checkDollar(topic, access) {
+		return false
+	}
+	if a == nil {
+		return true
+	}
+	if access == Subscribe || access == Unsubscribe {
+		return true
+	}
+	var own []*Rule
+	if hasUsername {
+		own = a.users[username]
+	} else {
+		own = a.anon
+	}
+	if len(own) == 0 && len(a.patterns) == 0 {
+		return false
+	}
+	for _, r := range own {
+		if strings.HasPrefix(topic, "$") && !strings.HasPrefix(r.Topic, "$") {
+			continue
+		}
+		if TopicMatches(r.Topic, topic) {
+			if r.Access == Deny {
+				return false
+			}
+			if access&r.Access != 0 {
+				return true
+			}
+		}
+	}
+	if len(a.patterns) == 0 {
+		return false
+	}
+	if (hasUsername && strings.ContainsAny(username, "+#")) || strings.ContainsAny(clientID, "+#") {
+		return false
+	}
+	for _, r := range a.patterns {
+		if r.ucount > 0 && !hasUsername {
+			continue
+		}
+		if TopicMatches(substitute(r.Topic, clientID, username, hasUsername), topic) {
+			if r.Access == Deny {
+				return false
+			}
+			if access&r.Access != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkDollar is acl__check_dollar of src/security.c.
+func checkDollar(topic string, access Access) bool {
+	switch {
+	case !strings.HasPrefix(topic, "$"):
+		return true
+	case strings.HasPrefix(topic, "$SYS"):
+		if access == Write {
+			return TopicMatches("$SYS/broker/connection/+/state", topic)
+		}
+		return true
+	case strings.HasPrefix(topic, "$share"):
+		return access == Subscribe || access == Unsubscribe
+	}
+	return true
+}
+
+// substitute expands a pattern as mosquitto_acl_check_default does: scanning
+// left to right, "%c" becomes the client id and "%u" the username (only when
+// there is one); any other '%' stays.
+func substitute(pattern, clientID, username string, hasUsername bool) string {
+	var b strings.Builder
+	for i := 0; i < len(pattern); i++ {
+		if pattern[i] == '%' && i+1 < len(pattern) {
+			switch {
+			case pattern[i+1] == 'c':
+				b.WriteString(clientID)
+				i++
+				continue
+			case pattern[i+1] == 'u' && hasUsername:
+				b.WriteString(username)
+				i++
+				continue
+			}
+		}
+		b.WriteByte(pattern[i])
+	}
+	return b.String()
+}
+
+// TopicMatches reports whether the ACL or subscription filter sub matches the
+// topic, with the result mosquitto_topic_matches_sub (lib/util_topic.c) gives,
+// odd inputs included (Mosquitto ignores its error code and uses the result):
+// "+" matches one level and "#" the rest including the parent ("a/#" matches
+// "a"), a filter starting with '$' only matches a topic starting with '$' and
+// the reverse, a topic containing '+' or '#' never matches, and an invalid
+// filter matches only as far as it was scanned before the fault was found.
+//
+// The bundled broker has its own matcher (broker/topic.go); this one exists
+// so the ACL is exactly Mosquitto's, and the two should be unified.
+func TopicMatches(sub, topic string) bool {
+	sub, topic = cTrunc(sub), cTrunc(topic)
+	if sub == "" || topic == "" {
+		return false
+	}
+	if (sub[0] == '$') != (topic[0] == '$') {
+		return false
+	}
+	at := func(s string, i int) byte {
+		if i < len(s) {
+			return s[i]
+		}
+		return 0
+	}
+	s, t := 0, 0
+	for s < len(sub) {
+		tc := at(topic, t)
+		if tc == '+' || tc == '#' {
+			return false
+		}
+		if sub[s] != tc {
+			switch sub[s] {
+			case '+':
+				if (s > 0 && sub[s-1] != '/') || (at(sub, s+1) != 0 && sub[s+1] != '/') {
+					return false
+				}
+				s++
+				for t < len(topic) && topic[t] != '/' {
+					if topic[t] == '+' || topic[t] == '#' {
+						return false
+					}
+					t++
+				}
+				if t >= len(topic) && s >= len(sub) {
+					return true
+				}
+			case '#':
+				if (s > 0 && sub[s-1] != '/') || s+1 < len(sub) {
+					return false
+				}
+				return !strings.ContainsAny(topic[t:], "+#")
+			default:
+				// "foo/bar" against "foo/+/#": the topic ended after a
+				// level matched by '+'.
+				return t >= len(topic) && s > 0 && sub[s-1] == '+' &&
+					sub[s] == '/' && at(sub, s+1) == '#'
+			}
+			continue
+		}
+		// Same byte. "foo" matches "foo/#".
+		if t+1 >= len(topic) && at(sub, s+1) == '/' && at(sub, s+2) == '#' && s+3 >= len(sub) {
+			return true
+		}
+		s++
+		t++
+		if s >= len(sub) && t >= len(topic) {
+			return true
+		}
+		if t >= len(topic) && at(sub, s) == '+' && s+1 >= len(sub) {
+			return !(s > 0 && sub[s-1] != '/')
+		}
+	}
+	return false
+}
