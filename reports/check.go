@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -42,6 +41,9 @@ const (
 	VerdictPass = "pass"
 	VerdictFail = "FAIL"
 	VerdictSkip = "skip"
+	// VerdictWarn flags something the reader should know (a baseline from
+	// another scenario) without failing the check by itself.
+	VerdictWarn = "WARN"
 )
 
 // Finding is one row of a check: what was checked, the value, the limit or
@@ -212,9 +214,16 @@ func Check(dir string, o CheckOptions) (*CheckResult, error) {
 		if err != nil {
 			return nil, err
 		}
+		if w := baselineMismatch(s, base); w != "" {
+			res.Findings = append(res.Findings, Finding{Kind: "baseline", Metric: "scenario", Value: s.Scenario,
+				Limit: "baseline " + baseString(base, "scenario"), Verdict: VerdictWarn, Detail: w})
+		}
 		found := 0
 		for _, m := range metrics {
-			f, inBase := compareMetric(m, doc, base, tol)
+			f, inBase, err := compareMetric(m, doc, base, tol)
+			if err != nil {
+				return nil, fmt.Errorf("baseline %s: %w", o.Baseline, err)
+			}
 			if inBase {
 				found++
 			}
@@ -262,25 +271,17 @@ func selectMetrics(names []string) ([]string, error) {
 	return uniq, nil
 }
 
-// loadForCheck returns the run's summary, re-derived from its events when they
-// exist (so the check uses the current Summarize), else read from summary.json,
-// together with the scenario's thresholds.
+// loadForCheck re-derives the run's summary from its events (so the check
+// uses the current Summarize) together with the scenario's thresholds. A run
+// without its event file is refused: summary.json is a rendering anyone can
+// edit, and a gate that trusts it passes whatever it is handed.
 func loadForCheck(dir string) (*bench.Summary, []string, error) {
 	events := dir
 	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
 		events = filepath.Join(dir, bench.EventsFile)
 	}
 	if _, err := os.Stat(events); errors.Is(err, os.ErrNotExist) {
-		path := filepath.Join(dir, bench.SummaryFile)
-		b, rerr := os.ReadFile(path)
-		if rerr != nil {
-			return nil, nil, fmt.Errorf("reading run %s: no %s and no %s", dir, bench.EventsFile, bench.SummaryFile)
-		}
-		s, err := decodeSummary(path, b)
-		if err != nil {
-			return nil, nil, err
-		}
-		return s, nil, nil
+		return nil, nil, fmt.Errorf("checking run %s: no %s: a check re-derives every number from the recorded events, and a summary.json alone could say anything", dir, bench.EventsFile)
 	}
 	run, err := bench.ReadRun(dir)
 	if err != nil {
@@ -292,17 +293,6 @@ func loadForCheck(dir string) (*bench.Summary, []string, error) {
 	}
 	s := bench.Summarize(run)
 	return &s, si.Thresholds, nil
-}
-
-func decodeSummary(path string, b []byte) (*bench.Summary, error) {
-	var s bench.Summary
-	if _, err := docFromJSON(b); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	return &s, nil
 }
 
 // loadBaseline reads a baseline summary.json (or a run directory's).
@@ -323,25 +313,30 @@ func loadBaseline(path string) (summaryDoc, error) {
 
 // compareMetric holds one metric to its baseline value. inBase reports whether
 // the baseline had the metric at all.
-func compareMetric(m string, cur, base summaryDoc, tol float64) (f Finding, inBase bool) {
+func compareMetric(m string, cur, base summaryDoc, tol float64) (f Finding, inBase bool, err error) {
 	f = Finding{Kind: "baseline", Metric: m}
 	v, ok, err := cur.lookup(m)
 	if err != nil || !ok {
 		f.Value, f.Verdict, f.Detail = "-", VerdictSkip, "not in this run's summary"
-		return f, false
+		return f, false, nil
 	}
 	f.Value = formatMetric(m, v)
 	b, ok, err := base.lookup(m)
-	if err != nil || !ok {
+	if err != nil {
+		// A baseline whose value is not a number cannot gate anything: an
+		// error, not a silent skip that lets every run pass.
+		return f, false, err
+	}
+	if !ok {
 		f.Limit, f.Verdict, f.Detail = "-", VerdictSkip, "not in baseline"
-		return f, false
+		return f, false, nil
 	}
 	dir := BaselineMetrics[m]
 	f.Verdict = VerdictPass
 	if m == "persist.bytes_per_held_message" && (b == 0 || v == 0) {
 		// 0 means "could not be fitted", not "free".
 		f.Limit, f.Verdict, f.Detail = "baseline "+formatMetric(m, b), VerdictSkip, "unknown in run or baseline"
-		return f, true
+		return f, true, nil
 	}
 	var limit float64
 	// Counts and byte sizes are whole numbers: show the largest (smallest)
@@ -374,7 +369,26 @@ func compareMetric(m string, cur, base summaryDoc, tol float64) (f Finding, inBa
 			f.Detail = worse(v, b)
 		}
 	}
-	return f, true
+	return f, true, nil
+}
+
+// baselineMismatch warns when the baseline was recorded from another scenario
+// or broker kind: its numbers describe another experiment, so a pass or a
+// failure against it says little.
+func baselineMismatch(s *bench.Summary, base summaryDoc) string {
+	var diffs []string
+	if b := baseString(base, "scenario"); b != "" && b != s.Scenario {
+		diffs = append(diffs, fmt.Sprintf("the baseline is from scenario %q, this run is %q", b, s.Scenario))
+	}
+	if b := baseString(base, "broker_kind"); b != "" && b != s.BrokerKind {
+		diffs = append(diffs, fmt.Sprintf("the baseline ran on %s, this run on %s", b, s.BrokerKind))
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func baseString(base summaryDoc, key string) string {
+	v, _ := base[key].(string)
+	return v
 }
 
 func worse(v, b float64) string {

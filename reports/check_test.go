@@ -272,7 +272,31 @@ func TestCheckTaintedAndIncomplete(t *testing.T) {
 	}
 }
 
-func TestCheckSummaryOnly(t *testing.T) {
+// TestCheckNeedsEvents: a directory holding only a summary.json (edited to
+// say anything) is refused, not checked.
+func TestCheckNeedsEvents(t *testing.T) {
+	dir := writeFixture(t, t.TempDir(), checkFixture())
+	run, err := bench.ReadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := bench.Summarize(run)
+	s.Lost = 500
+	if err := writeSummaryJSON(filepath.Join(dir, bench.SummaryFile), &s); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "events.jsonl.gz"))
+	if _, err := Check(dir, CheckOptions{}); err == nil || !strings.Contains(err.Error(), "no events.jsonl.gz") {
+		t.Errorf("check of a summary-only run: err = %v, want a refusal naming the missing events", err)
+	}
+	if _, err := Check(t.TempDir(), CheckOptions{}); err == nil {
+		t.Error("check of an empty directory succeeded")
+	}
+}
+
+// TestCheckBaselineFromOtherScenario warns in the findings; a non-numeric
+// baseline value is an error.
+func TestCheckBaselineFromOtherScenario(t *testing.T) {
 	dir := writeFixture(t, t.TempDir(), checkFixture())
 	run, err := bench.ReadRun(dir)
 	if err != nil {
@@ -282,15 +306,16 @@ func TestCheckSummaryOnly(t *testing.T) {
 	if err := writeSummaryJSON(filepath.Join(dir, bench.SummaryFile), &s); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(filepath.Join(dir, "events.jsonl.gz"))
-	r, err := Check(dir, CheckOptions{Thresholds: []string{"dropped_by_broker == 0"}})
+	other := doctor(t, filepath.Join(dir, bench.SummaryFile), func(m map[string]any) { m["scenario"] = "persist-30s" })
+	r, err := Check(dir, CheckOptions{Baseline: other})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Pass || verdictOf(r, "threshold", "dropped_by_broker") != VerdictFail {
-		t.Errorf("check from summary.json alone did not fail the drop threshold:\n%s", r.Table())
+	if verdictOf(r, "baseline", "scenario") != VerdictWarn || !strings.Contains(r.Table(), "persist-30s") {
+		t.Errorf("no warning for a baseline from another scenario:\n%s", r.Table())
 	}
-	if _, err := Check(t.TempDir(), CheckOptions{}); err == nil {
-		t.Error("check of an empty directory succeeded")
+	bad := doctor(t, filepath.Join(dir, bench.SummaryFile), func(m map[string]any) { m["lost"] = "zero" })
+	if _, err := Check(dir, CheckOptions{Baseline: bad}); err == nil || !strings.Contains(err.Error(), "not a number") {
+		t.Errorf("non-numeric baseline value: err = %v, want an error", err)
 	}
 }
