@@ -83,9 +83,12 @@ func canonical(db *DB) *DB {
 }
 
 // FuzzRead: any input either decodes or fails with a *FormatError inside the
-// input (never a panic), and whatever decodes survives Write and Read.
+// input (never a panic), and whatever decodes survives Write and Read. The
+// same holds for ParseChecked, whose problems must lie inside the input and
+// whose references must resolve to a store with the id they name.
 func FuzzRead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkChecked(t, data)
 		db, err := Parse(data)
 		if err != nil {
 			var fe *FormatError
@@ -131,4 +134,58 @@ func dbString(db *DB) string {
 	}
 	fmt.Fprintf(&sb, "R %v\n", db.Retains)
 	return sb.String()
+}
+
+// checkChecked is FuzzRead's part for ParseChecked.
+func checkChecked(t *testing.T, data []byte) {
+	t.Helper()
+	c, err := ParseChecked(data)
+	if err != nil {
+		var fe *FormatError
+		if !errors.As(err, &fe) {
+			t.Fatalf("ParseChecked error %v is not a *FormatError", err)
+		}
+		if fe.Offset < 0 || fe.Offset > int64(len(data)) {
+			t.Fatalf("ParseChecked error offset %d outside input of %d bytes", fe.Offset, len(data))
+		}
+		return
+	}
+	for _, p := range c.Problems {
+		if p.Offset < 0 || (p.Offset >= int64(len(data)) && len(data) > 0) || p.What == "" {
+			t.Fatalf("problem %q: offset outside input of %d bytes", p, len(data))
+		}
+	}
+	db := c.DB
+	if len(c.ClientMsgStore) != len(db.ClientMsgs) || len(c.RetainStore) != len(db.Retains) ||
+		len(c.Offsets.Stores) != len(db.Stores) || len(c.Offsets.ClientMsgs) != len(db.ClientMsgs) ||
+		len(c.Offsets.Subs) != len(db.Subs) || len(c.Offsets.Retains) != len(db.Retains) {
+		t.Fatal("ParseChecked's index does not match its db")
+	}
+	for i, s := range c.ClientMsgStore {
+		if db.Stores[s].StoreID != db.ClientMsgs[i].StoreID || db.ClientMsgs[i].ClientID == "" {
+			t.Fatalf("delivery %d resolves to store %d with id %d", i, s, db.Stores[s].StoreID)
+		}
+	}
+	for i, s := range c.RetainStore {
+		if db.Stores[s].StoreID != db.Retains[i] {
+			t.Fatalf("retain %d resolves to store %d with id %d", i, s, db.Stores[s].StoreID)
+		}
+	}
+	ids := map[string]bool{}
+	for _, cl := range db.Clients {
+		if cl.ClientID == "" || ids[cl.ClientID] {
+			t.Fatalf("client %q is empty or repeated", cl.ClientID)
+		}
+		ids[cl.ClientID] = true
+	}
+	for _, m := range db.ClientMsgs {
+		if !ids[m.ClientID] {
+			t.Fatalf("delivery for %q, which has no session", m.ClientID)
+		}
+	}
+	_ = db.Stats()
+	var buf bytes.Buffer
+	if err := Write(&buf, db); err != nil {
+		t.Fatalf("writing a checked db: %v", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"os"
 )
 
@@ -81,7 +82,14 @@ func ReadFile(path string) (*DB, error) {
 // length, as Mosquitto does. Unknown chunk types are skipped by length in all
 // versions and counted in UnknownChunks. Store references are not resolved
 // here (Stats reports dangling ones): the codec keeps everything it read.
+// ParseChecked reads the same bytes as Mosquitto's loader does instead.
 func Parse(data []byte) (*DB, error) {
+	return parse(data, nil)
+}
+
+// parse is the one decoder behind Parse and ParseChecked; chk is nil for
+// Parse and otherwise switches the walk to Mosquitto's where the two differ.
+func parse(data []byte, chk *checker) (*DB, error) {
 	if len(data) < len(Magic) {
 		if bytes.HasPrefix(Magic[:], data) {
 			return nil, formatErr(0, "truncated header (%d of %d bytes)", len(data), HeaderSize)
@@ -98,6 +106,7 @@ func Parse(data []byte) (*DB, error) {
 		data:   data,
 		db:     &DB{Version: binary.BigEndian.Uint32(data[19:])},
 		intern: make(map[string]string),
+		chk:    chk,
 	}
 	var err error
 	switch d.db.Version {
@@ -119,6 +128,37 @@ type decoder struct {
 	data   []byte
 	db     *DB
 	intern map[string]string
+	chk    *checker
+}
+
+// fixedLayout reports the format 5/6 chunk types Mosquitto reads field by
+// field without looking at their length.
+func fixedLayout(typ uint32) bool {
+	return typ == ChunkCFG || typ == ChunkRetain || typ == ChunkSub || typ == ChunkClient
+}
+
+// maxPayload is MQTT's largest payload; Mosquitto refuses a stored one above.
+const maxPayload = 268435455
+
+// endOfChunks handles bytes at off too short for a chunk header: Parse
+// refuses them, Mosquitto's loader stops reading there.
+func (d *decoder) endOfChunks(off, header int) error {
+	if d.chk == nil {
+		return formatErr(off, "truncated chunk header (%d of %d bytes)", len(d.data)-off, header)
+	}
+	d.chk.problem(off, "", true, "%d trailing bytes are too short for a chunk header; ignored", len(d.data)-off)
+	return nil
+}
+
+// unknownPastEnd handles an unknown chunk whose length runs past the end of
+// the file: Parse refuses it, Mosquitto seeks past the end and stops.
+func (d *decoder) unknownPastEnd(start int, typ, length uint32, left int) error {
+	if d.chk == nil {
+		return formatErr(start, "truncated %s chunk (length %d, %d bytes left)", ChunkName(typ), length, left)
+	}
+	d.db.UnknownChunks++
+	d.chk.problem(start, ChunkName(typ), true, "unknown chunk of length %d with only %d bytes left in the file; skipped to the end", length, left)
+	return nil
 }
 
 // Interning bounds: client ids, source ids and topics repeat on every
@@ -196,16 +236,39 @@ func (d *decoder) v56() error {
 	for off := HeaderSize; off < len(data); {
 		start := off
 		if len(data)-off < ChunkHeaderSize {
-			return formatErr(start, "truncated chunk header (%d of %d bytes)", len(data)-off, ChunkHeaderSize)
+			return d.endOfChunks(start, ChunkHeaderSize)
 		}
 		typ := be.Uint32(data[off:])
 		length := be.Uint32(data[off+4:])
 		body := off + ChunkHeaderSize
+		// Mosquitto reads fixed-layout chunks up to where their fields
+		// end, whatever the length says: let them run to the end of the
+		// file and move on after the fields (fieldsAt, below).
+		loose := d.chk != nil && fixedLayout(typ)
+		declared := length
+		if loose {
+			length = uint32(min(len(data)-body, math.MaxUint32))
+		}
 		if uint64(length) > uint64(len(data)-body) {
+			if typ == 0 || typ > ChunkClient {
+				return d.unknownPastEnd(start, typ, length, len(data)-body)
+			}
 			return formatErr(start, "truncated %s chunk (length %d, %d bytes left)", ChunkName(typ), length, len(data)-body)
 		}
 		end := body + int(length)
 		off = end
+		// fieldsAt moves a loose chunk's successor to the end of its fields
+		// and notes a length that disagrees with them.
+		fieldsAt := func(fieldsEnd int) {
+			if !loose {
+				return
+			}
+			off = fieldsEnd
+			if n := uint32(fieldsEnd - body); n != declared {
+				d.chk.problem(start, ChunkName(typ), false,
+					"length %d but its fields take %d bytes; reading goes on after the fields, as Mosquitto does", declared, n)
+			}
+		}
 		// need checks that the fixed part plus the variable lengths fit the
 		// chunk; the lengths are at most 2^32+4*2^16, no overflow on int64.
 		need := func(fixed int, vars ...uint32) (int, error) {
@@ -214,6 +277,9 @@ func (d *decoder) v56() error {
 				n += int64(v)
 			}
 			if n > int64(length) {
+				if loose {
+					return 0, formatErr(start, "truncated %s chunk (fields need %d bytes, %d left in the file)", ChunkName(typ), n, length)
+				}
 				if int64(length) < int64(fixed) {
 					return 0, formatErr(start, "%s chunk too short (length %d, fixed part is %d bytes)", ChunkName(typ), length, fixed)
 				}
@@ -234,11 +300,18 @@ func (d *decoder) v56() error {
 			d.db.LastDBID = le.Uint64(f[0:])
 			d.db.Shutdown = f[8] != 0
 			d.db.DBIDSize = f[9]
+			if d.chk != nil {
+				d.chk.cfg(d.db.LastDBID)
+				fieldsAt(body + CFGSize)
+			}
 		case ChunkMsgStore:
 			if _, err := need(MsgStoreFixed); err != nil {
 				return err
 			}
 			payloadLen := be.Uint32(f[16:])
+			if d.chk != nil && payloadLen > maxPayload {
+				return formatErr(start, "MSG_STORE chunk: payload length %d is more than MQTT allows", payloadLen)
+			}
 			idLen, userLen, topicLen := be.Uint16(f[22:]), be.Uint16(f[24:]), be.Uint16(f[26:])
 			fieldsEnd, err := need(MsgStoreFixed, uint32(idLen), uint32(userLen), uint32(topicLen), payloadLen)
 			if err != nil {
@@ -261,6 +334,11 @@ func (d *decoder) v56() error {
 			p += int(topicLen)
 			m.Payload = d.bytesAt(p, fieldsEnd)
 			m.Properties = d.bytesAt(fieldsEnd, end)
+			if d.chk != nil {
+				if err := d.chk.store(d.db, start, &m); err != nil {
+					return err
+				}
+			}
 			d.db.Stores = append(d.db.Stores, m)
 		case ChunkClientMsg:
 			if _, err := need(ClientMsgFixed); err != nil {
@@ -272,7 +350,7 @@ func (d *decoder) v56() error {
 				return err
 			}
 			p := body + ClientMsgFixed
-			d.db.ClientMsgs = append(d.db.ClientMsgs, ClientMsg{
+			m := ClientMsg{
 				StoreID:    le.Uint64(f[0:]),
 				Mid:        be.Uint16(f[8:]),
 				QoS:        f[12],
@@ -282,28 +360,52 @@ func (d *decoder) v56() error {
 				Direction:  f[15],
 				ClientID:   d.str(data[p:fieldsEnd]),
 				Properties: d.bytesAt(fieldsEnd, end),
-			})
+			}
+			if d.chk != nil {
+				if keep, err := d.chk.clientMsg(start, &m); !keep {
+					if err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			d.db.ClientMsgs = append(d.db.ClientMsgs, m)
 		case ChunkRetain:
 			if _, err := need(RetainSize); err != nil {
 				return err
 			}
-			d.db.Retains = append(d.db.Retains, le.Uint64(f[0:]))
+			id := le.Uint64(f[0:])
+			if d.chk != nil {
+				fieldsAt(body + RetainSize)
+				if !d.chk.retain(start, id) {
+					continue
+				}
+			}
+			d.db.Retains = append(d.db.Retains, id)
 		case ChunkSub:
 			if _, err := need(SubFixed); err != nil {
 				return err
 			}
 			idLen, topicLen := be.Uint16(f[4:]), be.Uint16(f[6:])
-			if _, err := need(SubFixed, uint32(idLen), uint32(topicLen)); err != nil {
+			fieldsEnd, err := need(SubFixed, uint32(idLen), uint32(topicLen))
+			if err != nil {
 				return err
 			}
 			p := body + SubFixed
-			d.db.Subs = append(d.db.Subs, Sub{
+			s := Sub{
 				Identifier: be.Uint32(f[0:]),
 				QoS:        f[8],
 				Options:    f[9],
 				ClientID:   d.str(data[p : p+int(idLen)]),
 				Topic:      d.str(data[p+int(idLen) : p+int(idLen)+int(topicLen)]),
-			})
+			}
+			if d.chk != nil {
+				if err := d.chk.sub(start, &s); err != nil {
+					return err
+				}
+				fieldsAt(fieldsEnd)
+			}
+			d.db.Subs = append(d.db.Subs, s)
 		case ChunkClient:
 			fixed := ClientFixed
 			if d.db.Version == 5 {
@@ -323,177 +425,31 @@ func (d *decoder) v56() error {
 				c.ListenerPort = be.Uint16(f[16:])
 				userLen = be.Uint16(f[18:])
 			}
-			if _, err := need(fixed, uint32(idLen), uint32(userLen)); err != nil {
+			if d.chk != nil && idLen == 0 {
+				// Mosquitto gives up on the entry before reading its
+				// username, and reads on from there.
+				userLen = 0
+			}
+			fieldsEnd, err := need(fixed, uint32(idLen), uint32(userLen))
+			if err != nil {
 				return err
 			}
 			p := body + fixed
 			c.ClientID = d.str(data[p : p+int(idLen)])
 			c.Username = d.str(data[p+int(idLen) : p+int(idLen)+int(userLen)])
+			if d.chk != nil {
+				fieldsAt(fieldsEnd)
+				if !d.chk.client(d.db, start, &c) {
+					continue
+				}
+			}
 			d.db.Clients = append(d.db.Clients, c)
 		default:
 			d.db.UnknownChunks++
+			if d.chk != nil {
+				d.chk.problem(start, ChunkName(typ), true, "unknown chunk (%d bytes); skipped", length)
+			}
 		}
-	}
-	return nil
-}
-
-// fieldReader reads the field-by-field chunks of formats 2 to 4. Any read
-// past the end of the input fails with the chunk's offset and name.
-type fieldReader struct {
-	d     *decoder
-	off   int
-	start int
-	name  string
-	err   error
-}
-
-func (r *fieldReader) take(n int, field string) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n > len(r.d.data)-r.off {
-		r.err = formatErr(r.start, "truncated %s chunk (%s at offset %d needs %d bytes, %d left)",
-			r.name, field, r.off, n, len(r.d.data)-r.off)
-		return nil
-	}
-	b := r.d.data[r.off : r.off+n : r.off+n]
-	r.off += n
-	return b
-}
-
-func (r *fieldReader) u8(field string) uint8 {
-	if b := r.take(1, field); b != nil {
-		return b[0]
-	}
-	return 0
-}
-
-func (r *fieldReader) u16(field string) uint16 {
-	if b := r.take(2, field); b != nil {
-		return binary.BigEndian.Uint16(b)
-	}
-	return 0
-}
-
-func (r *fieldReader) u32(field string) uint32 {
-	if b := r.take(4, field); b != nil {
-		return binary.BigEndian.Uint32(b)
-	}
-	return 0
-}
-
-// u64 reads a 64-bit field in the writer's host order (little-endian on
-// every platform Mosquitto is deployed on that matters here).
-func (r *fieldReader) u64(field string) uint64 {
-	if b := r.take(8, field); b != nil {
-		return binary.LittleEndian.Uint64(b)
-	}
-	return 0
-}
-
-func (r *fieldReader) str16(field string) string {
-	n := r.u16(field + " length")
-	if b := r.take(int(n), field); len(b) > 0 {
-		return r.d.str(b)
-	}
-	return ""
-}
-
-func (d *decoder) v234() error {
-	data := d.data
-	version := d.db.Version
-	for off := HeaderSize; off < len(data); {
-		start := off
-		if len(data)-off < 6 {
-			return formatErr(start, "truncated chunk header (%d of 6 bytes)", len(data)-off)
-		}
-		typ := uint32(binary.BigEndian.Uint16(data[off:]))
-		length := binary.BigEndian.Uint32(data[off+2:])
-		r := fieldReader{d: d, off: off + 6, start: start, name: ChunkName(typ)}
-		switch typ {
-		case ChunkCFG:
-			shutdown := r.u8("shutdown")
-			size := r.u8("dbid_size")
-			if r.err == nil && size != 8 {
-				return formatErr(start+7, "CFG chunk: dbid_size %d, expected 8", size)
-			}
-			last := r.u64("last_db_id")
-			if r.err == nil {
-				d.db.CFGChunks++
-				d.db.Shutdown = shutdown != 0
-				d.db.DBIDSize = size
-				d.db.LastDBID = last
-			}
-		case ChunkMsgStore:
-			var m MsgStore
-			m.StoreID = r.u64("store_id")
-			m.SourceID = r.str16("source_id")
-			if version == 4 {
-				m.SourceUsername = r.str16("source_username")
-				m.SourcePort = r.u16("source_port")
-			}
-			m.SourceMid = r.u16("source_mid")
-			r.u16("mid")
-			m.Topic = r.str16("topic")
-			m.QoS = r.u8("qos")
-			m.Retain = r.u8("retain") != 0
-			n := r.u32("payloadlen")
-			if r.err == nil && uint64(n) > uint64(len(data)-r.off) {
-				return formatErr(start, "truncated MSG_STORE chunk (payload at offset %d needs %d bytes, %d left)", r.off, n, len(data)-r.off)
-			}
-			if p := r.take(int(n), "payload"); len(p) > 0 {
-				m.Payload = p
-			}
-			if r.err == nil {
-				d.db.Stores = append(d.db.Stores, m)
-			}
-		case ChunkClientMsg:
-			var m ClientMsg
-			m.ClientID = r.str16("client_id")
-			m.StoreID = r.u64("store_id")
-			m.Mid = r.u16("mid")
-			m.QoS = r.u8("qos")
-			m.Retain = r.u8("retain") != 0
-			m.Direction = r.u8("direction")
-			m.State = r.u8("state")
-			m.Dup = r.u8("dup") != 0
-			if r.err == nil {
-				d.db.ClientMsgs = append(d.db.ClientMsgs, m)
-			}
-		case ChunkRetain:
-			id := r.u64("store_id")
-			if r.err == nil {
-				d.db.Retains = append(d.db.Retains, id)
-			}
-		case ChunkSub:
-			var s Sub
-			s.ClientID = r.str16("client_id")
-			s.Topic = r.str16("topic")
-			s.QoS = r.u8("qos")
-			if r.err == nil {
-				d.db.Subs = append(d.db.Subs, s)
-			}
-		case ChunkClient:
-			var c Client
-			c.ClientID = r.str16("client_id")
-			c.LastMid = r.u16("last_mid")
-			if version != 2 {
-				c.DisconnectTime = int64(r.u64("disconnect_t"))
-			}
-			if r.err == nil {
-				d.db.Clients = append(d.db.Clients, c)
-			}
-		default:
-			if uint64(length) > uint64(len(data)-r.off) {
-				return formatErr(start, "truncated %s chunk (length %d, %d bytes left)", ChunkName(typ), length, len(data)-r.off)
-			}
-			r.off += int(length)
-			d.db.UnknownChunks++
-		}
-		if r.err != nil {
-			return r.err
-		}
-		off = r.off
 	}
 	return nil
 }
