@@ -67,8 +67,11 @@ type Broker struct {
 	log         *logger
 	notices     []string
 	persistPath string
-	anonymous   bool
-	started     time.Time
+	// sec[i] governs clients of cfg.Listeners[i] (one shared value unless
+	// per_listener_settings); secLocal those of local-only mode.
+	sec      []*security
+	secLocal *security
+	started  time.Time
 
 	// counters updated by connection goroutines
 	msgsRecv, msgsSent, bytesRecv, bytesSent, pubRecv, pubSent atomic.Int64
@@ -94,12 +97,17 @@ type Broker struct {
 	nextConnID atomic.Uint64
 }
 
-// listener is one bound socket and its connection limit.
+// listener is one bound socket, its connection limit and the security and
+// listener options that govern the clients it accepts.
 type listener struct {
 	ln     net.Listener
 	port   int
 	max    int
 	active atomic.Int64
+	sec    *security
+	cfg    *conf.Listener // nil in local-only mode
+	tls    bool           // connections are TLS (mqtts or wss)
+	label  string         // how the log and the "listening on" line name it
 }
 
 // New validates the configuration and restores the persistence file, if any. A
@@ -128,18 +136,17 @@ func New(o Options) (*Broker, error) {
 		}
 	}
 	b := &Broker{
-		cfg:       cfg,
-		opts:      o,
-		log:       newLogger(o.Log, cfg),
-		anonymous: cfg.Anonymous(),
-		inbox:     make(chan event, 1024),
-		saveReq:   make(chan chan error),
-		statsReq:  make(chan chan Stats),
-		closeReq:  make(chan chan error),
-		abortReq:  make(chan struct{}),
-		saveDone:  make(chan saveResult, 1),
-		loopDone:  make(chan struct{}),
-		conns:     make(map[*conn]struct{}),
+		cfg:      cfg,
+		opts:     o,
+		log:      newLogger(o.Log, cfg),
+		inbox:    make(chan event, 1024),
+		saveReq:  make(chan chan error),
+		statsReq: make(chan chan Stats),
+		closeReq: make(chan chan error),
+		abortReq: make(chan struct{}),
+		saveDone: make(chan saveResult, 1),
+		loopDone: make(chan struct{}),
+		conns:    make(map[*conn]struct{}),
 	}
 	if cfg.Persistence {
 		b.persistPath = cfg.PersistencePath()
@@ -147,14 +154,25 @@ func New(o Options) (*Broker, error) {
 			return nil, errors.New("invalid config: persistence is on but persistence_file is empty")
 		}
 	}
+	if err := checkHonoured(cfg); err != nil {
+		return nil, err
+	}
+	if err := b.loadSecurity(); err != nil {
+		return nil, err
+	}
 	for _, s := range cfg.Unacted {
-		b.notices = append(b.notices, s.Key+" is recognised but not acted on by the bundled broker")
+		if refusal(s) == "" {
+			b.notices = append(b.notices, s.Key+" is accepted but has no effect on the bundled broker")
+		}
 	}
 	b.st = newState(b)
 	if b.persistPath != "" {
 		if err := b.st.restore(b.persistPath); err != nil {
 			return nil, err
 		}
+	}
+	for _, s := range b.st.sessions {
+		s.sec = b.securityForPort(int(s.listenerPort))
 	}
 	return b, nil
 }
@@ -173,27 +191,9 @@ func (b *Broker) Start() error {
 	if b.running || b.stopped {
 		return errors.New("broker already started or stopped")
 	}
-	type spec struct {
-		addr string
-		max  int
-	}
-	var specs []spec
-	if len(b.cfg.Listeners) == 0 {
-		specs = append(specs, spec{addr: "127.0.0.1:1883", max: -1})
-	}
-	for _, l := range b.cfg.Listeners {
-		specs = append(specs, spec{addr: net.JoinHostPort(l.BindAddress, strconv.Itoa(l.Port)), max: l.MaxConnections})
-	}
-	var lns []*listener
-	for _, s := range specs {
-		ln, err := net.Listen("tcp", s.addr)
-		if err != nil {
-			for _, l := range lns {
-				_ = l.ln.Close()
-			}
-			return fmt.Errorf("opening listener on %s: %w", s.addr, err)
-		}
-		lns = append(lns, &listener{ln: ln, port: ln.Addr().(*net.TCPAddr).Port, max: s.max})
+	lns, err := b.openListeners()
+	if err != nil {
+		return err
 	}
 	b.listeners = lns
 	b.started = time.Now()
@@ -205,7 +205,7 @@ func (b *Broker) Start() error {
 		b.log.printf(logInfo, "Using default config.")
 	}
 	for _, l := range lns {
-		b.log.printf(logInfo, "Opening ipv4 listen socket on port %d.", l.port)
+		b.log.printf(logInfo, "Opening %s listen socket on %s.", l.label, l.ln.Addr())
 	}
 	go b.st.loop()
 	for _, l := range lns {
@@ -213,6 +213,19 @@ func (b *Broker) Start() error {
 		go b.acceptLoop(l)
 	}
 	return nil
+}
+
+// Listening describes every bound socket as the "listening on" line shows it:
+// the address really bound (a wildcard stays a wildcard) and its protocol, so
+// the broker never claims to be more private than it is.
+func (b *Broker) Listening() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, l := range b.listeners {
+		out = append(out, l.ln.Addr().String()+" ("+l.label+")")
+	}
+	return out
 }
 
 // Addrs lists the bound listener addresses (with the real port when 0 was asked).

@@ -71,6 +71,11 @@ func (b *Broker) acceptLoop(l *listener) {
 			continue
 		}
 		delay = 0
+		if nd := b.cfg.SetTCPNoDelay; nd != nil {
+			if tc, ok := nc.(*net.TCPConn); ok {
+				_ = tc.SetNoDelay(*nd)
+			}
+		}
 		if l.max > 0 && l.active.Load() >= int64(l.max) {
 			b.log.printf(logNotice, "Client connection from %s denied: max_connections exceeded.", nc.RemoteAddr())
 			_ = nc.Close()

@@ -38,7 +38,9 @@ func TestConnackCodes(t *testing.T) {
 		}, want: 2},
 		{name: "3.1.1 long id ok", anonymous: true, mod: func(p *packets.ConnectPacket) { p.ClientIdentifier = strings.Repeat("x", 100) }, want: 0},
 		{name: "not authorised", anonymous: false, mod: func(*packets.ConnectPacket) {}, want: 5},
-		{name: "username when not anonymous", anonymous: false, mod: func(p *packets.ConnectPacket) { p.UsernameFlag, p.Username = true, "u" }, want: 0},
+		// Mosquitto 2.0.11: no password file and allow_anonymous false refuses
+		// every client, whatever username it gives.
+		{name: "username when not anonymous", anonymous: false, mod: func(p *packets.ConnectPacket) { p.UsernameFlag, p.Username = true, "u" }, want: 5},
 		{name: "bad protocol name", anonymous: true, mod: func(p *packets.ConnectPacket) { p.ProtocolName = "XYZ" }, closed: true},
 		{name: "password without username", anonymous: true, mod: func(p *packets.ConnectPacket) { p.PasswordFlag, p.Password = true, []byte("p") }, closed: true},
 		{name: "will qos 3", anonymous: true, mod: func(p *packets.ConnectPacket) { p.WillFlag, p.WillTopic, p.WillQos = true, "w", 3 }, closed: true},
@@ -129,8 +131,11 @@ func TestOverlapAndWildcards(t *testing.T) {
 		{[]string{"#"}, []byte{2}, "x/y/z", 1, 2},
 		{[]string{"a/#"}, []byte{1}, "a", 1, 1},
 		{[]string{"a/+/c"}, []byte{1}, "a/b/d", 0, 0},
-		{[]string{"#", "+/broker/x"}, []byte{1, 1}, "$SYS/broker/x", 0, 0},
-		{[]string{"$SYS/#"}, []byte{1}, "$SYS/broker/x", 1, 1},
+		{[]string{"#", "+/broker/x"}, []byte{1, 1}, "$app/broker/x", 0, 0},
+		{[]string{"$app/#"}, []byte{1}, "$app/broker/x", 1, 1},
+		// Clients may not write $SYS (Mosquitto's acl__check_dollar), with
+		// or without an ACL file: the publish is dropped.
+		{[]string{"$SYS/#"}, []byte{1}, "$SYS/broker/x", 0, 0},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.filters, ",")+" "+tc.topic, func(t *testing.T) {
@@ -141,7 +146,8 @@ func TestOverlapAndWildcards(t *testing.T) {
 				sub.subscribe(uint16(i+1), f, tc.qos[i])
 			}
 			pub := connected(t, b.Addr(), "pub", true)
-			// Clients may publish to $ topics too; only the matching rule differs.
+			// Clients may publish to $ topics other than $SYS; only the
+			// matching rule differs.
 			pub.publish(tc.topic, 2, 1, []byte("x"), false)
 			pub.publish("marker", 0, 0, []byte("m"), false)
 			sub.subscribe(99, "marker", 0)
@@ -509,18 +515,32 @@ func TestSys(t *testing.T) {
 
 func TestNotices(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.Unacted = []conf.Setting{{Key: "password_file", Value: "x"}, {Key: "retry_interval", Value: "5"}}
+	cfg.Unacted = []conf.Setting{{Key: "retry_interval", Value: "5"}, {Key: "store_clean_interval", Value: "10"}}
 	b, err := broker.New(broker.Options{Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := b.Notices()
 	want := []string{
-		"password_file is recognised but not acted on by the bundled broker",
-		"retry_interval is recognised but not acted on by the bundled broker",
+		"retry_interval is accepted but has no effect on the bundled broker",
+		"store_clean_interval is accepted but has no effect on the bundled broker",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("notices %q", got)
+	}
+}
+
+// TestRefusesWhatItCannotHonour: a security key the broker cannot act on stops
+// New with the file and line, instead of a notice followed by service.
+func TestRefusesWhatItCannotHonour(t *testing.T) {
+	for _, line := range []string{"psk_file /x", "plugin /x.so", "log_dest syslog"} {
+		k, v, _ := strings.Cut(line, " ")
+		cfg := testConfig(t)
+		cfg.Lines = []conf.Setting{{Key: k, Value: v, File: "m.conf", Line: 7}}
+		_, err := broker.New(broker.Options{Config: cfg})
+		if err == nil || !strings.Contains(err.Error(), "m.conf:7") {
+			t.Errorf("%s: err = %v, want a refusal naming m.conf:7", line, err)
+		}
 	}
 }
 

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/mqbench/mqbench/broker/auth"
 	"github.com/mqbench/mqbench/broker/conf"
 	"github.com/mqbench/mqbench/broker/persist"
 )
@@ -28,6 +27,8 @@ type will struct {
 type session struct {
 	id       string
 	username string
+	hasUser  bool      // a username was given (Mosquitto's username != NULL)
+	sec      *security // the security options of the listener it connected on
 	clean    bool
 	proto    byte
 	conn     *conn
@@ -108,6 +109,7 @@ type state struct {
 	lastSys                         time.Time
 	sysVersionDone                  bool
 	autosaveTimer, autosaveChanges  bool
+	upgradeQoS                      bool // upgrade_outgoing_qos
 }
 
 func newState(b *Broker) *state {
@@ -121,6 +123,7 @@ func newState(b *Broker) *state {
 	}
 	st.collectFn = st.collect
 	cfg := b.cfg
+	st.upgradeQoS = cfg.UpgradeOutgoingQoS
 	st.autosaveTimer = cfg.Persistence && !cfg.AutosaveOnChanges && cfg.AutosaveInterval > 0
 	st.autosaveChanges = cfg.Persistence && cfg.AutosaveOnChanges && cfg.AutosaveInterval > 0 && cfg.AutosaveChanges > 0
 	return st
@@ -328,20 +331,40 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket) {
 	}
 	id := p.ClientIdentifier
 	v31 := p.ProtocolVersion == 3
+	sec := c.lis.sec
 	if id == "" {
-		if v31 || !p.CleanSession {
+		if v31 || !p.CleanSession || !sec.allowZeroLength {
 			st.refuse(c, packets.ErrRefusedIDRejected, "empty client id")
 			return
 		}
-		var rnd [12]byte
-		_, _ = rand.Read(rnd[:])
-		id = "auto-" + hex.EncodeToString(rnd[:])
+		id = newClientID(sec.autoIDPrefix)
 	}
 	if (v31 && len(id) > 23) || !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 {
 		st.refuse(c, packets.ErrRefusedIDRejected, "invalid client id")
 		return
 	}
-	if !st.b.anonymous && !p.UsernameFlag {
+	if pre := st.cfg.ClientIDPrefixes; pre != "" && !strings.HasPrefix(id, pre) {
+		st.refuse(c, packets.ErrRefusedNotAuthorised, "client id does not start with clientid_prefixes")
+		return
+	}
+	username, hasUser := p.Username, p.UsernameFlag
+	certAuth := false
+	if l := c.lis.cfg; l != nil && (l.UseIdentityAsUsername || l.UseSubjectAsUsername) && c.lis.tls {
+		name, ok := c.certUsername()
+		if !ok {
+			st.refuse(c, packets.ErrRefusedBadUsernameOrPassword, "no usable client certificate for use_identity_as_username")
+			return
+		}
+		username, hasUser, certAuth = name, true, true
+	}
+	if l := c.lis.cfg; l != nil && l.UseUsernameAsClientID {
+		if !hasUser {
+			st.refuse(c, packets.ErrRefusedNotAuthorised, "use_username_as_clientid and no username")
+			return
+		}
+		id = username
+	}
+	if !certAuth && !sec.checkLogin(p) {
 		st.refuse(c, packets.ErrRefusedNotAuthorised, "not authorised")
 		return
 	}
@@ -367,7 +390,8 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket) {
 	}
 	s.clean = p.CleanSession
 	s.proto = p.ProtocolVersion
-	s.username = p.Username
+	s.username, s.hasUser = username, hasUser
+	s.sec = sec
 	s.conn = c
 	s.listenerPort = uint16(c.lis.port)
 	s.dropping = false
@@ -390,6 +414,7 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket) {
 		st.changed()
 	}
 	if present {
+		st.dropDenied(s)
 		st.resume(s)
 	}
 }
@@ -489,6 +514,9 @@ func (st *state) disconnect(c *conn, sendWill bool) {
 }
 
 func (st *state) publishWill(s *session, w *will) {
+	if !s.allowed(w.topic, auth.Write) {
+		return
+	}
 	st.lastID++
 	m := &storedMsg{id: st.lastID, topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain,
 		sourceID: s.id, sourceUser: s.username, sourcePort: s.listenerPort}
@@ -527,6 +555,18 @@ func (st *state) onPublish(c *conn, s *session, p *packets.PublishPacket) {
 	}
 	if p.Qos > 0 && p.MessageID == 0 {
 		st.protocolError(c, "PUBLISH without packet identifier")
+		return
+	}
+	if !s.allowed(p.TopicName, auth.Write) {
+		// Mosquitto's process_bad_message: the flow completes, the message is dropped.
+		st.b.log.printf(logDebug, "Denied PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
+			s.id, b2i(p.Dup), p.Qos, b2i(p.Retain), p.MessageID, p.TopicName, len(p.Payload))
+		switch p.Qos {
+		case 1:
+			c.send(outPkt{kind: outPuback, mid: p.MessageID})
+		case 2:
+			c.send(outPkt{kind: outPubrec, mid: p.MessageID})
+		}
 		return
 	}
 	if p.Qos == 2 {
@@ -573,7 +613,10 @@ func (st *state) route(m *storedMsg) {
 	for i := range st.matches {
 		mt := st.matches[i]
 		st.matches[i].s = nil
-		st.deliver(mt.s, m, min(mt.qos, m.qos), false)
+		if !mt.s.allowed(m.topic, auth.Read) {
+			continue
+		}
+		st.deliver(mt.s, m, st.outQoS(mt.qos, m.qos), false)
 	}
 	if m.retain {
 		st.setRetained(m)
@@ -602,6 +645,30 @@ func (st *state) setRetained(m *storedMsg) {
 	st.ref(m)
 	if !m.sys {
 		st.changed()
+	}
+}
+
+// outQoS is the QoS a delivery goes out at: the lower of the subscription's
+// and the message's, or the subscription's with upgrade_outgoing_qos.
+func (st *state) outQoS(sub, msg byte) byte {
+	if st.upgradeQoS {
+		return sub
+	}
+	return min(sub, msg)
+}
+
+// dropDenied is Mosquitto's connection_check_acl: when a persistent session
+// reconnects (perhaps under another username), outgoing messages it may no
+// longer read are removed before anything is resent.
+func (st *state) dropDenied(s *session) {
+	for _, l := range []*msgList{&s.inflight, &s.queued} {
+		for cm := l.head; cm != nil; {
+			next := cm.next
+			if !s.allowed(cm.msg.topic, auth.Read) {
+				st.removeOut(s, cm)
+			}
+			cm = next
+		}
 	}
 }
 
@@ -745,6 +812,7 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket) {
 		return
 	}
 	codes := make([]byte, len(p.Topics))
+	denied := make([]bool, len(p.Topics))
 	for i, f := range p.Topics {
 		q := p.Qoss[i]
 		if q > 2 {
@@ -753,6 +821,17 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket) {
 		}
 		if !validFilter(f) {
 			codes[i] = 0x80
+			continue
+		}
+		if !s.allowed(f, auth.Subscribe) {
+			// 3.1.1 gets the failure code; 3.1 has none and is granted
+			// nothing, as in Mosquitto's handle_subscribe.
+			if s.proto == 4 {
+				codes[i] = 0x80
+			} else {
+				codes[i] = q
+			}
+			denied[i] = true
 			continue
 		}
 		if _, ok := s.subs[f]; !ok {
@@ -767,12 +846,12 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket) {
 	st.changed()
 	c.send(outPkt{kind: outSuback, mid: p.MessageID, codes: codes})
 	for i, f := range p.Topics {
-		if codes[i] == 0x80 {
+		if codes[i] == 0x80 || denied[i] {
 			continue
 		}
 		for topic, m := range st.retained {
-			if topicMatch(f, topic) {
-				st.deliver(s, m, min(codes[i], m.qos), true)
+			if topicMatch(f, topic) && s.allowed(topic, auth.Read) {
+				st.deliver(s, m, st.outQoS(codes[i], m.qos), true)
 			}
 		}
 	}

@@ -38,6 +38,8 @@ type Config struct {
 	QueueQoS0Messages          bool
 	PersistentClientExpiration time.Duration // 0 = never
 	MessageSizeLimit           int           // 0 = the protocol maximum (268,435,455)
+	UpgradeOutgoingQoS         bool          // deliver at the subscription's QoS even above the message's
+	SetTCPNoDelay              *bool         // nil = not set (Mosquitto: Nagle on; the bundled broker: Go's no-delay)
 	IncludeDirs                []string
 
 	// Persistence

@@ -252,30 +252,30 @@ var specs = map[string]spec{
 	"max_connections": acted(in(scopeListener, math.MinInt32, maxInt)), // negative = unlimited
 
 	// General, recognised only.
-	"acl_file":                       st(scopeSecurity),
+	"acl_file":                       acted(st(scopeSecurity)),
 	"allow_duplicate_messages":       bl(scopeGlobal),
-	"allow_zero_length_clientid":     bl(scopeSecurity),
+	"allow_zero_length_clientid":     acted(bl(scopeSecurity)),
 	"auth_plugin":                    sp(scopeSecurity),
 	"plugin":                         sp(scopeSecurity),
 	"auth_plugin_deny_special_chars": sp(scopeGlobal),
-	"auto_id_prefix":                 st(scopeSecurity),
+	"auto_id_prefix":                 acted(st(scopeSecurity)),
 	"check_retain_source":            bl(scopeSecurity),
-	"clientid_prefixes":              st(scopeGlobal),
+	"clientid_prefixes":              acted(st(scopeGlobal)),
 	"log_facility":                   in(scopeGlobal, 0, 7),
 	"log_timestamp_format":           st(scopeGlobal),
 	"max_inflight_bytes":             in(scopeGlobal, 0, maxInt),
 	"max_keepalive":                  in(scopeGlobal, 10, 65535),
 	"max_packet_size":                in(scopeGlobal, 20, maxInt),
 	"memory_limit":                   in(scopeGlobal, 0, math.MaxInt64),
-	"password_file":                  st(scopeSecurity),
-	"per_listener_settings":          bl(scopeGlobal),
+	"password_file":                  acted(st(scopeSecurity)),
+	"per_listener_settings":          acted(bl(scopeGlobal)),
 	"persistent_client_expiration":   sp(scopeGlobal),
 	"psk_file":                       st(scopeSecurity),
 	"retain_available":               bl(scopeGlobal),
 	"retry_interval":                 in(scopeGlobal, 0, maxInt),
-	"set_tcp_nodelay":                bl(scopeGlobal),
+	"set_tcp_nodelay":                acted(bl(scopeGlobal)),
 	"store_clean_interval":           in(scopeGlobal, 0, maxInt),
-	"upgrade_outgoing_qos":           bl(scopeGlobal),
+	"upgrade_outgoing_qos":           acted(bl(scopeGlobal)),
 	"user":                           spec{kind: kString, scope: scopeGlobal},
 	"websockets_headers_size":        in(scopeGlobal, 0, 65535),
 	"websockets_log_level":           in(scopeGlobal, 0, maxInt),
@@ -300,7 +300,7 @@ var specs = map[string]spec{
 	"require_certificate":      bl(scopeListener),
 	"use_identity_as_username": bl(scopeListener),
 	"use_subject_as_username":  bl(scopeListener),
-	"use_username_as_clientid": bl(scopeListener),
+	"use_username_as_clientid": acted(bl(scopeListener)),
 	"max_topic_alias":          in(scopeListener, 0, 65535),
 	"maximum_qos":              in(scopeListener, 0, 2),
 	"max_qos":                  in(scopeListener, 0, 2),
@@ -662,6 +662,10 @@ func (c *Config) set(s Setting, sp spec, b bool, n int64, w string) error {
 		c.User = s.Value
 	case "retry_interval":
 		c.RetryInterval = seconds(n)
+	case "upgrade_outgoing_qos":
+		c.UpgradeOutgoingQoS = b
+	case "set_tcp_nodelay":
+		c.SetTCPNoDelay = &b
 	case "store_clean_interval":
 		c.StoreCleanInterval = seconds(n)
 	case "persistent_client_expiration":

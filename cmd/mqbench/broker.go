@@ -70,8 +70,10 @@ func runBroker(stdout, stderr io.Writer) error {
 		}
 		defer os.Remove(cfg.PidFile)
 	}
-	for _, a := range b.Addrs() {
-		fmt.Fprintf(stdout, "mqbench broker %s listening on %s\n", version, broker.DialAddr(a))
+	// The addresses really bound: a listener without an address binds every
+	// interface, and the line says so rather than naming loopback.
+	for _, a := range b.Listening() {
+		fmt.Fprintf(stdout, "mqbench broker %s listening on %s\n", version, a)
 	}
 	for sig := range sigs {
 		switch sig {

@@ -135,7 +135,10 @@ func startBundled(bin, conf string) (*Bundled, error) {
 		return b, fmt.Errorf("mqbench broker -c %s: %w (exit %d, stderr: %s)", conf, err, p.ExitCode(), tail(p.Stderr(), 2000))
 	}
 	i := strings.LastIndex(line, "listening on ")
-	b.Addr = strings.TrimSpace(line[i+len("listening on "):])
+	// "listening on HOST:PORT (mqtt)": the address is the first word.
+	if f := strings.Fields(line[i+len("listening on "):]); len(f) > 0 {
+		b.Addr = f[0]
+	}
 	return b, nil
 }
 
