@@ -22,8 +22,14 @@ const (
 	disconnectQuiet = 100 // ms paho waits for DISCONNECT to be written
 )
 
-// clientOptions are the paho options every mqbench client shares.
-func (e *engine) clientOptions(id string, clean bool) *mqtt.ClientOptions {
+// clientOptions are the paho options every mqbench client shares, with the
+// connection settings of its group (credentials, TLS, keepalive; the will
+// when withWill).
+func (e *engine) clientOptions(id string, clean bool, cs *connSettings, withWill bool) *mqtt.ClientOptions {
+	return cs.apply(e.baseOptions(id, clean), withWill)
+}
+
+func (e *engine) baseOptions(id string, clean bool) *mqtt.ClientOptions {
 	return mqtt.NewClientOptions().
 		AddBroker(e.addr).
 		SetClientID(id).
@@ -57,6 +63,7 @@ type publisher struct {
 	e      *engine
 	id     string
 	cfg    scenarios.Publisher
+	set    *connSettings // its group's connection settings
 	gen    *payloadGen
 	lim    *limiter
 	client mqtt.Client // nil in connection-per-message mode and for the lean client
@@ -128,7 +135,7 @@ func (p *publisher) connect() error {
 	if p.useLean() {
 		return p.connectLean()
 	}
-	opts := p.e.clientOptions(p.id, p.cfg.Clean()).
+	opts := p.e.clientOptions(p.id, p.cfg.Clean(), p.set, true).
 		SetMaxResumePubInFlight(p.cfg.Inflight).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { p.e.connLost("publisher", p.id, err, false) }).
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {})
@@ -248,7 +255,7 @@ func (p *publisher) ackLoop(queue <-chan pending, sem <-chan struct{}) {
 // runPerMessage is paho-mqtt's publish.single: connect, publish, wait for the
 // flow to complete, disconnect, for every message.
 func (p *publisher) runPerMessage() {
-	opts := p.e.clientOptions(p.id, p.cfg.Clean()).SetAutoReconnect(false)
+	opts := p.e.clientOptions(p.id, p.cfg.Clean(), p.set, true).SetAutoReconnect(false)
 	for seq := int64(1); seq <= int64(p.cfg.Messages); seq++ {
 		if p.e.publishingOver() || !p.lim.wait(p.e.stopPublish) {
 			return
@@ -331,6 +338,7 @@ type subscriber struct {
 	e      *engine
 	id     string
 	cfg    scenarios.Subscriber
+	set    *connSettings // its group's connection settings
 	client mqtt.Client
 
 	queue chan queued // ack mode: received, not yet consumed
@@ -439,7 +447,7 @@ func (s *subscriber) consume(m mqtt.Message) {
 func (s *subscriber) connect() error {
 	s.subscribeMu.Lock()
 	if s.client == nil {
-		opts := s.e.clientOptions(s.id, s.cfg.Clean()).
+		opts := s.e.clientOptions(s.id, s.cfg.Clean(), s.set, true).
 			SetAutoAckDisabled(s.cfg.PaceMode != "block").
 			SetDefaultPublishHandler(s.handler).
 			SetConnectionLostHandler(func(_ mqtt.Client, err error) {
@@ -540,7 +548,7 @@ func (e *engine) connectSys() error {
 		e.emit(Event{T: e.rec.Since(), Type: EvGauge, Name: name, Value: v})
 	}
 	subscribed := make(chan error, 1)
-	opts := e.clientOptions("mqbench-sys", true).
+	opts := e.clientOptions("mqbench-sys", true, e.conns.sys, false).
 		SetDefaultPublishHandler(handler).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { e.connLost("$SYS monitor", "mqbench-sys", err, false) }).
 		SetOnConnectHandler(func(c mqtt.Client) {

@@ -2,10 +2,10 @@ package bench
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -13,13 +13,16 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/mqbench/mqbench/scenarios"
 )
 
 // The lean publisher exists because paho's client costs a token, a store entry
 // and goroutine hand-offs per message (measured: 2.4 KB and ~50 µs of CPU per
 // QoS 2 message), so with the broker on the same small machine a run partly
 // measures its own client. The lean publisher speaks MQTT 3.1.1 through paho's
-// own packets codec (no hand-written encoding) over one TCP connection: a
+// own packets codec (no hand-written encoding) over one connection (TCP, TLS
+// or a websocket, see leandial.go): a
 // writer goroutine writes queued packets through a bufio.Writer and flushes in
 // batches (see wantFlush), a reader goroutine completes the QoS 1/2 flows and
 // stamps each acknowledgement the moment it is read, so publish-to-ack latency
@@ -45,15 +48,21 @@ var errLeanClosed = errors.New("publisher closed the connection")
 // it from the run engine, so the benchmark can drive it bare; nil callbacks do
 // nothing.
 type leanOptions struct {
-	Addr       string // tcp://host:port (or mqtt://)
-	ClientID   string
-	Clean      bool
-	QoS        byte
-	Topic      string
-	Retain     bool
-	Window     int           // unacknowledged publishes allowed (1..65535); QoS 0: unwritten ones
-	KeepAlive  time.Duration // 0 = keepAlive (60 s)
-	StallAfter time.Duration // 0 = stallAfter (10 s)
+	Addr     string      // tcp://, mqtt://, mqtts://, ssl://, ws:// or wss://host:port (see leanAddr)
+	TLS      *tls.Config // for mqtts://, ssl:// and wss://
+	ClientID string
+	Username string // sent when non-empty
+	Password string // sent when HasPassword
+	// HasPassword sends Password even when empty (MQTT tells an empty password from none).
+	HasPassword bool
+	Will        *scenarios.Will // nil = no will
+	Clean       bool
+	QoS         byte
+	Topic       string
+	Retain      bool
+	Window      int           // unacknowledged publishes allowed (1..65535); QoS 0: unwritten ones
+	KeepAlive   time.Duration // 0 = keepAlive (60 s)
+	StallAfter  time.Duration // 0 = stallAfter (10 s)
 	// Stop ends everything: waits return, the connection is closed. Required.
 	Stop <-chan struct{}
 	// Since stamps acknowledgements (ns since the run's start). Required.
@@ -91,7 +100,7 @@ type leanItem struct {
 	payload []byte
 }
 
-// leanConn is one TCP connection; a reconnect makes a new one.
+// leanConn is one connection (TCP, TLS or websocket); a reconnect makes a new one.
 type leanConn struct {
 	nc         net.Conn
 	br         *bufio.Reader
@@ -155,10 +164,10 @@ func (cn *leanConn) trySend(it leanItem) bool {
 // leanClient is a lean publisher: session state (unacknowledged messages by
 // packet id, the window) that survives reconnects, and the current connection.
 type leanClient struct {
-	o        leanOptions
-	hostport string
-	window   int
-	batch    int // packets worth a flush on their own (wantFlush)
+	o      leanOptions
+	tr     leanTransport
+	window int
+	batch  int // packets worth a flush on their own (wantFlush)
 
 	mu       sync.Mutex
 	msgs     []*leanMsg // by packet id; nil = free
@@ -180,121 +189,6 @@ type leanClient struct {
 // packetName names a packet for messages ("PUBLISH").
 func packetName(pkt packets.ControlPacket) string {
 	return strings.ToUpper(strings.TrimSuffix(strings.TrimPrefix(fmt.Sprintf("%T", pkt), "*packets."), "Packet"))
-}
-
-// leanAddr turns the target's tcp://host:port into a dial address.
-func leanAddr(addr string) (string, error) {
-	u, err := url.Parse(addr)
-	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("broker address %q: want tcp://host:port", addr)
-	}
-	switch u.Scheme {
-	case "tcp", "mqtt":
-	default:
-		return "", fmt.Errorf("broker address %q: the lean publisher speaks plain TCP only (use client: paho)", addr)
-	}
-	return u.Host, nil
-}
-
-// dialLean connects (CONNECT/CONNACK) and starts the reader, writer and
-// monitor goroutines.
-func dialLean(o leanOptions) (*leanClient, error) {
-	if o.Stop == nil || o.Since == nil {
-		return nil, errors.New("lean publisher: Stop and Since are required")
-	}
-	if o.QoS > 2 {
-		return nil, fmt.Errorf("lean publisher: qos %d", o.QoS)
-	}
-	hp, err := leanAddr(o.Addr)
-	if err != nil {
-		return nil, err
-	}
-	if o.KeepAlive <= 0 {
-		o.KeepAlive = keepAlive
-	}
-	if o.StallAfter <= 0 {
-		o.StallAfter = stallAfter
-	}
-	w := o.Window
-	if w < 1 {
-		w = 1
-	}
-	if w > leanMaxWindow {
-		w = leanMaxWindow
-	}
-	c := &leanClient{
-		o: o, hostport: hp, window: w, batch: min(max(w/4, 1), leanFlushBatch),
-		msgs:  make([]*leanMsg, leanMaxWindow+1),
-		space: make(chan struct{}, 1),
-		down:  make(chan struct{}),
-		done:  make(chan struct{}),
-	}
-	cn, err := c.dial()
-	if err != nil {
-		return nil, err
-	}
-	c.cur = cn
-	c.start(cn)
-	c.wg.Add(1)
-	go func() { defer c.wg.Done(); c.monitor() }()
-	return c, nil
-}
-
-// dial opens a connection and completes CONNECT/CONNACK within connectTimeout.
-func (c *leanClient) dial() (*leanConn, error) {
-	nc, err := net.DialTimeout("tcp", c.hostport, connectTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("dialing %s: %w", c.hostport, err)
-	}
-	if err := nc.SetDeadline(time.Now().Add(connectTimeout)); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("connecting to %s: %w", c.hostport, err)
-	}
-	cp := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
-	cp.ProtocolName = "MQTT"
-	cp.ProtocolVersion = 4
-	cp.CleanSession = c.o.Clean
-	cp.ClientIdentifier = c.o.ClientID
-	cp.Keepalive = uint16(c.o.KeepAlive / time.Second)
-	if err := cp.Write(nc); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("sending CONNECT to %s: %w", c.hostport, err)
-	}
-	br := bufio.NewReaderSize(nc, leanBufSize)
-	pkt, err := packets.ReadPacket(br)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("reading CONNACK from %s: %w", c.hostport, err)
-	}
-	ca, ok := pkt.(*packets.ConnackPacket)
-	if !ok {
-		nc.Close()
-		return nil, fmt.Errorf("connecting to %s: expected CONNACK, got %s", c.hostport, packetName(pkt))
-	}
-	if ca.ReturnCode != packets.Accepted {
-		nc.Close()
-		return nil, fmt.Errorf("connecting to %s: broker refused: %s", c.hostport, packets.ConnackReturnCodes[ca.ReturnCode])
-	}
-	if err := nc.SetDeadline(time.Time{}); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("connecting to %s: %w", c.hostport, err)
-	}
-	cn := &leanConn{
-		nc: nc, br: br,
-		ch:         make(chan leanItem, c.window+leanChanSlack),
-		dead:       make(chan struct{}),
-		writerDone: make(chan struct{}),
-		kick:       make(chan struct{}, 1),
-	}
-	cn.lastWrite.Store(c.o.Since())
-	return cn, nil
-}
-
-// start runs the connection's reader and writer.
-func (c *leanClient) start(cn *leanConn) {
-	c.wg.Add(2)
-	go func() { defer c.wg.Done(); c.writer(cn) }()
-	go func() { defer c.wg.Done(); c.reader(cn) }()
 }
 
 func (c *leanClient) note(level, msg string) {
@@ -418,130 +312,6 @@ func (c *leanClient) waitIdle(stop <-chan struct{}) bool {
 		}
 	}
 	return true
-}
-
-// writer sleeps until a flush is requested (requestFlush), then writes
-// everything queued and flushes once. Requests come from the publisher when it
-// is about to wait (window full, rate limit, end) or has queued a batch, from
-// the reader when it has answered everything it read, and from the monitor for
-// PINGREQ. Waking per message would cost a context switch and a system call
-// each, for us and for the broker, and capped the rate at about half of what
-// batching reaches.
-func (c *leanClient) writer(cn *leanConn) {
-	defer close(cn.writerDone)
-	bw := bufio.NewWriterSize(cn.nc, leanBufSize)
-	pub := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
-	pub.Qos, pub.Retain, pub.TopicName = c.o.QoS, c.o.Retain, c.o.Topic
-	var written0 []int64 // QoS 0 publishes written since the last flush: acked once flushed
-	for {
-		select {
-		case <-cn.kick:
-		case <-cn.dead:
-			return
-		}
-		// Everything queued before the request is in ch now (requesters queue,
-		// then kick; a kick dropped because one was pending is covered by the
-		// pending one, taken after it was queued).
-		bye := false
-		var n int64 // PUBLISH/PUBREL written
-	drain:
-		for {
-			var it leanItem
-			select {
-			case it = <-cn.ch:
-			default:
-				break drain
-			}
-			if err := c.writeItem(bw, pub, it); err != nil {
-				cn.fail(fmt.Errorf("writing to broker: %w", err))
-				return
-			}
-			if it.kind == packets.Publish && c.o.QoS == 0 {
-				written0 = append(written0, it.seq)
-			}
-			if it.kind == packets.Publish || it.kind == packets.Pubrel {
-				n++
-			}
-			if it.kind == packets.Disconnect {
-				bye = true
-				break
-			}
-		}
-		cn.unflushed.Add(-n)
-		if err := bw.Flush(); err != nil {
-			cn.fail(fmt.Errorf("writing to broker: %w", err))
-			return
-		}
-		t := c.o.Since()
-		cn.lastWrite.Store(t)
-		if len(written0) > 0 {
-			c.mu.Lock()
-			for _, seq := range written0 {
-				c.ack(seq, t)
-			}
-			c.inflight -= len(written0)
-			c.mu.Unlock()
-			written0 = written0[:0]
-			c.signal()
-		}
-		if bye {
-			cn.fail(errLeanClosed)
-			return
-		}
-	}
-}
-
-// writeItem encodes one packet with paho's codec.
-func (c *leanClient) writeItem(bw *bufio.Writer, pub *packets.PublishPacket, it leanItem) error {
-	switch it.kind {
-	case packets.Publish:
-		pub.MessageID, pub.Dup, pub.Payload = it.id, it.dup, it.payload
-		err := pub.Write(bw)
-		pub.Payload = nil
-		return err
-	case packets.Pubrel:
-		rel := packets.NewControlPacket(packets.Pubrel).(*packets.PubrelPacket)
-		rel.MessageID = it.id
-		return rel.Write(bw)
-	case packets.Pingreq:
-		return packets.NewControlPacket(packets.Pingreq).Write(bw)
-	case packets.Disconnect:
-		return packets.NewControlPacket(packets.Disconnect).Write(bw)
-	}
-	return nil
-}
-
-// wantFlush decides whether queued packets should go out now: a batch is
-// full (a quarter of the window, at most leanFlushBatch), or the publisher is
-// about to wait for the window, or the reader has answered all it read
-// (blocking true for both). Flushing on every chance would send a packet or
-// two per system call; waiting longer does not work either: Mosquitto does not
-// set TCP_NODELAY, so its small acks wait for our TCP ACK, which the kernel
-// delays unless we send data, and batching PUBRELs further stalls the flow
-// (measured: half the rate).
-func (c *leanClient) wantFlush(cn *leanConn, blocking bool) bool {
-	u := int(cn.unflushed.Load())
-	return u > 0 && (blocking || u >= c.batch)
-}
-
-// requestFlush wakes the writer to write and flush what is queued. Call it
-// after queueing: the writer drains after taking the wake-up.
-func (cn *leanConn) requestFlush() {
-	select {
-	case cn.kick <- struct{}{}:
-	default:
-	}
-}
-
-// flush asks the current connection's writer to flush (rate-limited
-// publishers call it after every message: nothing else would follow soon).
-func (c *leanClient) flush() {
-	c.mu.Lock()
-	cn := c.cur
-	c.mu.Unlock()
-	if cn != nil {
-		cn.requestFlush()
-	}
 }
 
 // ack records one acknowledgement; the caller holds mu, so whoever sees the
@@ -824,76 +594,5 @@ func (c *leanClient) close() {
 	select {
 	case <-done:
 	case <-t.C:
-	}
-}
-
-// connectLean opens the publisher's lean connection; events go to the engine
-// exactly as the paho path records them.
-func (p *publisher) connectLean() error {
-	e := p.e
-	c, err := dialLean(leanOptions{
-		Addr: e.addr, ClientID: p.id, Clean: p.cfg.Clean(),
-		QoS: p.cfg.QoS, Topic: p.cfg.Topic, Retain: p.cfg.Retain, Window: p.cfg.Inflight,
-		Stop:    e.stop,
-		Since:   e.rec.Since,
-		OnAck:   p.recordAck,
-		OnStall: p.noteStall,
-		OnLost: func(err error) bool {
-			if e.stopping.Load() {
-				return false
-			}
-			e.connLost("publisher", p.id, err, false)
-			if e.brokerDown.Load() {
-				return true // a scheduled stop/kill: come back with the broker, as paho does
-			}
-			e.note("warn", fmt.Sprintf("publisher %s stopped: connection closed by the broker with %d publishes unacknowledged (no reconnect outside a scheduled stop/kill)",
-				p.id, p.sent.Load()-p.acked.Load()))
-			return false
-		},
-		OnReconnect: func() { e.note("info", fmt.Sprintf("publisher %s reconnected", p.id)) },
-		Note:        e.note,
-	})
-	if err != nil {
-		return fmt.Errorf("connecting publisher %s: %w", p.id, err)
-	}
-	p.lean = c
-	return nil
-}
-
-// runLean is run() for the lean publisher: the same pacing, window and events
-// as the paho path, then the connection stays up (as paho's does) until the run ends.
-func (p *publisher) runLean(runStart time.Time) {
-	c := p.lean
-	defer c.close()
-	defer p.finished.Store(true)
-	if !p.e.sleepUntil(runStart.Add(p.cfg.StartAt.D())) {
-		return
-	}
-	for seq := int64(1); seq <= int64(p.cfg.Messages); seq++ {
-		if p.e.publishingOver() || !p.lim.wait(p.e.stopPublish) {
-			break
-		}
-		if !c.acquire(p.e.stopPublish) {
-			break
-		}
-		payload, err := p.gen.make(seq, time.Now())
-		if err != nil {
-			c.release()
-			p.e.note("warn", fmt.Sprintf("publisher %s: %v", p.id, err))
-			break
-		}
-		p.recordPub(seq, len(payload))
-		if !c.publish(seq, payload) {
-			p.noteErr(p.e.level(), fmt.Sprintf("publisher %s seq %d: not connected", p.id, seq))
-		}
-		if p.lim != nil {
-			c.flush() // paced: the next message is not coming soon
-		}
-	}
-	c.waitIdle(p.e.stop)
-	p.finished.Store(true)
-	select {
-	case <-p.e.stop:
-	case <-c.down:
 	}
 }

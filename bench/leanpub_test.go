@@ -24,25 +24,31 @@ const hangGuard = 20 * time.Second
 
 func TestLeanAddr(t *testing.T) {
 	tests := []struct {
-		addr, want, err string
+		addr string
+		want leanTransport
+		err  string
 	}{
-		{"tcp://127.0.0.1:1883", "127.0.0.1:1883", ""},
-		{"mqtt://[::1]:1884", "[::1]:1884", ""},
-		{"ssl://127.0.0.1:8883", "", "plain TCP only"},
-		{"ws://127.0.0.1:9001", "", "plain TCP only"},
-		{"127.0.0.1:1883", "", "want tcp://host:port"},
-		{"", "", "want tcp://host:port"},
+		{"tcp://127.0.0.1:1883", leanTransport{kind: "tcp", hostport: "127.0.0.1:1883"}, ""},
+		{"mqtt://[::1]:1884", leanTransport{kind: "tcp", hostport: "[::1]:1884"}, ""},
+		{"mqtts://127.0.0.1:8883", leanTransport{kind: "tls", hostport: "127.0.0.1:8883"}, ""},
+		{"ssl://127.0.0.1:8883", leanTransport{kind: "tls", hostport: "127.0.0.1:8883"}, ""},
+		{"ws://127.0.0.1:9001", leanTransport{kind: "ws", hostport: "127.0.0.1:9001", url: "ws://127.0.0.1:9001"}, ""},
+		{"wss://127.0.0.1:9001/mqtt", leanTransport{kind: "wss", hostport: "127.0.0.1:9001", url: "wss://127.0.0.1:9001/mqtt"}, ""},
+		{"unix:///tmp/sock", leanTransport{}, "want tcp://host:port"},
+		{"quic://127.0.0.1:1", leanTransport{}, "use client: paho"},
+		{"127.0.0.1:1883", leanTransport{}, "want tcp://host:port"},
+		{"", leanTransport{}, "want tcp://host:port"},
 	}
 	for _, tt := range tests {
 		got, err := leanAddr(tt.addr)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("leanAddr(%q) = %q, %v; want error with %q", tt.addr, got, err, tt.err)
+				t.Errorf("leanAddr(%q) = %+v, %v; want error with %q", tt.addr, got, err, tt.err)
 			}
 			continue
 		}
 		if err != nil || got != tt.want {
-			t.Errorf("leanAddr(%q) = %q, %v; want %q", tt.addr, got, err, tt.want)
+			t.Errorf("leanAddr(%q) = %+v, %v; want %+v", tt.addr, got, err, tt.want)
 		}
 	}
 }

@@ -88,6 +88,12 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	if _, err := sc.Settings(); err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
+	// Credentials and TLS files before anything is recorded: an unset
+	// password variable or an unreadable CA is a mistake to fix, not a run.
+	conns, err := resolveConns(sc, o.Target.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating run directory: %w", err)
 	}
@@ -131,6 +137,7 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	e := newEngine(o, sc, rec)
+	e.conns = conns
 	status, runErr := e.run(ctx)
 	e.reasonsMu.Lock()
 	reasons := append([]string(nil), e.reasons...)
@@ -152,6 +159,7 @@ type engine struct {
 	target Target
 	addr   string
 	rec    *Recorder
+	conns  *runConns // connection settings of every client group
 
 	stop        chan struct{} // the run is over: every wait returns
 	stopPublish chan struct{} // the observation window is over: no new publishes
@@ -340,7 +348,7 @@ func (e *engine) setup() error {
 		e.defaultPub = ids[0]
 	}
 	seed := uint64(time.Now().UnixNano())
-	for _, pc := range e.sc.Publishers {
+	for gi, pc := range e.sc.Publishers {
 		var global *limiter
 		if pc.RateScope == "global" {
 			global = newLimiter(pc.Rate)
@@ -358,15 +366,15 @@ func (e *engine) setup() error {
 			if pc.RateScope != "global" {
 				lim = newLimiter(pc.Rate)
 			}
-			p := &publisher{e: e, id: id, cfg: pc, gen: gen, lim: lim, sendT: make([]int64, pc.Messages)}
+			p := &publisher{e: e, id: id, cfg: pc, set: e.conns.pubs[gi], gen: gen, lim: lim, sendT: make([]int64, pc.Messages)}
 			e.pubs[id] = p
 			e.pubList = append(e.pubList, p)
 		}
 	}
-	for _, scfg := range e.sc.Subscribers {
+	for gi, scfg := range e.sc.Subscribers {
 		for _, id := range scfg.IDs() {
 			s := &subscriber{
-				e: e, id: id, cfg: scfg,
+				e: e, id: id, cfg: scfg, set: e.conns.subs[gi],
 				queue:      make(chan queued, 1<<16),
 				subscribed: make(chan error, 1),
 				seen:       map[string][]bool{},
@@ -413,6 +421,7 @@ func (e *engine) run(ctx context.Context) (string, error) {
 	}()
 
 	e.setPhase("connect")
+	e.noteInsecure()
 	if err := e.setup(); err != nil {
 		e.setPhase("done")
 		return "error", err

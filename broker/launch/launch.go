@@ -48,7 +48,7 @@ const launchFile = "mqbench launch"
 // Options say which broker to start and how. Only Kind and DataDir matter for most
 // runs; the rest have defaults.
 type Options struct {
-	Kind           string         // "bundled" (default), "mosquitto", or an address "tcp://HOST:PORT" (external)
+	Kind           string         // "bundled" (default), "mosquitto", or an external address: tcp://, mqtt://, mqtts://HOST:PORT, ws://, wss://HOST:PORT[/path]
 	Settings       []conf.Setting // scenario broker keys (mosquitto.conf lines), applied verbatim
 	DataDir        string         // fresh dir for conf, db, logs (created if missing)
 	BundledCommand []string       // how to run the bundled broker as a child (default: this executable, "broker"); launch appends "-c", confPath
@@ -109,7 +109,7 @@ func Start(ctx context.Context, o Options) (*Instance, error) {
 	case strings.Contains(kind, "://"):
 		return startExternal(ctx, o)
 	}
-	return nil, fmt.Errorf("unknown broker kind %q: want bundled, mosquitto or tcp://HOST:PORT", kind)
+	return nil, fmt.Errorf("unknown broker kind %q: want bundled, mosquitto or an address (tcp://, mqtts://, ws://, wss://HOST:PORT)", kind)
 }
 
 // Kind is bundled, mosquitto or external.
@@ -122,7 +122,8 @@ func (i *Instance) Version() string {
 	return i.version
 }
 
-// Addr is the broker address as tcp://HOST:PORT.
+// Addr is the broker address: tcp://HOST:PORT for the brokers launch runs,
+// as given (normalised) for an external one, e.g. mqtts:// or ws://HOST:PORT/mqtt.
 func (i *Instance) Addr() string {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -332,16 +333,14 @@ func (p *process) exited() bool {
 }
 
 // startExternal describes a broker mqbench does not run. Nothing is applied to
-// it; its version is read from $SYS if it answers quickly.
+// it; its version is read from $SYS if it answers quickly (without the run's
+// credentials or TLS files, so a secured broker's version stays unknown).
 func startExternal(ctx context.Context, o Options) (*Instance, error) {
-	u, err := url.Parse(o.Kind)
-	if err != nil || u.Scheme != "tcp" || u.Hostname() == "" || u.Port() == "" {
-		return nil, fmt.Errorf("external broker address %q: want tcp://HOST:PORT", o.Kind)
+	addr, err := externalAddr(o.Kind)
+	if err != nil {
+		return nil, err
 	}
-	if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
-		return nil, fmt.Errorf("external broker address %q: port out of range 1..65535", o.Kind)
-	}
-	i := &Instance{kind: KindExternal, addr: "tcp://" + u.Host, persistPath: o.DBPath, opts: o}
+	i := &Instance{kind: KindExternal, addr: addr, persistPath: o.DBPath, opts: o}
 	if len(o.Settings) > 0 {
 		cfg, err := conf.FromSettings(o.Settings)
 		if err != nil {
@@ -352,6 +351,36 @@ func startExternal(ctx context.Context, o Options) (*Instance, error) {
 	}
 	i.version = sysVersion(ctx, i.addr, 2*time.Second)
 	return i, nil
+}
+
+// externalSchemes are the broker address schemes mqbench's clients speak:
+// MQTT over TCP, over TLS, and over websockets (plain or TLS).
+var externalSchemes = map[string]bool{"tcp": true, "mqtt": true, "mqtts": true, "ssl": true, "ws": true, "wss": true}
+
+// externalAddr checks an external broker address and returns it normalised
+// (SCHEME://HOST:PORT, plus the path for websockets). Credentials in the
+// address are refused: the address is recorded with the run, a password
+// must not be.
+func externalAddr(kind string) (string, error) {
+	const want = "want tcp://HOST:PORT, mqtt://, mqtts://HOST:PORT or ws://, wss://HOST:PORT[/path]"
+	u, err := url.Parse(kind)
+	if err != nil {
+		return "", fmt.Errorf("external broker address %q: %s", kind, want)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("external broker address %s: credentials in the address are not supported: use -u/--username and -P/--password (or the scenario's connect section)", u.Redacted())
+	}
+	if !externalSchemes[u.Scheme] || u.Hostname() == "" || u.Port() == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("external broker address %q: %s", kind, want)
+	}
+	if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+		return "", fmt.Errorf("external broker address %q: port out of range 1..65535", kind)
+	}
+	path := u.EscapedPath()
+	if path != "" && u.Scheme != "ws" && u.Scheme != "wss" {
+		return "", fmt.Errorf("external broker address %q: only ws:// and wss:// addresses take a path", kind)
+	}
+	return u.Scheme + "://" + u.Host + path, nil
 }
 
 // startLocal prepares DataDir and the config, then starts the child. When launch
