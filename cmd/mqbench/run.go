@@ -29,6 +29,7 @@ var runFlags struct {
 	sets       []string
 	timeScale  float64
 	noProgress bool
+	connect    scenarios.ConnectFlags
 }
 
 // runCmd runs scenarios end to end: start the broker, drive it, record the
@@ -41,19 +42,34 @@ record events.jsonl.gz in the run directory, then render summary.json, report.md
 and plots there and print the summary. With several runs, a comparison follows.
 
 --broker bundled (default) runs mqbench's own broker, mosquitto a real Mosquitto,
-tcp://HOST:PORT an external broker (kill/stop/start actions then fail).`,
+an address an external broker (kill/stop/start actions then fail): tcp://HOST:PORT
+(or mqtt://), mqtts://HOST:PORT (TLS: --cafile, or --insecure), ws://HOST:PORT/path
+or wss://HOST:PORT/path (MQTT over websockets).
+
+-u/-P, --cafile, --cert, --key, --insecure and --tls-server-name set the
+scenario's run-wide connect section (a publisher or subscriber group's own
+connect section still wins for it); a password is never recorded, and
+connect.password_env in the scenario keeps it off the command line too.`,
 	Args: cobra.MinimumNArgs(1),
 	RunE: runRun,
 }
 
 func init() {
 	f := runCmd.Flags()
-	f.StringVar(&runFlags.broker, "broker", launch.KindBundled, "broker: bundled, mosquitto or tcp://HOST:PORT")
+	f.StringVar(&runFlags.broker, "broker", launch.KindBundled, "broker: bundled, mosquitto or an address: tcp://, mqtts://HOST:PORT, ws://, wss://HOST:PORT[/path]")
 	f.StringVar(&runFlags.db, "db", "", "external broker: persistence file to sample")
 	f.StringVar(&runFlags.out, "out", "", "run directory (with several runs: their parent); default runs/<scenario>-<UTC time>")
 	f.StringArrayVar(&runFlags.sets, "set", nil, "override a scenario field or broker key: KEY=VALUE (repeatable)")
 	f.Float64Var(&runFlags.timeScale, "time-scale", 1, "multiply every duration of the scenario by this factor")
 	f.BoolVar(&runFlags.noProgress, "no-progress", false, "no progress line on stderr")
+	c := &runFlags.connect
+	f.StringVarP(&c.Username, "username", "u", "", "MQTT username for every client")
+	f.StringVarP(&c.Password, "password", "P", "", "MQTT password (needs -u; never recorded)")
+	f.StringVar(&c.CAFile, "cafile", "", "TLS: PEM file of the CAs to verify the broker with")
+	f.StringVar(&c.Cert, "cert", "", "TLS: client certificate (PEM), with --key")
+	f.StringVar(&c.Key, "key", "", "TLS: client private key (PEM), with --cert")
+	f.BoolVar(&c.Insecure, "insecure", false, "TLS: do not verify the broker's certificate (recorded as a warning)")
+	f.StringVar(&c.ServerName, "tls-server-name", "", "TLS: name the broker's certificate must carry (default: the broker address's host)")
 	rootCmd.AddCommand(runCmd)
 }
 
@@ -64,6 +80,12 @@ func runRun(cmd *cobra.Command, args []string) error {
 		sc, err := scenarios.Load(a, runFlags.sets)
 		if err != nil {
 			return err
+		}
+		if err := sc.ApplyConnectFlags(runFlags.connect); err != nil {
+			return err
+		}
+		for _, w := range sc.InsecureTLS() {
+			fmt.Fprintf(cmd.ErrOrStderr(), "WARNING: %s: the broker's TLS certificate is NOT verified\n", w)
 		}
 		sc, err = scenarios.Scale(sc, runFlags.timeScale, fractional)
 		if err != nil {
