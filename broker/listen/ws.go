@@ -1,0 +1,214 @@
+package listen
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Websockets listener limits. Mosquitto hands these to libwebsockets
+// (websockets_headers_size, default: libwebsockets' own 4096 byte header
+// buffer; no handshake timeout of its own beyond libwebsockets' 5 s-ish
+// pending timeouts), so comparable bounds are used.
+const (
+	wsMaxHeaderBytes = 4096
+	wsHandshakeTime  = 10 * time.Second
+	// wsReadLimit bounds one websocket message: the largest MQTT packet
+	// (268,435,455 bytes of remaining length plus a 5 byte fixed header).
+	// Messages are streamed into Read, never buffered whole.
+	wsReadLimit = 268435455 + 5
+	wsBufSize   = 4096
+)
+
+// wsSubprotocols are the protocols Mosquitto registers with libwebsockets
+// (websockets.c protocols[]) besides its "http-only" handler.
+var wsSubprotocols = []string{"mqtt", "mqttv3.1"}
+
+// wsServer is the HTTP server of one websockets socket; upgraded connections
+// come out of Accept through conns.
+type wsServer struct {
+	srv      *http.Server
+	conns    chan *wsConn
+	done     chan struct{}
+	once     sync.Once
+	closeErr error
+}
+
+// serveWS starts an HTTP server on t (over TLS when cfg is set) that
+// upgrades requests on any path, as Mosquitto's libwebsockets setup has no
+// mount restriction. Requests that are not a websocket upgrade get the
+// connection closed with no response, which is what Mosquitto does without
+// http_dir (callback_http returns -1). An upgrade that offers neither "mqtt"
+// nor "mqttv3.1" is refused with 400: libwebsockets would bind it to the
+// http-only protocol, where MQTT never reaches the broker.
+func serveWS(t *net.TCPListener, cfg *tls.Config) *wsServer {
+	s := &wsServer{conns: make(chan *wsConn), done: make(chan struct{})}
+	up := &websocket.Upgrader{
+		HandshakeTimeout: wsHandshakeTime,
+		ReadBufferSize:   wsBufSize,
+		WriteBufferSize:  wsBufSize,
+		CheckOrigin:      func(*http.Request) bool { return true }, // Mosquitto checks no origin
+	}
+	s.srv = &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handle(up, w, r) }),
+		ReadHeaderTimeout: wsHandshakeTime,
+		MaxHeaderBytes:    wsMaxHeaderBytes,
+		ErrorLog:          log.New(io.Discard, "", 0), // a library does not print
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
+	}
+	var ln net.Listener = t
+	if cfg != nil {
+		c := cfg.Clone()
+		c.NextProtos = []string{"http/1.1"}
+		ln = tls.NewListener(t, c)
+	}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s
+}
+
+func (s *wsServer) handle(up *websocket.Upgrader, w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		hijackClose(w)
+		return
+	}
+	proto := ""
+	for _, p := range websocket.Subprotocols(r) {
+		if p == wsSubprotocols[0] || p == wsSubprotocols[1] {
+			proto = p
+			break
+		}
+	}
+	if proto == "" {
+		http.Error(w, "websocket subprotocol mqtt or mqttv3.1 required", http.StatusBadRequest)
+		return
+	}
+	ws, err := up.Upgrade(w, r, http.Header{"Sec-Websocket-Protocol": {proto}})
+	if err != nil {
+		return // Upgrade has answered the client
+	}
+	ws.SetReadLimit(wsReadLimit)
+	c := &wsConn{ws: ws, tlsState: r.TLS}
+	select {
+	case s.conns <- c:
+	case <-s.done:
+		_ = ws.Close()
+	}
+}
+
+// hijackClose drops the connection without an HTTP response.
+func hijackClose(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	c, _, err := hj.Hijack()
+	if err == nil {
+		_ = c.Close()
+	}
+}
+
+func (s *wsServer) accept() (net.Conn, error) {
+	select {
+	case c := <-s.conns:
+		return c, nil
+	case <-s.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// close stops the HTTP server (its listener and idle, not-yet-upgraded
+// connections); upgraded connections are hijacked and stay open.
+func (s *wsServer) close() error {
+	s.once.Do(func() {
+		close(s.done)
+		s.closeErr = s.srv.Close()
+	})
+	return s.closeErr
+}
+
+// wsConn is an upgraded websocket as a net.Conn carrying the MQTT byte
+// stream: MQTT does not align packets with websocket messages, so Read
+// streams the payloads of consecutive binary messages and Write sends each
+// buffer as one binary message. A text message closes the connection
+// (MQTT 3.1.1 section 6: "If any other type of data frame is received the
+// recipient MUST close the Network Connection"). Mosquitto 2.0.11 differs
+// here: libwebsockets hands it text payloads too and it parses them as MQTT.
+type wsConn struct {
+	ws       *websocket.Conn
+	tlsState *tls.ConnectionState
+	r        io.Reader // current message, nil between messages
+	wm       sync.Mutex
+}
+
+// errTextFrame is returned by Read when the client sent a text message.
+var errTextFrame = errors.New("websocket: text message received, MQTT needs binary messages")
+
+func (c *wsConn) Read(p []byte) (int, error) {
+	for {
+		if c.r == nil {
+			typ, r, err := c.ws.NextReader()
+			if err != nil {
+				if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
+					return 0, io.EOF
+				}
+				return 0, err
+			}
+			if typ != websocket.BinaryMessage {
+				msg := websocket.FormatCloseMessage(websocket.CloseUnsupportedData, "binary messages only")
+				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+				_ = c.ws.Close()
+				return 0, errTextFrame
+			}
+			c.r = r
+		}
+		n, err := c.r.Read(p)
+		if errors.Is(err, io.EOF) {
+			c.r = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("websocket read: %w", err)
+		}
+		return n, nil
+	}
+}
+
+func (c *wsConn) Write(p []byte) (int, error) {
+	c.wm.Lock()
+	defer c.wm.Unlock()
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close sends a close frame (best effort, bounded) and closes the socket.
+func (c *wsConn) Close() error {
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(100*time.Millisecond))
+	return c.ws.Close()
+}
+
+func (c *wsConn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
+func (c *wsConn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
+func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
+func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+
+func (c *wsConn) SetDeadline(t time.Time) error {
+	if err := c.ws.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.ws.SetWriteDeadline(t)
+}
