@@ -249,6 +249,12 @@ func (a *ACL) Warnings() []*FileError {
 func (a *ACL) Format() string {
 	var b strings.Builder
 	line := func(kind string, r *Rule) {
+		if r.Topic != trimBlanks(r.Topic) {
+			// Only the one-word form ("topic TOPIC", readwrite) keeps
+			// surrounding whitespace: a topic after an access word is trimmed.
+			fmt.Fprintf(&b, "%s %s\n", kind, r.Topic)
+			return
+		}
 		fmt.Fprintf(&b, "%s %s %s\n", kind, r.Access, r.Topic)
 	}
 	for _, r := range a.all {

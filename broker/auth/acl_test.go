@@ -67,6 +67,7 @@ func aclLineCases() []aclLineCase {
 		{"anonymous then user", "topic read a\nuser u\ntopic write b\n", "topic read a\nuser u\ntopic write b\n", "", 0},
 		{"one word is the topic", "topic read\n", "topic readwrite read\n", "", 0},
 		{"default readwrite", "topic a/b\n", "topic readwrite a/b\n", "", 0},
+		{"one-word topic is not trimmed", "topic \v0\n", "topic \v0\n", "", 0},
 		{"topic with spaces", "topic read  a b  \n", "topic read a b\n", "", 0},
 		{"extra spaces between words", "   topic    deny    x\r\n", "topic deny x\n", "", 0},
 		{"user with spaces", "user  a b \ntopic x\n", "user a b\ntopic readwrite x\n", "", 0},

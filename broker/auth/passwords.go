@@ -196,11 +196,16 @@ func (p *Passwords) Users() []string {
 
 // Format renders the usable entries as a password file ("user:hash" lines
 // sorted by user, hashes in the canonical $6$/$7$ form): the file Mosquitto
-// would read into the same Passwords.
+// would read into the same Passwords (warnings aside).
 func (p *Passwords) Format() string {
 	var b strings.Builder
 	for _, u := range p.Users() {
 		e := p.users[u]
+		if u == "" || u[0] == '#' {
+			// A leading blank (trimmed when read) keeps an empty name from
+			// being skipped as leading colons and "#name" from being a comment.
+			b.WriteByte(' ')
+		}
 		b.WriteString(u)
 		b.WriteByte(':')
 		b.WriteString(formatHash(e.kind, e.iterations, e.salt, e.hash))
