@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -125,13 +126,18 @@ func BenchmarkEngineOverhead(b *testing.B) {
 // leanPublish publishes n QoS 2 messages with the lean client and a window,
 // recording nothing; it returns first publish to last ack.
 func leanPublish(b *testing.B, addr string, n, window int) time.Duration {
+	return leanPublishTLS(b, addr, nil, n, window)
+}
+
+// leanPublishTLS is leanPublish over any transport (tlsc for mqtts:// and wss://).
+func leanPublishTLS(b *testing.B, addr string, tlsc *tls.Config, n, window int) time.Duration {
 	stop := make(chan struct{})
 	defer close(stop)
 	start := time.Now()
 	since := func() int64 { return int64(time.Since(start)) }
 	acked := 0
 	c, err := dialLean(leanOptions{
-		Addr: addr, ClientID: "bare-lean", Clean: true, QoS: 2, Topic: "test", Window: window,
+		Addr: addr, TLS: tlsc, ClientID: "bare-lean", Clean: true, QoS: 2, Topic: "test", Window: window,
 		Stop: stop, Since: since,
 		OnAck:  func(int64, int64) { acked++ }, // one reader goroutine: no race
 		OnLost: func(err error) bool { b.Errorf("connection lost: %v", err); return false },

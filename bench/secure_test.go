@@ -292,7 +292,7 @@ func startTLSBroker(t *testing.T) *tlsBroker {
 }
 
 // waitPort waits (bounded) until hostport accepts TCP connections.
-func waitPort(t *testing.T, hostport string) {
+func waitPort(t testing.TB, hostport string) {
 	t.Helper()
 	deadline := time.Now().Add(hangGuard)
 	for {
