@@ -36,9 +36,7 @@
 // BEHAVIOUR.md has the same with the source references and the measurements
 // against the real Mosquitto.
 //
-// Caveat, password file: for a username listed more than once, Mosquitto keeps
-// all entries in a uthash table and finds the most recently added one that
-// decoded, which is what Check uses. uthash reverses the order of entries in a
-// bucket when it grows the table (when one bucket reaches ten entries), so in
-// large files with duplicates Mosquitto may pick an earlier entry instead.
+// A username listed more than once in the password file resolves to the entry
+// Mosquitto's uthash table finds, modelled in uthash.go: usually the last one
+// that decoded, but the first of ten in a row, for instance.
 package auth

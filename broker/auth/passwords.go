@@ -65,8 +65,9 @@ func LoadPasswordFile(path string) (*Passwords, error) {
 //     does not refuse to start: 2.0.11 has no "Unable to decode line" error;
 //   - an empty username ("  :hash") is kept but can never match: a CONNECT
 //     with a zero-length username is a CONNECT without one;
-//   - a username given twice: the last entry that decoded wins (see the
-//     package documentation for the hash-table caveat);
+//   - a username given more than once: the entry Mosquitto's uthash table
+//     finds first, usually the last one that decoded, but not always (see
+//     uthash.go);
 //   - there is no line length limit, and NUL bytes behave as in C (see
 //     lines.go).
 //
@@ -109,12 +110,25 @@ func ParsePasswords(r io.Reader, name string) (*Passwords, error) {
 	if lr.err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, lr.err)
 	}
-	for _, e := range entries {
+	// Every line goes into the table, then the undecodable ones come out, in
+	// file order, and each username resolves as Mosquitto's lookup would.
+	var table uhash
+	items := make([]*uhItem, len(entries))
+	for i, e := range entries {
+		items[i] = table.add(e)
+	}
+	for i, e := range entries {
 		if msg := e.decode(); msg != "" {
 			p.warn(e.line, fmt.Sprintf(msg, e.username))
-			continue
+			table.del(items[i])
 		}
-		p.users[e.username] = e
+	}
+	for _, e := range entries {
+		if _, done := p.users[e.username]; !done {
+			if found := table.find(e.username); found != nil {
+				p.users[e.username] = found
+			}
+		}
 	}
 	return p, nil
 }
