@@ -39,6 +39,13 @@ type conn struct {
 	lis    *listener
 	remote string
 
+	// gate lets the reader go on past CONNECT once the state owner accepted
+	// it; writerDone is closed when the connection is gone. Until then the
+	// reader reads nothing more, so an unauthenticated client cannot make the
+	// broker buffer anything beyond one capped CONNECT.
+	gate       chan struct{}
+	writerDone chan struct{}
+
 	mu      sync.Mutex
 	q       []outPkt
 	closing bool // write what is queued, then close
@@ -81,7 +88,8 @@ func (b *Broker) acceptLoop(l *listener) {
 			_ = nc.Close()
 			continue
 		}
-		c := &conn{b: b, nc: nc, lis: l, id: b.nextConnID.Add(1), remote: nc.RemoteAddr().String(), sig: make(chan struct{}, 1)}
+		c := &conn{b: b, nc: nc, lis: l, id: b.nextConnID.Add(1), remote: nc.RemoteAddr().String(), sig: make(chan struct{}, 1),
+			gate: make(chan struct{}, 1), writerDone: make(chan struct{})}
 		b.mu.Lock()
 		if b.stopped {
 			b.mu.Unlock()
@@ -120,6 +128,14 @@ func (c *conn) queueLen() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.q)
+}
+
+// authorised releases the reader past CONNECT. Called by the state owner once.
+func (c *conn) authorised() {
+	select {
+	case c.gate <- struct{}{}:
+	default:
+	}
 }
 
 // finish closes the connection once the writer has sent what is queued.
@@ -171,6 +187,7 @@ func (c *conn) writeLoop() {
 	b := c.b
 	defer func() {
 		_ = c.nc.Close()
+		close(c.writerDone)
 		b.mu.Lock()
 		delete(b.conns, c)
 		b.mu.Unlock()
@@ -248,19 +265,19 @@ func (c *conn) readLoop() {
 		}
 	}()
 	br := bufio.NewReaderSize(counted{nc: c.nc, n: &b.bytesRecv}, 32<<10)
-	limit := b.cfg.MessageSizeLimit
+	rules := readRules{limit: b.cfg.MessageSizeLimit, first: true}
 	_ = c.nc.SetReadDeadline(time.Now().Add(connectTimeout))
 	connected := false
 	var keepalive time.Duration
 	for {
-		p, err := readPacket(br, limit)
+		p, err := readPacketRules(br, rules)
 		if err != nil {
 			deliver(event{pkts: batch, closed: true, err: err})
 			return
 		}
 		b.msgsRecv.Add(1)
 		switch cp := p.(type) {
-		case *packets.PublishPacket:
+		case *packets.PublishPacket, *oversizePublish:
 			b.pubRecv.Add(1)
 		case *packets.ConnectPacket:
 			if connected {
@@ -268,16 +285,28 @@ func (c *conn) readLoop() {
 				return
 			}
 			connected = true
+			rules.first, rules.proto = false, cp.ProtocolVersion
 			keepalive = time.Duration(cp.Keepalive) * 1500 * time.Millisecond
 			if keepalive == 0 {
 				_ = c.nc.SetReadDeadline(time.Time{})
 			}
+			// Hand the CONNECT over alone and read nothing more until the
+			// state owner has accepted it.
+			if !deliver(event{pkts: []packets.ControlPacket{p}}) {
+				return
+			}
+			select {
+			case <-c.gate:
+			case <-c.writerDone:
+				deliver(event{closed: true, err: errors.New("connection refused")})
+				return
+			}
+			if keepalive > 0 {
+				_ = c.nc.SetReadDeadline(time.Now().Add(keepalive))
+			}
+			continue
 		case *packets.DisconnectPacket:
 			deliver(event{pkts: batch, closed: true, graceful: true})
-			return
-		}
-		if !connected {
-			deliver(event{closed: true, err: errors.New("first packet is not CONNECT")})
 			return
 		}
 		batch = append(batch, p)

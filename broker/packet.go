@@ -3,7 +3,6 @@ package broker
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 
@@ -13,8 +12,6 @@ import (
 // maxRemainingLength is the largest remaining length MQTT can encode.
 const maxRemainingLength = 268435455
 
-// errTooLarge marks a PUBLISH whose payload exceeds message_size_limit.
-var errTooLarge = errors.New("packet exceeds message_size_limit")
 
 // malformedError is a packet that cannot be decoded; the connection that sent it
 // is closed, nothing else is affected.
@@ -26,12 +23,38 @@ func malformed(format string, args ...any) error {
 	return &malformedError{msg: fmt.Sprintf(format, args...)}
 }
 
-// readPacket reads one control packet. The fixed header is decoded here so the
-// size limit is enforced before any body is buffered; the body is then decoded
-// by the paho packets codec, through a reader that turns its silent short reads
-// into errors, and leftover bytes are refused. limit is message_size_limit for
-// PUBLISH payloads (0 = no limit beyond the protocol's).
+// maxConnectLength is the largest CONNECT MQTT 3.1.1 can carry: the fixed
+// fields and five length-prefixed strings of at most 65,535 bytes each. A
+// client that announces more before it is authenticated is cut off before
+// anything is buffered.
+const maxConnectLength = 12 + 5*(2+65535)
+
+// readRules say what the connection's state allows the next packet to be.
+type readRules struct {
+	limit int  // message_size_limit for PUBLISH payloads (0 = the protocol's)
+	proto byte // the client's protocol level (3 = MQTT 3.1), 0 before CONNECT
+	first bool // nothing was accepted yet: only a CONNECT may come
+}
+
+// oversizePublish is a PUBLISH whose payload exceeded message_size_limit. Its
+// payload was read past without being kept; the state completes its flow
+// (PUBACK, PUBREC) and drops it, as Mosquitto's handle__publish does.
+type oversizePublish struct {
+	*packets.PublishPacket
+}
+
+// readPacket reads one control packet as an established MQTT 3.1.1 connection
+// with message_size_limit limit would (see readRules).
 func readPacket(r *bufio.Reader, limit int) (packets.ControlPacket, error) {
+	return readPacketRules(r, readRules{limit: limit, proto: 4})
+}
+
+// readPacketRules reads one control packet. The fixed header is decoded here
+// so the size limit is enforced before any body is buffered; the body is then
+// decoded by the paho packets codec, through a reader that turns its silent
+// short reads into errors, and leftover bytes are refused.
+func readPacketRules(r *bufio.Reader, rules readRules) (packets.ControlPacket, error) {
+	limit := rules.limit
 	first, err := r.ReadByte()
 	if err != nil {
 		return nil, err
@@ -43,13 +66,18 @@ func readPacket(r *bufio.Reader, limit int) (packets.ControlPacket, error) {
 		Retain:      first&0x01 != 0,
 	}
 	flags := first & 0x0f
+	if rules.first && fh.MessageType != packets.Connect {
+		return nil, malformed("first packet is %s, not CONNECT", packets.PacketNames[fh.MessageType])
+	}
 	switch fh.MessageType {
 	case packets.Publish:
 		if fh.Qos == 3 {
 			return nil, malformed("PUBLISH with QoS 3")
 		}
 	case packets.Pubrel, packets.Subscribe, packets.Unsubscribe:
-		if flags != 0x02 {
+		// Mosquitto checks these flags for 3.1.1 only: a 3.1 client may set
+		// DUP on a resent PUBREL.
+		if flags != 0x02 && rules.proto != 3 {
 			return nil, malformed("%s with flags %#x", packets.PacketNames[fh.MessageType], flags)
 		}
 	case packets.Connect, packets.Puback, packets.Pubrec, packets.Pubcomp, packets.Pingreq, packets.Disconnect:
@@ -75,6 +103,9 @@ func readPacket(r *bufio.Reader, limit int) (packets.ControlPacket, error) {
 		}
 	}
 	fh.RemainingLength = rl
+	if fh.MessageType == packets.Connect && rl > maxConnectLength {
+		return nil, malformed("CONNECT of %d bytes is longer than any valid CONNECT", rl)
+	}
 	switch fh.MessageType {
 	case packets.Puback, packets.Pubrec, packets.Pubrel, packets.Pubcomp:
 		if rl != 2 {
@@ -101,7 +132,7 @@ func readPacket(r *bufio.Reader, limit int) (packets.ControlPacket, error) {
 			hdr += 2
 		}
 		if rl-hdr > limit {
-			return nil, errTooLarge
+			return readOversize(r, fh, tl, rl)
 		}
 		body, err = readBody(r, rl-2, tl[:])
 	} else {
@@ -133,6 +164,40 @@ func readPacket(r *bufio.Reader, limit int) (packets.ControlPacket, error) {
 		return nil, malformed("%s has %d trailing bytes", packets.PacketNames[fh.MessageType], len(sr.b))
 	}
 	return cp, nil
+}
+
+// readOversize reads the topic and packet id of a PUBLISH over
+// message_size_limit and skips its payload without buffering it.
+func readOversize(r *bufio.Reader, fh packets.FixedHeader, tl [2]byte, rl int) (packets.ControlPacket, error) {
+	n := int(tl[0])<<8 | int(tl[1])
+	hdr := 2 + n
+	if fh.Qos > 0 {
+		hdr += 2
+	}
+	if hdr > rl {
+		return nil, malformed("PUBLISH topic longer than the packet")
+	}
+	var rest [2]byte
+	topic := make([]byte, n)
+	if _, err := io.ReadFull(r, topic); err != nil {
+		return nil, noEOF(err)
+	}
+	pp, err := packets.NewControlPacketWithHeader(fh)
+	if err != nil {
+		return nil, malformed("%v", err)
+	}
+	p := pp.(*packets.PublishPacket)
+	p.TopicName = string(topic)
+	if fh.Qos > 0 {
+		if _, err := io.ReadFull(r, rest[:]); err != nil {
+			return nil, noEOF(err)
+		}
+		p.MessageID = uint16(rest[0])<<8 | uint16(rest[1])
+	}
+	if _, err := io.CopyN(io.Discard, r, int64(rl-hdr)); err != nil {
+		return nil, noEOF(err)
+	}
+	return &oversizePublish{PublishPacket: p}, nil
 }
 
 // connectVersion extracts the protocol name and level from a CONNECT body.

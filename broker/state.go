@@ -6,7 +6,6 @@ import (
 	"net"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/mqbench/mqbench/broker/auth"
@@ -266,14 +265,35 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 	switch p := p.(type) {
 	case *packets.PublishPacket:
 		st.onPublish(c, s, p)
+	case *oversizePublish:
+		// handle__publish: dropped, its flow completed, the client kept.
+		st.b.log.printf(logDebug, "Dropped too large PUBLISH from %s (q%d, m%d, '%s').", s.id, p.Qos, p.MessageID, p.TopicName)
+		switch p.Qos {
+		case 1:
+			c.send(outPkt{kind: outPuback, mid: p.MessageID})
+		case 2:
+			c.send(outPkt{kind: outPubrec, mid: p.MessageID})
+		}
 	case *packets.PubackPacket:
-		if cm := s.byMid[p.MessageID]; cm != nil && cm.qos == 1 {
+		// db__message_delete_outgoing: an acknowledgement of the wrong kind
+		// for a packet id in flight is a protocol error; an unknown id is not.
+		cm := s.byMid[p.MessageID]
+		if p.MessageID == 0 || (cm != nil && cm.qos != 1) {
+			st.protocolError(c, "PUBACK for a message that is not QoS 1")
+			return
+		}
+		if cm != nil {
 			st.removeOut(s, cm)
 			st.changed()
 			st.promote(s)
 		}
 	case *packets.PubrecPacket:
-		if cm := s.byMid[p.MessageID]; cm != nil && cm.qos == 2 {
+		cm := s.byMid[p.MessageID]
+		if p.MessageID == 0 || (cm != nil && cm.qos != 2) {
+			st.protocolError(c, "PUBREC for a message that is not QoS 2")
+			return
+		}
+		if cm != nil {
 			cm.state = persist.StateWaitForPubcomp
 		}
 		c.send(outPkt{kind: outPubrel, mid: p.MessageID})
@@ -286,7 +306,12 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 		}
 		c.send(outPkt{kind: outPubcomp, mid: p.MessageID})
 	case *packets.PubcompPacket:
-		if cm := s.byMid[p.MessageID]; cm != nil && cm.qos == 2 {
+		cm := s.byMid[p.MessageID]
+		if p.MessageID == 0 || (cm != nil && (cm.qos != 2 || cm.state != persist.StateWaitForPubcomp)) {
+			st.protocolError(c, "PUBCOMP for a message not waiting for it")
+			return
+		}
+		if cm != nil {
 			st.removeOut(s, cm)
 			st.changed()
 			st.promote(s)
@@ -339,8 +364,20 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket) {
 		}
 		id = newClientID(sec.autoIDPrefix)
 	}
-	if (v31 && len(id) > 23) || !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 {
-		st.refuse(c, packets.ErrRefusedIDRejected, "invalid client id")
+	// Mosquitto reads every string with packet__read_string, which closes the
+	// connection on anything mosquitto_validate_utf8 refuses (no CONNACK), and
+	// sets no length limit on a 3.1 client id.
+	if !validMQTTString(id) {
+		st.protocolError(c, "malformed UTF-8 in client id")
+		return
+	}
+	if p.UsernameFlag && !validMQTTString(p.Username) {
+		st.protocolError(c, "malformed UTF-8 in username")
+		return
+	}
+	if lim := st.cfg.MessageSizeLimit; p.WillFlag && lim > 0 && len(p.WillMessage) > lim {
+		// will__read: an oversize will is refused as not authorised.
+		st.refuse(c, packets.ErrRefusedNotAuthorised, "will exceeds message_size_limit")
 		return
 	}
 	if pre := st.cfg.ClientIDPrefixes; pre != "" && !strings.HasPrefix(id, pre) {
@@ -369,17 +406,27 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket) {
 		return
 	}
 	s := st.sessions[id]
+	var takenOver *will
 	if s != nil && s.conn != nil {
 		old := s.conn
 		st.b.log.printf(logInfo, "Client %s already connected, closing old connection.", id)
 		old.detached = true
 		s.conn = nil
+		// Mosquitto's connect__on_authorised sends the old connection's will
+		// when either side has a clean session (MQTT-3.1.2-8); a persistent
+		// session taken over by a persistent connection keeps quiet.
+		if s.clean || p.CleanSession {
+			takenOver = s.will
+		}
 		s.will = nil
 		st.connected--
 		old.finish()
 	}
 	if s != nil && (p.CleanSession || s.clean) {
 		st.removeSession(s)
+		if takenOver != nil {
+			st.publishWill(s, takenOver)
+		}
 		s = nil
 	}
 	present := s != nil
@@ -402,6 +449,7 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket) {
 	c.sess = s
 	c.clientID = id
 	st.connected++
+	c.authorised()
 	c.send(outPkt{kind: outConnack, flag: present && !v31})
 	if host, port, err := net.SplitHostPort(c.remote); err == nil {
 		proto := 2
@@ -480,8 +528,6 @@ func (st *state) connClosed(c *conn, graceful bool, err error) {
 		st.b.log.conn("Client %s has exceeded timeout, disconnecting.", name)
 	case errors.Is(err, io.EOF):
 		st.b.log.conn("Client %s closed its connection.", name)
-	case errors.Is(err, errTooLarge):
-		st.b.log.printf(logNotice, "Client %s disconnected: packet exceeds message_size_limit.", name)
 	case errors.As(err, &me):
 		st.b.log.printf(logNotice, "Client %s disconnected due to malformed packet (%s).", name, me.msg)
 	default:
@@ -820,8 +866,10 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket) {
 			return
 		}
 		if !validFilter(f) {
-			codes[i] = 0x80
-			continue
+			// handle__subscribe: an empty, malformed or invalid filter
+			// closes the connection.
+			st.protocolError(c, "invalid subscription filter")
+			return
 		}
 		if !s.allowed(f, auth.Subscribe) {
 			// 3.1.1 gets the failure code; 3.1 has none and is granted
@@ -846,7 +894,7 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket) {
 	st.changed()
 	c.send(outPkt{kind: outSuback, mid: p.MessageID, codes: codes})
 	for i, f := range p.Topics {
-		if codes[i] == 0x80 || denied[i] {
+		if denied[i] {
 			continue
 		}
 		for topic, m := range st.retained {
@@ -861,6 +909,12 @@ func (st *state) onUnsubscribe(c *conn, s *session, p *packets.UnsubscribePacket
 	if len(p.Topics) == 0 || p.MessageID == 0 {
 		st.protocolError(c, "empty UNSUBSCRIBE")
 		return
+	}
+	for _, f := range p.Topics {
+		if !validFilter(f) {
+			st.protocolError(c, "invalid unsubscription filter")
+			return
+		}
 	}
 	for _, f := range p.Topics {
 		if _, ok := s.subs[f]; !ok {

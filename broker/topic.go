@@ -1,23 +1,20 @@
 package broker
 
-import (
-	"strings"
-	"unicode/utf8"
-)
+import "strings"
 
-// validTopicName reports a topic a client may publish to: non-empty UTF-8
-// without wildcards or NUL.
+// validTopicName reports a topic a client may publish to: a non-empty MQTT
+// string without wildcards.
 func validTopicName(t string) bool {
-	if t == "" || !utf8.ValidString(t) {
+	if t == "" || !validMQTTString(t) {
 		return false
 	}
-	return !strings.ContainsAny(t, "+#\x00")
+	return !strings.ContainsAny(t, "+#")
 }
 
 // validFilter reports a subscription filter: '+' and '#' only as whole levels,
 // '#' only last.
 func validFilter(f string) bool {
-	if f == "" || !utf8.ValidString(f) || strings.IndexByte(f, 0) >= 0 {
+	if f == "" || !validMQTTString(f) {
 		return false
 	}
 	levels := strings.Split(f, "/")
