@@ -65,7 +65,7 @@ func tailString(s string, n int) string {
 const (
 	decisionTimeout = 5 * time.Second
 	// timedWait bounds "not received" for a client that cannot receive a
-	// sentinel (id with '+' or '#').
+	// sentinel (id or username with '+' or '#': patterns deny it all).
 	timedWait = 1500 * time.Millisecond
 	// willSettle lets the broker see a dropped connection before the sentinel.
 	willSettle = 300 * time.Millisecond
@@ -88,7 +88,7 @@ func dialAs(addr string, c decisionClient, will *testutil.ClientOptions) (*testu
 type waiter struct {
 	c        *testutil.Client
 	id       string
-	sentinel bool // can use clients/ID/sentinel
+	sentinel bool // can use clients/ID/sentinel (via the %c pattern)
 }
 
 func newWaiter(addr string, who decisionClient, filter string, qos byte) (*waiter, error) {
@@ -96,7 +96,7 @@ func newWaiter(addr string, who decisionClient, filter string, qos byte) (*waite
 	if err != nil {
 		return nil, err
 	}
-	w := &waiter{c: c, id: who.ClientID, sentinel: !strings.ContainsAny(who.ClientID, "+#")}
+	w := &waiter{c: c, id: who.ClientID, sentinel: !strings.ContainsAny(who.ClientID+who.User, "+#")}
 	granted, err := c.Subscribe(filter, qos)
 	if err != nil {
 		c.Close()
