@@ -15,11 +15,16 @@ import (
 	"github.com/mqbench/mqbench/broker/conf"
 )
 
-// backlog is Mosquitto's listen(2) backlog (net__socket_listen_tcp calls
-// listen(sock, 100)). Go's net.Listen would use somaxconn (4096), which lets
-// a connection storm queue far deeper than it does at a real Mosquitto, so
-// sockets are made by hand.
-const backlog = 100
+// Listen backlogs. Mosquitto's own sockets use 100 (net__socket_listen_tcp
+// calls listen(sock, 100)); Go's net.Listen would use somaxconn (4096),
+// which lets a connection storm queue far deeper than at a real Mosquitto,
+// so sockets are made by hand. libwebsockets, which opens Mosquitto's
+// websockets sockets, listens with SOMAXCONN (ss shows 4096 for the
+// installed mosquitto's websockets listener).
+const (
+	mqttBacklog = 100
+	wsBacklog   = unix.SOMAXCONN
+)
 
 // resolveTimeout bounds the host-name lookup of a listener address.
 const resolveTimeout = 10 * time.Second
@@ -42,7 +47,7 @@ const resolveTimeout = 10 * time.Second
 // Port 0 (an mqbench extension; Mosquitto reads it as a unix socket) takes
 // one free port from the first socket and reuses it for the others, so the
 // IPv4 and IPv6 sockets of one listener share a port.
-func bindAll(l conf.Listener) ([]*net.TCPListener, []string, error) {
+func bindAll(l conf.Listener, backlog int) ([]*net.TCPListener, []string, error) {
 	ips, err := resolve(l)
 	if err != nil {
 		return nil, nil, err
@@ -70,7 +75,7 @@ func bindAll(l conf.Listener) ([]*net.TCPListener, []string, error) {
 			}
 			ip = ifIP
 		}
-		ln, stage, err := bindOne(ip, port)
+		ln, stage, err := bindOne(ip, port, backlog)
 		if err != nil {
 			if stage == "socket" {
 				warnings = append(warnings, fmt.Sprintf("%s: %v", where(l), err))
@@ -199,11 +204,9 @@ func interfaceAddr(l conf.Listener, ip net.IPAddr) (net.IPAddr, string, error) {
 				return net.IPAddr{}, fmt.Sprintf("%s: interface address for %s does not match specified listener address (%s)",
 					placeOf(l, "bind_interface"), l.BindInterface, l.BindAddress), nil
 			}
-			out := net.IPAddr{IP: ipn.IP}
-			if fam == 6 && ipn.IP.IsLinkLocalUnicast() {
-				out.Zone = ifc.Name
-			}
-			return out, "", nil
+			// Only the address is taken, no scope: Mosquitto copies sin6_addr
+			// alone, so a link-local first address fails to bind there too.
+			return net.IPAddr{IP: ipn.IP}, "", nil
 		}
 	}
 	return net.IPAddr{}, fmt.Sprintf("%s: interface %s does not support IPv%d configuration",
@@ -211,10 +214,10 @@ func interfaceAddr(l conf.Listener, ip net.IPAddr) (net.IPAddr, string, error) {
 }
 
 // bindOne makes one listening socket by hand (socket, SO_REUSEADDR,
-// IPV6_V6ONLY, bind, listen(100)) and hands it to the net package. stage
+// IPV6_V6ONLY, bind, listen(backlog)) and hands it to the net package. stage
 // names the failing system call, so "socket" failures can be skipped as
 // Mosquitto skips them.
-func bindOne(ip net.IPAddr, port int) (*net.TCPListener, string, error) {
+func bindOne(ip net.IPAddr, port, backlog int) (*net.TCPListener, string, error) {
 	addr := net.JoinHostPort(ipString(ip), strconv.Itoa(port))
 	var sa unix.Sockaddr
 	dom := unix.AF_INET
@@ -237,7 +240,7 @@ func bindOne(ip net.IPAddr, port int) (*net.TCPListener, string, error) {
 	}
 	fd, err := unix.Socket(dom, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, "socket", fmt.Errorf("opening an IPv%d socket for %s: %w", map[int]int{unix.AF_INET: 4, unix.AF_INET6: 6}[dom], addr, err)
+		return nil, "socket", fmt.Errorf("opening an IPv%d socket for %s: %w", ipFamily(ip.IP), addr, err)
 	}
 	closeFD := func() { _ = unix.Close(fd) }
 	// Like Mosquitto, failures to set these are not fatal.
@@ -284,4 +287,17 @@ func placeOf(l conf.Listener, key string) string {
 		return p + ": " + key
 	}
 	return where(l) + ": " + key
+}
+
+// interfaceNamed returns name when it is not an IP address but the exact
+// name of a network interface, else "".
+func interfaceNamed(name string) string {
+	host, _, _ := strings.Cut(name, "%")
+	if name == "" || net.ParseIP(host) != nil {
+		return ""
+	}
+	if _, err := net.InterfaceByName(name); err != nil {
+		return ""
+	}
+	return name
 }

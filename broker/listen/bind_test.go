@@ -196,3 +196,20 @@ func TestOpenAllClosesOnError(t *testing.T) {
 		t.Fatalf("reopened on %s", again)
 	}
 }
+
+// TestBacklogLikeMosquitto: sockets listen with Mosquitto's backlog of 100,
+// not somaxconn (ss reports the backlog as a listening socket's Send-Q).
+func TestBacklogLikeMosquitto(t *testing.T) {
+	ss, err := exec.LookPath("ss")
+	if err != nil {
+		t.Skip("ss not installed")
+	}
+	ln := openOne(t, lconf())
+	out, _, err := testutil.Run(5*time.Second, nil, ss, "-ltnH", fmt.Sprintf("sport = :%d", ln.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		t.Skipf("ss: %v", err)
+	}
+	if f := strings.Fields(out); len(f) < 3 || f[2] != "100" {
+		t.Fatalf("ss line %q, want Send-Q (backlog) 100", out)
+	}
+}

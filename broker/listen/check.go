@@ -41,8 +41,7 @@ type rule struct {
 	verdict func(l conf.Listener, v string) (refused bool, reason string)
 }
 
-func str(get func(l conf.Listener) string) func(l conf.Listener) string { return get }
-
+// flag reads a boolean key as "true" or "" (not set).
 func flag(get func(l conf.Listener) bool) func(l conf.Listener) string {
 	return func(l conf.Listener) string {
 		if get(l) {
@@ -56,7 +55,6 @@ func flag(get func(l conf.Listener) bool) func(l conf.Listener) string {
 const (
 	notTLS    = "ignored: the listener has no certfile and keyfile pair, so it is not TLS (Mosquitto ignores it too)"
 	wsIgnored = "ignored on websockets listeners: Mosquitto 2.0.11 does not pass it to libwebsockets (src/websockets.c)"
-	wsTLS     = wsIgnored
 )
 
 // tlsOnly is the verdict of a key that only matters on a TLS listener and
@@ -75,7 +73,7 @@ func mqttTLSOnly(l conf.Listener, _ string) (bool, string) {
 		return false, notTLS
 	}
 	if isWS(l) {
-		return false, wsTLS
+		return false, wsIgnored
 	}
 	return false, ""
 }
@@ -95,34 +93,34 @@ func refuseOnMQTTTLS(reason string) func(l conf.Listener, v string) (bool, strin
 // 2.0.11: net.c net__socket_listen / net__tls_server_ctx /
 // net__load_certificates, websockets.c mosq_websockets_init, handle_connect.c.
 var rules = []rule{
-	{"protocol", str(func(l conf.Listener) string { return l.Protocol }), func(l conf.Listener, v string) (bool, string) {
+	{"protocol", func(l conf.Listener) string { return l.Protocol }, func(l conf.Listener, v string) (bool, string) {
 		if v != "mqtt" && v != "websockets" {
 			return true, "unsupported protocol (mqtt or websockets)"
 		}
 		return false, ""
 	}},
-	{"certfile", str(func(l conf.Listener) string { return l.CertFile }), func(l conf.Listener, _ string) (bool, string) {
+	{"certfile", func(l conf.Listener) string { return l.CertFile }, func(l conf.Listener, _ string) (bool, string) {
 		if l.KeyFile == "" {
 			return false, "ignored without keyfile: Mosquitto opens a plain (non-TLS) listener unless both are set"
 		}
 		return false, ""
 	}},
-	{"keyfile", str(func(l conf.Listener) string { return l.KeyFile }), func(l conf.Listener, _ string) (bool, string) {
+	{"keyfile", func(l conf.Listener) string { return l.KeyFile }, func(l conf.Listener, _ string) (bool, string) {
 		if l.CertFile == "" {
 			return false, "ignored without certfile: Mosquitto opens a plain (non-TLS) listener unless both are set"
 		}
 		return false, ""
 	}},
-	{"cafile", str(func(l conf.Listener) string { return l.CAFile }), tlsOnly},
-	{"capath", str(func(l conf.Listener) string { return l.CAPath }), mqttTLSOnly},
+	{"cafile", func(l conf.Listener) string { return l.CAFile }, tlsOnly},
+	{"capath", func(l conf.Listener) string { return l.CAPath }, mqttTLSOnly},
 	{"require_certificate", flag(func(l conf.Listener) bool { return l.RequireCertificate }), tlsOnly},
-	{"crlfile", str(func(l conf.Listener) string { return l.CRLFile }), func(l conf.Listener, v string) (bool, string) {
+	{"crlfile", func(l conf.Listener) string { return l.CRLFile }, func(l conf.Listener, v string) (bool, string) {
 		if isTLS(l) && isWS(l) {
-			return false, wsTLS + "; revoked client certificates are accepted there"
+			return false, wsIgnored + "; revoked client certificates are accepted there"
 		}
 		return mqttTLSOnly(l, v)
 	}},
-	{"tls_version", str(func(l conf.Listener) string { return l.TLSVersion }), func(l conf.Listener, v string) (bool, string) {
+	{"tls_version", func(l conf.Listener) string { return l.TLSVersion }, func(l conf.Listener, v string) (bool, string) {
 		if _, why := mqttTLSOnly(l, v); why != "" {
 			return false, why
 		}
@@ -131,7 +129,7 @@ var rules = []rule{
 		}
 		return false, ""
 	}},
-	{"ciphers", str(func(l conf.Listener) string { return l.Ciphers }), func(l conf.Listener, v string) (bool, string) {
+	{"ciphers", func(l conf.Listener) string { return l.Ciphers }, func(l conf.Listener, v string) (bool, string) {
 		if !isTLS(l) {
 			return false, notTLS
 		}
@@ -140,7 +138,7 @@ var rules = []rule{
 		}
 		return false, ""
 	}},
-	{"ciphers_tls1.3", str(func(l conf.Listener) string { return l.CiphersTLS13 }), func(l conf.Listener, v string) (bool, string) {
+	{"ciphers_tls1.3", func(l conf.Listener) string { return l.CiphersTLS13 }, func(l conf.Listener, v string) (bool, string) {
 		if !isTLS(l) {
 			return false, notTLS
 		}
@@ -149,17 +147,17 @@ var rules = []rule{
 		}
 		return false, ""
 	}},
-	{"dhparamfile", str(func(l conf.Listener) string { return l.DHParamFile }),
+	{"dhparamfile", func(l conf.Listener) string { return l.DHParamFile },
 		refuseOnMQTTTLS("go's crypto/tls has no finite-field DHE key exchange (ECDHE only), so DH parameters cannot be used")},
-	{"tls_engine", str(func(l conf.Listener) string { return l.TLSEngine }),
+	{"tls_engine", func(l conf.Listener) string { return l.TLSEngine },
 		refuseOnMQTTTLS("go's crypto/tls cannot load OpenSSL engines")},
-	{"tls_keyform", str(func(l conf.Listener) string { return l.TLSKeyform }), func(l conf.Listener, v string) (bool, string) {
+	{"tls_keyform", func(l conf.Listener) string { return l.TLSKeyform }, func(l conf.Listener, v string) (bool, string) {
 		if v != "engine" {
 			return false, "" // Mosquitto reads anything else as pem
 		}
 		return refuseOnMQTTTLS("go's crypto/tls cannot load keys through OpenSSL engines")(l, v)
 	}},
-	{"psk_hint", str(func(l conf.Listener) string { return l.PSKHint }), func(l conf.Listener, _ string) (bool, string) {
+	{"psk_hint", func(l conf.Listener) string { return l.PSKHint }, func(l conf.Listener, _ string) (bool, string) {
 		if isWS(l) {
 			return false, wsIgnored
 		}
@@ -167,19 +165,19 @@ var rules = []rule{
 	}},
 	{"use_identity_as_username", flag(func(l conf.Listener) bool { return l.UseIdentityAsUsername }), identityVerdict},
 	{"use_subject_as_username", flag(func(l conf.Listener) bool { return l.UseSubjectAsUsername }), identityVerdict},
-	{"http_dir", str(func(l conf.Listener) string { return l.HTTPDir }), func(l conf.Listener, _ string) (bool, string) {
+	{"http_dir", func(l conf.Listener) string { return l.HTTPDir }, func(l conf.Listener, _ string) (bool, string) {
 		if !isWS(l) {
 			return false, "ignored: only websockets listeners serve http_dir"
 		}
 		return true, "serving static files from http_dir is not implemented"
 	}},
-	{"bind_interface", str(func(l conf.Listener) string { return l.BindInterface }), func(l conf.Listener, _ string) (bool, string) {
+	{"bind_interface", func(l conf.Listener) string { return l.BindInterface }, func(l conf.Listener, _ string) (bool, string) {
 		if isWS(l) {
 			return false, wsIgnored
 		}
 		return false, ""
 	}},
-	{"socket_domain", str(func(l conf.Listener) string { return l.SocketDomain }), func(l conf.Listener, v string) (bool, string) {
+	{"socket_domain", func(l conf.Listener) string { return l.SocketDomain }, func(l conf.Listener, v string) (bool, string) {
 		if v != "ipv4" && v != "ipv6" {
 			return true, "invalid socket_domain (ipv4 or ipv6)"
 		}

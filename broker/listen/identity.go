@@ -66,8 +66,9 @@ func Identity(state tls.ConnectionState, l conf.Listener) (username string, ok b
 // `openssl x509 -noout -subject -nameopt RFC2253` prints after "subject=":
 // RDNs in reverse order separated by ',' (multi-valued ones joined by '+',
 // also reversed), short attribute names from OpenSSL's table (unknown OIDs in
-// dotted form with the value as '#' and the DER in upper-case hex), values
-// converted to UTF-8 with every byte above 0x7E... see escapeValue.
+// dotted form with the value as '#' and its DER in upper-case hex), values
+// converted to UTF-8 and escaped as escapeValue describes. TestSubjectRFC2253
+// MatchesOpenSSL and TestIdentityMatchesMosquitto hold it to both.
 func SubjectRFC2253(rawSubject []byte) (string, error) {
 	rdns, err := parseName(rawSubject)
 	if err != nil {
@@ -218,8 +219,8 @@ func formatValue(v asn1.RawValue, knownType bool) (string, error) {
 
 // escapeValue applies OpenSSL's RFC 2253 escaping (a_strex.c do_esc_char
 // with ASN1_STRFLGS_ESC_2253|ESC_CTRL|ESC_MSB and UTF8_CONVERT): each
-// character is written as UTF-8, every byte above 0x7F as \XX, control
-// characters as \XX, the RFC 2253 specials , + " \ < > ; with a backslash,
+// character is written as UTF-8, every byte above 0x7E (DEL and all of
+// multi-byte UTF-8) and below 0x20 as \XX, the RFC 2253 specials , + " \ < > ; with a backslash,
 // and '#' or ' ' first and ' ' last with a backslash.
 func escapeValue(runes []rune) string {
 	var b strings.Builder

@@ -57,15 +57,26 @@ func open(l conf.Listener, index int) ([]*Listener, []string, error) {
 	if err != nil {
 		return nil, warnings, err
 	}
-	bindConf := l
+	bindConf, backlog := l, mqttBacklog
 	if isWS(l) {
-		// libwebsockets is given the address and only "disable IPv6".
+		backlog = wsBacklog
+		// libwebsockets is given the address and only "disable IPv6". It
+		// binds one dual-stack socket where two are bound here: the same
+		// addresses answer. (The installed mosquitto's libwebsockets even
+		// binds the wildcard when an address is given, and never services
+		// the socket unless an mqtt listener exists; neither is reproduced.)
 		bindConf.BindInterface = ""
 		if bindConf.SocketDomain == "ipv6" {
 			bindConf.SocketDomain = ""
 		}
+		// libwebsockets also takes an interface name as the address; the
+		// installed mosquitto then listens on the interface's IPv4 address
+		// only (ss shows [::ffff:127.0.0.1] for `listener PORT lo`).
+		if ifc := interfaceNamed(l.BindAddress); ifc != "" {
+			bindConf.BindAddress, bindConf.BindInterface, bindConf.SocketDomain = "", ifc, "ipv4"
+		}
 	}
-	tcps, bindWarnings, err := bindAll(bindConf)
+	tcps, bindWarnings, err := bindAll(bindConf, backlog)
 	warnings = append(warnings, bindWarnings...)
 	if err != nil {
 		return nil, warnings, err

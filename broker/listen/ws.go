@@ -14,12 +14,13 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Websockets listener limits. Mosquitto hands these to libwebsockets
-// (websockets_headers_size, default: libwebsockets' own 4096 byte header
-// buffer; no handshake timeout of its own beyond libwebsockets' 5 s-ish
-// pending timeouts), so comparable bounds are used.
+// Websockets listener limits, comparable to what libwebsockets applies for
+// Mosquitto (a 4096 byte request head, measured; its own pending-connection
+// timeouts).
 const (
-	wsMaxHeaderBytes = 4096
+	// wsMaxHeaderBytes: net/http allows MaxHeaderBytes plus 4096 bytes of
+	// slack for the request head, so 1 makes the limit about 4 KiB.
+	wsMaxHeaderBytes = 1
 	wsHandshakeTime  = 10 * time.Second
 	// wsReadLimit bounds one websocket message: the largest MQTT packet
 	// (268,435,455 bytes of remaining length plus a 5 byte fixed header).
@@ -29,7 +30,7 @@ const (
 )
 
 // wsSubprotocols are the protocols Mosquitto registers with libwebsockets
-// (websockets.c protocols[]) besides its "http-only" handler.
+// (websockets.c protocols[]) after its first, "http-only" handler.
 var wsSubprotocols = []string{"mqtt", "mqttv3.1"}
 
 // wsServer is the HTTP server of one websockets socket; upgraded connections
@@ -43,12 +44,19 @@ type wsServer struct {
 }
 
 // serveWS starts an HTTP server on t (over TLS when cfg is set) that
-// upgrades requests on any path, as Mosquitto's libwebsockets setup has no
-// mount restriction. Requests that are not a websocket upgrade get the
-// connection closed with no response, which is what Mosquitto does without
-// http_dir (callback_http returns -1). An upgrade that offers neither "mqtt"
-// nor "mqttv3.1" is refused with 400: libwebsockets would bind it to the
-// http-only protocol, where MQTT never reaches the broker.
+// upgrades requests the way the installed Mosquitto 2.0.11 (with its
+// libwebsockets) answers them, checked by TestWebsocketsMatchesMosquitto:
+//
+//   - any path upgrades (no mount restriction);
+//   - the subprotocol is the first of the client's list that is "mqtt" or
+//     "mqttv3.1"; a list naming neither gets the connection closed without a
+//     response; no list at all upgrades to libwebsockets' first, "http-only"
+//     protocol, where MQTT never reaches the broker: the connection stays
+//     open, its messages are discarded, and it never comes out of Accept;
+//   - a request that is no upgrade gets the connection closed without a
+//     response (Mosquitto without http_dir: callback_http returns -1);
+//   - the request head is limited to about 4 KiB, libwebsockets' limit;
+//     beyond it Go answers 431 where libwebsockets closes silently.
 func serveWS(t *net.TCPListener, cfg *tls.Config) *wsServer {
 	s := &wsServer{conns: make(chan *wsConn), done: make(chan struct{})}
 	up := &websocket.Upgrader{
@@ -79,27 +87,51 @@ func (s *wsServer) handle(up *websocket.Upgrader, w http.ResponseWriter, r *http
 		hijackClose(w)
 		return
 	}
+	offered := websocket.Subprotocols(r)
 	proto := ""
-	for _, p := range websocket.Subprotocols(r) {
+	for _, p := range offered {
 		if p == wsSubprotocols[0] || p == wsSubprotocols[1] {
 			proto = p
 			break
 		}
 	}
-	if proto == "" {
-		http.Error(w, "websocket subprotocol mqtt or mqttv3.1 required", http.StatusBadRequest)
+	if proto == "" && len(offered) > 0 {
+		hijackClose(w)
 		return
 	}
-	ws, err := up.Upgrade(w, r, http.Header{"Sec-Websocket-Protocol": {proto}})
+	var hdr http.Header
+	if proto != "" {
+		hdr = http.Header{"Sec-Websocket-Protocol": {proto}}
+	}
+	ws, err := up.Upgrade(w, r, hdr)
 	if err != nil {
 		return // Upgrade has answered the client
 	}
 	ws.SetReadLimit(wsReadLimit)
+	if proto == "" {
+		discard(ws)
+		return
+	}
 	c := &wsConn{ws: ws, tlsState: r.TLS}
 	select {
 	case s.conns <- c:
 	case <-s.done:
 		_ = ws.Close()
+	}
+}
+
+// discard is libwebsockets' "http-only" protocol for an upgraded connection:
+// everything the client sends is dropped until it goes away.
+func discard(ws *websocket.Conn) {
+	defer ws.Close()
+	for {
+		_, r, err := ws.NextReader()
+		if err != nil {
+			return
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return
+		}
 	}
 }
 

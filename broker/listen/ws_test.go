@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/mqbench/mqbench/broker/listen"
+	"github.com/mqbench/mqbench/internal/testutil"
 )
 
 // connectPacket is a minimal MQTT 3.1.1 CONNECT (client id "ws", clean
@@ -70,10 +72,113 @@ func TestWebsocketsRoundTrip(t *testing.T) {
 			t.Errorf("%s: session %+v", tc.path, s)
 		}
 	}
-	for _, protos := range [][]string{nil, {"foo"}} {
-		_, resp, err := dialWS(t, "ws://"+ln.String()+"/mqtt", nil, protos...)
-		if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("subprotocols %v: err %v resp %v, want 400", protos, err, resp)
+	// Offering only other subprotocols: closed without a response.
+	if _, resp, err := dialWS(t, "ws://"+ln.String()+"/mqtt", nil, "foo"); err == nil || resp != nil {
+		t.Errorf("subprotocol foo: err %v resp %v, want a bare close", err, resp)
+	}
+}
+
+// wsOutcome is what a websocket client sees of one request.
+type wsOutcome struct {
+	upgraded bool
+	proto    string
+	connack  bool // a CONNACK answered CONNECT
+	closed   bool // the server closed the websocket after the message
+}
+
+func wsTry(t *testing.T, url string, protos []string, msgType int) wsOutcome {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 3 * time.Second, Subprotocols: protos}
+	ws, resp, err := d.Dial(url, nil)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		return wsOutcome{}
+	}
+	defer ws.Close()
+	o := wsOutcome{upgraded: true, proto: ws.Subprotocol()}
+	if err := ws.WriteMessage(msgType, connectPacket); err != nil {
+		return o
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(time.Second))
+	typ, msg, err := ws.ReadMessage()
+	o.connack = err == nil && typ == websocket.BinaryMessage && string(msg) == "\x20\x02\x00\x00"
+	o.closed = websocket.IsCloseError(err, websocket.CloseUnsupportedData)
+	return o
+}
+
+// rawHTTP sends a request head and returns the first line of the answer.
+func rawHTTP(t *testing.T, addr, head string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write([]byte(head))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line)
+}
+
+// TestWebsocketsMatchesMosquitto runs the same websocket requests against
+// our listener and the real Mosquitto's (which only services websockets
+// when it also has an mqtt listener, and is given the interface name "lo"
+// so it binds loopback only).
+func TestWebsocketsMatchesMosquitto(t *testing.T) {
+	testutil.RequireMosquittoBroker(t)
+	ln := openOne(t, lconf("protocol", "websockets", "bind_address", "lo"))
+	if !strings.HasPrefix(ln.String(), "127.0.0.1:") {
+		t.Fatalf("ws listener on lo bound %s", ln)
+	}
+	miniBroker(t, ln)
+	wsPort := testutil.FreePort(t)
+	testutil.StartMosquittoConf(t, t.TempDir(), func(port int) string {
+		return fmt.Sprintf("listener %d 127.0.0.1\nlistener %d lo\nprotocol websockets\nallow_anonymous true\nuser root\nlog_dest none\n", port, wsPort)
+	})
+	targets := []struct{ who, addr string }{{"ours", ln.String()}, {"mosquitto", fmt.Sprintf("127.0.0.1:%d", wsPort)}}
+	testutil.WaitFor(t, "mosquitto's websockets listener", func() bool {
+		c, err := net.DialTimeout("tcp", targets[1].addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	for _, tc := range []struct {
+		protos []string
+		want   wsOutcome
+	}{
+		{[]string{"mqtt"}, wsOutcome{upgraded: true, proto: "mqtt", connack: true}},
+		{[]string{"mqttv3.1"}, wsOutcome{upgraded: true, proto: "mqttv3.1", connack: true}},
+		{[]string{"foo", "mqtt"}, wsOutcome{upgraded: true, proto: "mqtt", connack: true}},
+		{[]string{"foo"}, wsOutcome{}},
+		{nil, wsOutcome{upgraded: true}}, // http-only: upgraded, MQTT ignored
+	} {
+		for _, tg := range targets {
+			if got := wsTry(t, "ws://"+tg.addr+"/any/path", tc.protos, websocket.BinaryMessage); got != tc.want {
+				t.Errorf("%s, subprotocols %v: %+v, want %+v", tg.who, tc.protos, got, tc.want)
+			}
+		}
+	}
+	// Text messages: the one deliberate difference. Mosquitto parses them as
+	// MQTT; MQTT 3.1.1 section 6 says to close, and we do.
+	if got := wsTry(t, "ws://"+targets[1].addr+"/", []string{"mqtt"}, websocket.TextMessage); !got.connack {
+		t.Errorf("mosquitto no longer answers MQTT in a text message: %+v", got)
+	}
+	if got := wsTry(t, "ws://"+targets[0].addr+"/", []string{"mqtt"}, websocket.TextMessage); !got.closed {
+		t.Errorf("ours answered a text message: %+v", got)
+	}
+	upgrade := "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: mqtt\r\n"
+	for _, tg := range targets {
+		if line := rawHTTP(t, tg.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); line != "" {
+			t.Errorf("%s: plain GET answered %q", tg.who, line)
+		}
+		if line := rawHTTP(t, tg.addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("a", 3000)+"\r\n"+upgrade+"\r\n"); !strings.Contains(line, "101") {
+			t.Errorf("%s: 3 KB head answered %q, want 101", tg.who, line)
+		}
+		if line := rawHTTP(t, tg.addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("a", 4100)+"\r\n"+upgrade+"\r\n"); strings.Contains(line, "101") {
+			t.Errorf("%s: 4 KB head upgraded", tg.who)
 		}
 	}
 }
