@@ -51,6 +51,7 @@ type Checked struct {
 // its slices.
 type Offsets struct {
 	Stores     []int64
+	Clients    []int64 // a session created for a client without CLIENT: its first reference
 	ClientMsgs []int64
 	Subs       []int64
 	Retains    []int64
@@ -220,6 +221,7 @@ func (c *checker) client(db *DB, off int, cl *Client) bool {
 	i, dup := c.clients[cl.ClientID]
 	if !dup {
 		c.clients[cl.ClientID] = len(db.Clients)
+		c.res.Offsets.Clients = append(c.res.Offsets.Clients, int64(off))
 		return true
 	}
 	first := &db.Clients[i]
@@ -258,6 +260,7 @@ func (c *checker) finish(db *DB) {
 		r := c.refs[id]
 		c.problem(r.off, r.chunk, false, "client %q has no CLIENT chunk; a session (expiry interval 0) is created for it, as Mosquitto does", id)
 		c.clients[id] = len(db.Clients)
+		c.res.Offsets.Clients = append(c.res.Offsets.Clients, int64(r.off))
 		db.Clients = append(db.Clients, Client{ClientID: id})
 	}
 	sort.SliceStable(c.res.Problems, func(i, j int) bool { return c.res.Problems[i].Offset < c.res.Problems[j].Offset })

@@ -274,7 +274,7 @@ func TestParseCheckedDamage(t *testing.T) {
 			if got := checkedView(c, true); got != tt.loaded {
 				t.Fatalf("loaded\n%s\nwant\n%s", got, tt.loaded)
 			}
-			if len(c.Offsets.Stores) != len(c.DB.Stores) || len(c.Offsets.ClientMsgs) != len(c.DB.ClientMsgs) ||
+			if len(c.Offsets.Stores) != len(c.DB.Stores) || len(c.Offsets.ClientMsgs) != len(c.DB.ClientMsgs) || len(c.Offsets.Clients) != len(c.DB.Clients) ||
 				len(c.Offsets.Subs) != len(c.DB.Subs) || len(c.Offsets.Retains) != len(c.DB.Retains) {
 				t.Fatalf("offsets %+v do not match the db", c.Offsets)
 			}

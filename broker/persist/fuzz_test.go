@@ -157,7 +157,7 @@ func checkChecked(t *testing.T, data []byte) {
 	}
 	db := c.DB
 	if len(c.ClientMsgStore) != len(db.ClientMsgs) || len(c.RetainStore) != len(db.Retains) ||
-		len(c.Offsets.Stores) != len(db.Stores) || len(c.Offsets.ClientMsgs) != len(db.ClientMsgs) ||
+		len(c.Offsets.Stores) != len(db.Stores) || len(c.Offsets.ClientMsgs) != len(db.ClientMsgs) || len(c.Offsets.Clients) != len(db.Clients) ||
 		len(c.Offsets.Subs) != len(db.Subs) || len(c.Offsets.Retains) != len(db.Retains) {
 		t.Fatal("ParseChecked's index does not match its db")
 	}
