@@ -16,10 +16,15 @@ import (
 
 // inspectCmd decodes a mosquitto.db (any broker's, formats 2-6) and shows what
 // it holds, so a saved file can be checked for backlog, duplicates and
-// orphans without starting a broker. It only reads the file.
+// orphans without starting a broker. It reads the file as Mosquitto 2.0.11
+// (and the bundled broker) would load it: a file they refuse is an error with
+// its offset (exit 1); a file they load while dropping or repairing things is
+// shown as loaded plus a Problems table, each with its offset (exit 0: the
+// file is usable, and the problems are data, not a failure of the command).
+// It only reads the file.
 var inspectCmd = &cobra.Command{
 	Use:   "inspect DBFILE",
-	Short: "Show what a mosquitto.db holds: chunks, held messages per client, duplicates",
+	Short: "Show what a mosquitto.db holds (chunks, held messages per client, duplicates) and what is wrong with it",
 	Args:  cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		asJSON, err := cmd.Flags().GetBool("json")
@@ -27,16 +32,20 @@ var inspectCmd = &cobra.Command{
 			return err
 		}
 		path := args[0]
-		db, err := persist.ReadFile(path)
+		chk, err := persist.ReadChecked(path)
 		if err != nil {
 			return err
 		}
-		st := db.Stats()
+		st := chk.DB.Stats()
 		out := cmd.OutOrStdout()
 		if asJSON {
 			enc := json.NewEncoder(out)
 			enc.SetIndent("", "  ")
-			if err := enc.Encode(st); err != nil {
+			problems := chk.Problems
+			if problems == nil {
+				problems = []persist.Problem{}
+			}
+			if err := enc.Encode(inspectJSON{Stats: st, Problems: problems}); err != nil {
 				return fmt.Errorf("writing json: %w", err)
 			}
 			return nil
@@ -48,8 +57,42 @@ var inspectCmd = &cobra.Command{
 		if err := renderInspect(out, path, size, st); err != nil {
 			return fmt.Errorf("rendering tables: %w", err)
 		}
+		if err := renderProblems(out, chk.Problems); err != nil {
+			return fmt.Errorf("rendering tables: %w", err)
+		}
 		return nil
 	},
+}
+
+// inspectJSON is `inspect --json`: the statistics as before (their names are
+// stable) plus the problems, always present so scripts need no null check.
+type inspectJSON struct {
+	persist.Stats
+	Problems []persist.Problem `json:"problems"`
+}
+
+// renderProblems prints the Problems table, or a line saying there are none,
+// so a clean file is visibly checked rather than silently so.
+func renderProblems(w io.Writer, problems []persist.Problem) error {
+	if len(problems) == 0 {
+		_, err := fmt.Fprintln(w, "no problems: Mosquitto 2.0.11 loads every chunk")
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "Problems (%d): what Mosquitto 2.0.11 and the bundled broker skip, drop or repair when they load this file\n", len(problems)); err != nil {
+		return err
+	}
+	rows := make([][]string, 0, len(problems))
+	for _, p := range problems {
+		chunk, dropped := p.Chunk, "no"
+		if chunk == "" {
+			chunk = "-"
+		}
+		if p.Dropped {
+			dropped = "yes"
+		}
+		rows = append(rows, []string{strconv.FormatInt(p.Offset, 10), chunk, dropped, p.What})
+	}
+	return renderInspectTable(w, []string{"offset", "chunk", "dropped", "what"}, rows)
 }
 
 func init() {
@@ -79,7 +122,8 @@ func renderInspectTable(w io.Writer, header []string, rows [][]string) error {
 func inspectInt(n int64) string { return strconv.FormatInt(n, 10) }
 
 // renderInspect prints three tables: the file, its chunk counts (comparable
-// with mosquitto_db_dump --stats), and what each client holds.
+// with mosquitto_db_dump --stats), and what each client holds. They describe
+// what loads: entries a loader drops are in the Problems table instead.
 func renderInspect(w io.Writer, path string, size int64, st persist.Stats) error {
 	sizeText := "?"
 	if size >= 0 {
