@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -269,5 +270,39 @@ func TestFormatRoundTrip(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(out), []byte("b:$7$101$")) {
 		t.Errorf("not canonical: %q", out)
+	}
+}
+
+// TestOpenSSLBase64Measured replays what libcrypto's base64 BIO (as Mosquitto
+// drives it) returned for random salt/hash-like fields.
+func TestOpenSSLBase64Measured(t *testing.T) {
+	b, err := os.ReadFile("testdata/base64_openssl.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		in, want, ok := strings.Cut(line, "\t")
+		raw, err := hex.DecodeString(in)
+		if !ok || err != nil {
+			t.Fatalf("bad line %q", line)
+		}
+		n++
+		got, decoded := opensslB64Decode(string(raw))
+		if want == "-" {
+			if decoded {
+				t.Errorf("%q decoded to %x, OpenSSL fails", raw, got)
+			}
+			continue
+		}
+		if !decoded || hex.EncodeToString(got) != want {
+			t.Errorf("%q: got %x (%v), OpenSSL %s", raw, got, decoded, want)
+		}
+	}
+	if n < 500 {
+		t.Fatalf("only %d cases", n)
 	}
 }
