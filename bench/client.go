@@ -529,6 +529,9 @@ var sysTopics = map[string]string{
 	"$SYS/broker/clients/connected":        GaugeClients,
 }
 
+// sysVersionTopic is where Mosquitto (and the bundled broker) retain their version.
+const sysVersionTopic = "$SYS/broker/version"
+
 // connectSys starts the $SYS monitor, a clean-session client whose counters
 // (dropped messages above all) explain what the file size cannot.
 func (e *engine) connectSys() error {
@@ -536,7 +539,18 @@ func (e *engine) connectSys() error {
 	for t := range sysTopics {
 		filters[t] = 0
 	}
+	// launch reads an external broker's version without the run's
+	// credentials or TLS files, so a secured broker's header has none: the
+	// monitor, which has them, records it in a note.
+	var versionOnce sync.Once
+	if e.target.Version() == "" {
+		filters[sysVersionTopic] = 0
+	}
 	handler := func(_ mqtt.Client, m mqtt.Message) {
+		if m.Topic() == sysVersionTopic {
+			versionOnce.Do(func() { e.note("info", fmt.Sprintf("broker version (from %s): %.100s", sysVersionTopic, m.Payload())) })
+			return
+		}
 		name, ok := sysTopics[m.Topic()]
 		if !ok {
 			return

@@ -224,6 +224,13 @@ func TestMosquittoPasswordAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 		run := checkSecureRun(t, out)
+		version := false
+		for _, e := range run.Events {
+			version = version || e.Type == EvNote && strings.HasPrefix(e.Msg, "broker version (from $SYS/broker/version): mosquitto version 2.")
+		}
+		if run.Header.BrokerVersion == "" && !version {
+			t.Error("the broker's version is neither in the header nor in a note")
+		}
 		if !bytes.Contains(run.Header.Scenario, []byte(`"password":"(set)"`)) {
 			t.Errorf("header scenario does not record the password as set: %s", run.Header.Scenario)
 		}
