@@ -13,7 +13,27 @@
 // code is the same for all of them.
 //
 // What is refused or ignored, and why, is decided in one table (check.go);
-// Check exposes it so the broker can report it at start-up.
+// Check exposes it so the broker can report it at start-up. In short:
+//
+//   - refused: psk_hint (Go's TLS has no PSK suites), dhparamfile (no
+//     finite-field DHE), tls_engine and tls_keyform engine (no OpenSSL
+//     engines), ciphers entries Go cannot honour (OpenSSL keywords and
+//     operators, DHE/CCM/... suites; see CipherNames), ciphers_tls1.3 other
+//     than Go's fixed set, http_dir (static files are not served), and what
+//     Mosquitto itself refuses (bad tls_version, unreadable or unparsable
+//     certfile, keyfile, cafile or crlfile);
+//   - ignored as Mosquitto ignores them (a warning): TLS keys on a listener
+//     without both certfile and keyfile, certificate usernames on plain and
+//     websockets listeners, and capath, crlfile, tls_version and
+//     bind_interface on websockets listeners;
+//   - deliberately different: a websocket text message closes the
+//     connection (MQTT 3.1.1 section 6); Mosquitto parses it as MQTT.
+//     Handshake failures are not logged here (the broker decides).
+//
+// The tests hold each of these to the installed mosquitto 2.0.11 with the
+// same files and lines (TLS, CRL, capath, tls_version, bind_interface,
+// certificate usernames, websockets), so a wrong expectation shows up as a
+// Mosquitto failure.
 package listen
 
 import (
@@ -98,7 +118,7 @@ func open(l conf.Listener, index int) ([]*Listener, []string, error) {
 // other error whatever was opened is closed again.
 func OpenAll(cfg *conf.Config) ([]*Listener, []string, error) {
 	if cfg.LocalOnly() {
-		return openLocalOnly()
+		return openLocalOnly(localOnlyPort)
 	}
 	var (
 		all      []*Listener
@@ -119,14 +139,14 @@ func OpenAll(cfg *conf.Config) ([]*Listener, []string, error) {
 // localOnlyPort is Mosquitto's default port, used by local-only mode.
 const localOnlyPort = 1883
 
-func openLocalOnly() ([]*Listener, []string, error) {
+func openLocalOnly(port int) ([]*Listener, []string, error) {
 	var (
 		all      []*Listener
 		warnings []string
 		errs     []error
 	)
 	for _, host := range []string{"127.0.0.1", "::1"} {
-		l := conf.Listener{Port: localOnlyPort, BindAddress: host, MaxConnections: -1, Protocol: "mqtt"}
+		l := conf.Listener{Port: port, BindAddress: host, MaxConnections: -1, Protocol: "mqtt"}
 		lns, w, err := open(l, -1)
 		warnings = append(warnings, w...)
 		if err != nil {
@@ -197,7 +217,9 @@ func (l *Listener) Protocol() string {
 }
 
 // Handshake completes the TLS handshake of a connection from Accept within
-// timeout and returns its state, or nil for a plain connection. For a
+// timeout and returns its state, or nil for a plain connection. Call it on
+// the connection Accept returned, before wrapping it (it recognises the
+// connection by type). For a
 // websockets connection it returns the state of the TLS connection the
 // upgrade came over (nil for ws://). On error the caller closes c.
 func Handshake(c net.Conn, timeout time.Duration) (*tls.ConnectionState, error) {

@@ -146,8 +146,9 @@ func checkTLS13(list string) error {
 //     c_rehash). OpenSSL 3 accepts a capath that does not exist (the
 //     installed mosquitto starts with one), so that is not an error;
 //   - require_certificate asks for and verifies a client certificate
-//     (SSL_VERIFY_PEER|SSL_VERIFY_FAIL_IF_NO_PEER_CERT); without it none is
-//     requested (SSL_VERIFY_NONE), whatever cafile says;
+//     (SSL_VERIFY_PEER|SSL_VERIFY_FAIL_IF_NO_PEER_CERT) against cafile and
+//     capath, for client authentication (OpenSSL's "ssl_client" purpose);
+//     without it none is requested (SSL_VERIFY_NONE), whatever cafile says;
 //   - crlfile must hold at least one parsable PEM CRL; peers are then checked
 //     against it as X509_V_FLAG_CRL_CHECK does (the leaf only, see crlCheck);
 //   - tls_version, ciphers and ciphers_tls1.3 as described at tlsVersions,
@@ -204,15 +205,14 @@ func ServerTLS(l conf.Listener) (*tls.Config, error) {
 		cfg.ClientAuth = tls.NoClientCert
 		return cfg, nil
 	}
-	cfg.ClientAuth = tls.RequireAndVerifyClientCert
-	cfg.ClientCAs = pool
-	if crls != nil {
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.VerifiedChains) == 0 {
-				return errors.New("no verified client certificate chain")
-			}
-			return crlCheck(cs.VerifiedChains[0], crls, time.Now())
-		}
+	// Verification is done here rather than by RequireAndVerifyClientCert,
+	// because that would list the CA names in the CertificateRequest, which
+	// Mosquitto never does (it sets no client CA list): Go clients would
+	// then withhold a certificate from another CA instead of sending it.
+	// VerifyConnection also runs on resumed sessions, so a CRL still bites.
+	cfg.ClientAuth = tls.RequireAnyClientCert
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		return verifyClient(cs.PeerCertificates, pool, crls, time.Now())
 	}
 	return cfg, nil
 }
@@ -334,6 +334,29 @@ func loadCRLs(l conf.Listener) ([]*x509.RevocationList, error) {
 		return nil, fmt.Errorf("%s: unable to load certificate revocation file %q: no PEM CRL in it", placeOf(l, "crlfile"), l.CRLFile)
 	}
 	return out, nil
+}
+
+// verifyClient checks a client's chain against the CA pool and, with a
+// crlfile, the CRLs.
+func verifyClient(certs []*x509.Certificate, pool *x509.CertPool, crls []*x509.RevocationList, now time.Time) error {
+	if len(certs) == 0 {
+		return errors.New("no client certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := certs[0].Verify(x509.VerifyOptions{
+		Roots: pool, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return fmt.Errorf("client certificate: %w", err)
+	}
+	if crls == nil {
+		return nil
+	}
+	return crlCheck(chains[0], crls, now)
 }
 
 // crlCheck is OpenSSL's X509_V_FLAG_CRL_CHECK (what Mosquitto sets): the

@@ -413,3 +413,35 @@ func TestCipherRestrictionHandshake(t *testing.T) {
 		t.Error("unlisted suite negotiated")
 	}
 }
+
+// TestCertificateRequestLikeMosquitto: the CertificateRequest names no CAs
+// at either broker, so a client sends whatever certificate it has.
+func TestCertificateRequestLikeMosquitto(t *testing.T) {
+	testutil.RequireMosquittoBroker(t)
+	f := newTLSFixture(t)
+	kv := []string{"cafile", f.caFile, "certfile", f.serverCert, "keyfile", f.serverKey, "require_certificate", "true"}
+	ln := openOne(t, lconf(kv...))
+	sessions := miniBroker(t, ln)
+	m := testutil.StartMosquittoConf(t, t.TempDir(), func(port int) string { return mosqLines(port, kv...) })
+	pair, err := tls.LoadX509KeyPair(f.clients["good"][0], f.clients["good"][1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []struct{ who, addr string }{{"ours", ln.String()}, {"mosquitto", m.Addr}} {
+		asked, cas := false, -1
+		c, err := tls.Dial("tcp", target.addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12,
+			GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				asked, cas = true, len(cri.AcceptableCAs)
+				return &pair, nil
+			}})
+		if err != nil {
+			t.Errorf("%s: %v", target.who, err)
+			continue
+		}
+		c.Close()
+		if !asked || cas != 0 {
+			t.Errorf("%s: certificate requested %v with %d CA names, want 0", target.who, asked, cas)
+		}
+	}
+	nextSession(t, sessions)
+}
