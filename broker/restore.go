@@ -51,7 +51,7 @@ type restorer struct {
 	unresumable  map[string]bool // clients whose session is dropped, expiry interval 0
 	stripped     int             // messages whose MQTT 5 properties were dropped
 	expired      int             // stored messages past their expiry, with their deliveries
-	unreferenced int             // stored messages nothing refers to (Mosquitto drops them at its next save)
+	unreferenced []int           // db.Stores indexes nothing refers to (Mosquitto drops them at its next save)
 }
 
 func (r *restorer) drop(off int64, chunk, format string, args ...any) {
@@ -161,7 +161,7 @@ func (r *restorer) load() {
 			continue
 		}
 		if m.refs == 0 {
-			r.unreferenced++
+			r.unreferenced = append(r.unreferenced, i)
 			continue
 		}
 		refs := m.refs
@@ -241,13 +241,22 @@ func (r *restorer) announce(path string, data []byte) error {
 	if r.expired > 0 {
 		log.printf(logInfo, "Persistence file %s: %d expired messages not restored.", path, r.expired)
 	}
-	if r.unreferenced > 0 {
-		log.printf(logInfo, "Persistence file %s: %d stored messages no client or retained topic refers to not restored (Mosquitto drops them at its next save).",
-			path, r.unreferenced)
-	}
 	problems := r.chk.Problems
 	if len(problems) == 0 && len(r.drops) == 0 {
+		// Normal in a Mosquitto file: messages held for connected
+		// clean-session clients, whose deliveries are not saved.
+		if n := len(r.unreferenced); n > 0 {
+			log.printf(logInfo, "Persistence file %s: not restoring %d stored message(s) that no session or retained topic refers to (Mosquitto drops them at its next save).", path, n)
+		}
 		return nil
+	}
+	// In a damaged file an unreferenced message may be the one a damaged
+	// reference pointed at: name each.
+	for i := len(r.unreferenced) - 1; i >= 0; i-- {
+		k := r.unreferenced[i]
+		ms := &r.chk.DB.Stores[k]
+		r.drop(r.chk.Offsets.Stores[k], "MSG_STORE", "store id %d on %q (%d payload bytes) is referred to by nothing that was loaded; not restored",
+			ms.StoreID, ms.Topic, len(ms.Payload))
 	}
 	dropped := len(r.drops) - r.stripped
 	for _, p := range problems {

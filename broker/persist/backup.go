@@ -43,7 +43,7 @@ func KeepDamaged(path string, data []byte, at time.Time) (string, error) {
 		}
 		return name, nil
 	}
-	return "", fmt.Errorf("keeping a copy of %s: %s-2 to -100 exist already", path, base)
+	return "", fmt.Errorf("keeping a copy of %s: %s and its -2 to -100 variants exist already", path, base)
 }
 
 func writeSynced(f *os.File, data []byte) error {
