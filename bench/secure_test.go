@@ -196,7 +196,7 @@ func grepRunDir(t *testing.T, dir, secret string) {
 // gets through; the password is nowhere in the recorded run.
 func TestMosquittoPasswordAuth(t *testing.T) {
 	dir := t.TempDir()
-	pw := passwordFile(t, dir, "alice", "secret")
+	pw := passwordFile(t, dir, "alice", "secret", "bob", "bobs-own")
 	m := testutil.StartMosquittoConf(t, dir, func(port int) string {
 		return fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\nsys_interval 1\nlog_dest none\n%s", port, pw, rootUser())
 	})
@@ -235,6 +235,22 @@ func TestMosquittoPasswordAuth(t *testing.T) {
 			t.Errorf("header scenario does not record the password as set: %s", run.Header.Scenario)
 		}
 		grepRunDir(t, out, "secret")
+	})
+	t.Run("subscriber group as bob", func(t *testing.T) {
+		// The group's connect section wins over the run-wide flags, for it only.
+		sets := []string{"subscribers.0.connect.username=bob", "subscribers.0.connect.password=bobs-own"}
+		out := filepath.Join(t.TempDir(), "run")
+		sc := loadSecure(t, scenarios.ConnectFlags{Username: "alice", Password: "secret"}, sets...)
+		if _, err := Execute(context.Background(), Options{Scenario: sc, Target: external(t, addr), OutDir: out}); err != nil {
+			t.Fatal(err)
+		}
+		checkSecureRun(t, out)
+		grepRunDir(t, out, "bobs-own")
+		sc = loadSecure(t, scenarios.ConnectFlags{Username: "alice", Password: "secret"}, sets[0], "subscribers.0.connect.password=wrong")
+		_, err := Execute(context.Background(), Options{Scenario: sc, Target: external(t, addr), OutDir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "connecting subscriber sub") || !strings.Contains(strings.ToLower(err.Error()), "not authori") {
+			t.Fatalf("bob with a wrong password: %v", err)
+		}
 	})
 	t.Run("password_env", func(t *testing.T) {
 		t.Setenv("MQB_SECURE_PW", "secret")
