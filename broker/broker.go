@@ -32,6 +32,9 @@ type Options struct {
 	ConfigFile string       // for messages only
 	Log        io.Writer    // broker log lines (per log_dest/log_type, formatted like mosquitto); nil discards
 	Version    string       // reported in $SYS/broker/version as "mqbench VERSION"
+	// LocalPorts are the ports of local-only mode (no listener configured):
+	// mosquitto's -p. Empty means 1883.
+	LocalPorts []int
 }
 
 // Stats are the broker's counters, read in one consistent cut by the state owner,
@@ -100,7 +103,7 @@ type Broker struct {
 // listener is one bound socket, its connection limit and the security and
 // listener options that govern the clients it accepts.
 type listener struct {
-	ln     net.Listener
+	ln     net.Listener // a *listen.Listener: plain, TLS or websockets
 	port   int
 	max    int
 	active atomic.Int64

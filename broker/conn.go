@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -51,6 +52,10 @@ type conn struct {
 	closing bool // write what is queued, then close
 	dead    bool // writer gone: drop whatever is queued
 	sig     chan struct{}
+
+	// tlsState is set by the reader after a TLS handshake, before the first
+	// packet reaches the state owner.
+	tlsState *tls.ConnectionState
 
 	// Owned by the state owner goroutine.
 	sess     *session
@@ -264,6 +269,14 @@ func (c *conn) readLoop() {
 			deliver(event{pkts: batch, closed: true, err: fmt.Errorf("panic: %v", r)})
 		}
 	}()
+	if c.lis.tls {
+		if err := c.handshake(); err != nil {
+			b.log.printf(logNotice, "Client connection from %s failed: %v.", c.remote, err)
+			c.kill()
+			deliver(event{closed: true, err: err})
+			return
+		}
+	}
 	br := bufio.NewReaderSize(counted{nc: c.nc, n: &b.bytesRecv}, 32<<10)
 	rules := readRules{limit: b.cfg.MessageSizeLimit, first: true}
 	_ = c.nc.SetReadDeadline(time.Now().Add(connectTimeout))

@@ -1,36 +1,35 @@
 package broker
 
-import (
-	"crypto/tls"
-	"strings"
-)
-
-// tlsConn is what a TLS connection (plain mqtts, or a websocket over TLS)
-// offers to read the client's certificate after the handshake.
-type tlsConn interface {
-	ConnectionState() tls.ConnectionState
-}
+import "github.com/mqbench/mqbench/broker/listen"
 
 // certUsername is the username use_identity_as_username (the certificate's
 // common name) or use_subject_as_username (its whole subject) gives a client,
-// as Mosquitto's handle_connect derives it; false when the client sent no
-// certificate or it has no usable name, which Mosquitto answers with CONNACK 4.
+// as Mosquitto's handle_connect derives it (listen.Identity); false when the
+// client sent no usable certificate, which Mosquitto answers with CONNACK 4.
 func (c *conn) certUsername() (string, bool) {
-	tc, ok := c.nc.(tlsConn)
-	if !ok || c.lis.cfg == nil {
+	if c.tlsState == nil || c.lis.cfg == nil {
 		return "", false
 	}
-	st := tc.ConnectionState()
-	if len(st.PeerCertificates) == 0 {
-		return "", false
+	return listen.Identity(*c.tlsState, *c.lis.cfg)
+}
+
+// certAuth reports whether this connection's username comes from its
+// certificate rather than its CONNECT.
+func (c *conn) certAuth() bool {
+	return c.lis.cfg != nil && listen.CertificateUsername(*c.lis.cfg)
+}
+
+// tlsHandshakeTimeout bounds a TLS handshake, so a client that opens a socket
+// and sends nothing cannot hold a connection slot for long.
+const tlsHandshakeTimeout = connectTimeout
+
+// handshake completes a TLS handshake in the connection's own goroutine (never
+// in the accept loop) and keeps the state for certificate usernames.
+func (c *conn) handshake() error {
+	st, err := listen.Handshake(c.nc, tlsHandshakeTimeout)
+	if err != nil {
+		return err
 	}
-	cert := st.PeerCertificates[0]
-	if c.lis.cfg.UseIdentityAsUsername {
-		cn := cert.Subject.CommonName
-		if cn == "" || strings.IndexByte(cn, 0) >= 0 {
-			return "", false
-		}
-		return cn, true
-	}
-	return cert.Subject.String(), true
+	c.tlsState = st
+	return nil
 }

@@ -36,10 +36,11 @@ func refusal(s conf.Setting) string {
 	return ""
 }
 
-// refusedKeys can never be honoured by the bundled broker, whatever their value.
+// refusedKeys can never be honoured by the bundled broker, whatever their
+// value. Listener TLS and socket keys are decided by package listen (its
+// Check table), which knows where Mosquitto itself ignores them.
 var refusedKeys = map[string]string{
 	"psk_file":                       "TLS-PSK is not available: Go's crypto/tls has no PSK cipher suites",
-	"psk_hint":                       "TLS-PSK is not available: Go's crypto/tls has no PSK cipher suites",
 	"plugin":                         "the bundled broker cannot load Mosquitto plugins",
 	"auth_plugin":                    "the bundled broker cannot load Mosquitto plugins",
 	"auth_plugin_deny_special_chars": "the bundled broker cannot load Mosquitto plugins",
@@ -47,9 +48,6 @@ var refusedKeys = map[string]string{
 	"max_packet_size":                "max_packet_size is not enforced by the bundled broker",
 	"persistent_client_expiration":   "persistent client expiry is not implemented by the bundled broker yet",
 	"mount_point":                    "mount points are not supported by the bundled broker",
-	"http_dir":                       "the bundled broker does not serve files over HTTP",
-	"dhparamfile":                    "finite-field Diffie-Hellman is not available: Go's crypto/tls offers ECDHE only",
-	"tls_engine":                     "OpenSSL engines are not available to Go's crypto/tls",
 	"tls_engine_kpass_sha1":          "OpenSSL engines are not available to Go's crypto/tls",
 	"max_topic_alias":                "topic aliases are MQTT 5, which the bundled broker does not speak yet",
 	"websockets_headers_size":        "websockets_headers_size is not enforced by the bundled broker",
@@ -71,8 +69,6 @@ var refusedUnless = map[string]func(conf.Setting) string{
 	"memory_limit":        unlessValue("0", "memory_limit is not enforced by the bundled broker"),
 	"maximum_qos":         unlessValue("2", "a maximum QoS below 2 is not enforced by the bundled broker"),
 	"max_qos":             unlessValue("2", "a maximum QoS below 2 is not enforced by the bundled broker"),
-	"tls_keyform":         unlessValue("pem", "OpenSSL engines are not available to Go's crypto/tls"),
-	"ciphers_tls1.3":      func(conf.Setting) string { return "Go's crypto/tls does not let the TLS 1.3 cipher suites be chosen" },
 	"user": func(s conf.Setting) string {
 		if first(s.Value) == "root" || !runningAsRoot() {
 			return ""

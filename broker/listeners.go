@@ -3,9 +3,9 @@ package broker
 import (
 	"fmt"
 	"net"
-	"strconv"
 
 	"github.com/mqbench/mqbench/broker/conf"
+	"github.com/mqbench/mqbench/broker/listen"
 )
 
 // loadSecurity reads every password and ACL file the configuration names, once
@@ -50,57 +50,68 @@ func (b *Broker) securityForPort(port int) *security {
 	return nil
 }
 
-// openListeners binds every configured listener, or Mosquitto 2.0's
-// local-only pair (127.0.0.1 and ::1) when none is configured. On any error
-// whatever was opened is closed again, so a failed Start leaves nothing bound.
+// openListeners binds every configured listener through package listen
+// (Mosquitto's address rules, TLS, websockets, bind_interface), or Mosquitto
+// 2.0's local-only pair (127.0.0.1 and ::1) when none is configured. Settings
+// Mosquitto would ignore are logged as warnings; settings it would use and Go
+// cannot are refused. On any error whatever was opened is closed again, so a
+// failed Start leaves nothing bound.
 func (b *Broker) openListeners() ([]*listener, error) {
-	var lns []*listener
-	fail := func(err error) ([]*listener, error) {
-		for _, l := range lns {
-			_ = l.ln.Close()
-		}
+	var (
+		opened   []*listen.Listener
+		warnings []string
+		err      error
+	)
+	if len(b.cfg.Listeners) == 0 && len(b.opts.LocalPorts) > 0 {
+		opened, warnings, err = openLocalPorts(b.opts.LocalPorts)
+	} else {
+		opened, warnings, err = listen.OpenAll(b.cfg)
+	}
+	for _, w := range warnings {
+		b.log.printf(logWarning, "Warning: %s", w)
+	}
+	if err != nil {
 		return nil, err
 	}
-	if len(b.cfg.Listeners) == 0 {
-		ln, err := net.Listen("tcp", "127.0.0.1:1883")
-		if err != nil {
-			return fail(fmt.Errorf("opening local-only listener on 127.0.0.1:1883: %w", err))
+	lns := make([]*listener, 0, len(opened))
+	for _, ln := range opened {
+		l := &listener{ln: ln, port: ln.Addr().(*net.TCPAddr).Port, max: -1, sec: b.secLocal, tls: ln.TLS(), label: ln.Protocol()}
+		if ln.TLS() {
+			l.label += " over tls"
 		}
-		lns = append(lns, &listener{ln: ln, port: 1883, max: -1, sec: b.secLocal, label: "mqtt"})
-		return lns, nil
-	}
-	for i := range b.cfg.Listeners {
-		l := &b.cfg.Listeners[i]
-		if r := listenerRefusal(l); r != "" {
-			return fail(fmt.Errorf("%s: %s", listenerPlace(l), r))
+		if i := ln.Index; i >= 0 {
+			l.cfg = &b.cfg.Listeners[i]
+			l.max = l.cfg.MaxConnections
+			l.sec = b.sec[i]
 		}
-		addr := net.JoinHostPort(l.BindAddress, strconv.Itoa(l.Port))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fail(fmt.Errorf("%s: opening listener on %s: %w", listenerPlace(l), addr, err))
-		}
-		lns = append(lns, &listener{ln: ln, port: ln.Addr().(*net.TCPAddr).Port, max: l.MaxConnections,
-			sec: b.sec[i], cfg: l, label: "mqtt"})
+		lns = append(lns, l)
 	}
 	return lns, nil
 }
 
-// listenerRefusal says why a listener cannot be opened as configured.
-func listenerRefusal(l *conf.Listener) string {
-	switch {
-	case l.CertFile != "" || l.KeyFile != "" || l.CAFile != "" || l.CAPath != "" || l.CRLFile != "":
-		return "TLS listeners are not available in this build of the bundled broker"
-	case l.Protocol == "websockets":
-		return "websockets listeners are not available in this build of the bundled broker"
-	case l.BindInterface != "":
-		return "bind_interface is not available in this build of the bundled broker"
+// openLocalPorts is local-only mode on the ports of mosquitto's -p: each on
+// 127.0.0.1 and ::1, running as long as one socket opened.
+func openLocalPorts(ports []int) ([]*listen.Listener, []string, error) {
+	var (
+		all      []*listen.Listener
+		warnings []string
+		firstErr error
+	)
+	for _, port := range ports {
+		for _, host := range []string{"127.0.0.1", "::1"} {
+			lns, w, err := listen.Open(conf.Listener{Port: port, BindAddress: host, MaxConnections: -1, Protocol: "mqtt"})
+			warnings = append(warnings, w...)
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			all = append(all, lns...)
+		}
 	}
-	return ""
-}
-
-func listenerPlace(l *conf.Listener) string {
-	if p := l.Place("listener"); p != "" {
-		return p
+	if len(all) == 0 {
+		return nil, warnings, fmt.Errorf("local-only mode: %w", firstErr)
 	}
-	return "listener " + strconv.Itoa(l.Port)
+	return all, warnings, nil
 }

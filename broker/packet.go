@@ -12,7 +12,6 @@ import (
 // maxRemainingLength is the largest remaining length MQTT can encode.
 const maxRemainingLength = 268435455
 
-
 // malformedError is a packet that cannot be decoded; the connection that sent it
 // is closed, nothing else is affected.
 type malformedError struct{ msg string }

@@ -386,7 +386,7 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket) {
 	}
 	username, hasUser := p.Username, p.UsernameFlag
 	certAuth := false
-	if l := c.lis.cfg; l != nil && (l.UseIdentityAsUsername || l.UseSubjectAsUsername) && c.lis.tls {
+	if c.certAuth() {
 		name, ok := c.certUsername()
 		if !ok {
 			st.refuse(c, packets.ErrRefusedBadUsernameOrPassword, "no usable client certificate for use_identity_as_username")

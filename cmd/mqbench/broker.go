@@ -14,14 +14,20 @@ import (
 	"github.com/mqbench/mqbench/broker/conf"
 )
 
-var brokerConfigFile string
+var (
+	brokerConfigFile string
+	brokerPorts      []int
+	brokerVerbose    bool
+)
 
 var brokerCmd = &cobra.Command{
-	Use:   "broker [-c FILE]",
+	Use:   "broker [-c FILE] [-p PORT]... [-v]",
 	Short: "Run the bundled MQTT broker (Mosquitto 2.0 queueing and persistence model)",
 	Long: `Run the bundled MQTT 3.1/3.1.1 broker with a mosquitto.conf (-c) or Mosquitto 2.0's
 defaults. One line "mqbench broker VERSION listening on HOST:PORT" is printed per
-listener once it accepts connections.
+listener once it accepts connections. The flags are Mosquitto's: -p PORT (repeatable)
+sets the ports of local-only mode (127.0.0.1 and ::1, used when the config has no
+listener), -v enables every log type.
 
 Signals: SIGUSR1 saves the persistence file now; SIGTERM and SIGINT send the wills
 of connected clients, save a final snapshot and exit 0; SIGHUP is ignored (there is
@@ -34,6 +40,8 @@ no configuration reload: restart the broker to change settings).`,
 
 func init() {
 	brokerCmd.Flags().StringVarP(&brokerConfigFile, "config", "c", "", "mosquitto.conf to read (default: Mosquitto 2.0 defaults)")
+	brokerCmd.Flags().IntSliceVarP(&brokerPorts, "port", "p", nil, "port of local-only mode (repeatable; ignored when the config has a listener, as in mosquitto)")
+	brokerCmd.Flags().BoolVarP(&brokerVerbose, "verbose", "v", false, "enable every log type (log_type all), as mosquitto -v")
 	rootCmd.AddCommand(brokerCmd)
 }
 
@@ -45,12 +53,20 @@ func runBroker(stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	for _, p := range brokerPorts {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("invalid port specified (%d)", p)
+		}
+	}
+	if brokerVerbose {
+		cfg.LogType = []string{"all"}
+	}
 	logW, closeLog, err := brokerLog(cfg, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	b, err := broker.New(broker.Options{Config: cfg, ConfigFile: brokerConfigFile, Log: logW, Version: version})
+	b, err := broker.New(broker.Options{Config: cfg, ConfigFile: brokerConfigFile, Log: logW, Version: version, LocalPorts: brokerPorts})
 	if err != nil {
 		return err
 	}
