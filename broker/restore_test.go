@@ -223,8 +223,8 @@ func TestDamagedDBMosquittoAgrees(t *testing.T) {
 	if got := drainPayloads(t, m.Addr, "slowsub", 2); strings.Join(got, ",") != "m1,m3" {
 		t.Fatalf("mosquitto delivered %v, want m1, m3", got)
 	}
-	if !strings.Contains(m.Stderr(), `Unsupported chunk "42"`) {
-		t.Errorf("mosquitto did not mention the unknown chunk:\n%s", m.Stderr())
+	if _, err := m.WaitStderrLine(`Unsupported chunk "42"`, 5*time.Second); err != nil {
+		t.Errorf("mosquitto did not mention the unknown chunk: %v\n%s", err, m.Stderr())
 	}
 }
 
