@@ -7,4 +7,10 @@
 // (how many messages are held, queued or in flight, and whether anything is
 // stored twice or left unreferenced), so the sampler and `mqbench inspect`
 // answer those questions from the file itself rather than from the broker.
+//
+// Parse is strict: it refuses what it cannot account for and keeps everything
+// it read. ParseChecked reads a file the way Mosquitto 2.0.11 restores it,
+// refusing what Mosquitto refuses and reporting, as a Problem with its byte
+// offset, everything Mosquitto would skip, drop or repair; loaders use it so
+// that no damage is lost in silence (docs/persistence-damage.md).
 package persist
