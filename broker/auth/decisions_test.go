@@ -36,6 +36,12 @@ type decisionRow struct {
 	Observer     *decisionClient `json:"observer,omitempty"`
 	ObserverIs   string          `json:"observer_is,omitempty"` // "self"
 	Note         string          `json:"note"`
+
+	// timedWait: the waiting client may not be able to read its sentinel
+	// (random ACLs), so "not received" is a timed wait.
+	timedWait bool
+	// addr, when set, is the broker the row runs against.
+	addr string
 }
 
 func (r decisionRow) client() decisionClient {

@@ -21,6 +21,14 @@ type edgeSetup struct {
 }
 
 func (s edgeSetup) run(t *testing.T) {
+	t.Helper()
+	runRows(t, "", s.start(t))
+}
+
+// start checks the predictions, starts the broker and returns the rows bound
+// to it.
+func (s edgeSetup) start(t *testing.T) []decisionRow {
+	t.Helper()
 	dir := t.TempDir()
 	extra := []string{"allow_anonymous true"}
 	var acl *ACL
@@ -49,27 +57,27 @@ func (s edgeSetup) run(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, r := range s.rows {
+	allowed := 0
+	for i, r := range s.rows {
 		got, err := predict(r, acl, pw)
+		if r.Expect == "" && err == nil {
+			// Generated rows: the prediction is what the real broker must do.
+			s.rows[i].Expect, r.Expect = got, got
+		}
 		if err != nil || got != r.Expect {
 			t.Errorf("%s: predicted %q (%v), want %s (%s)", r.ID, got, err, r.Expect, r.Note)
 		}
-	}
-	m := startMosquitto(t, dir, extra...)
-	t.Run("rows", func(t *testing.T) {
-		for _, r := range s.rows {
-			t.Run(r.ID, func(t *testing.T) {
-				t.Parallel()
-				got, err := runDecisionRow(m.Addr, r)
-				if err != nil {
-					t.Fatalf("%s: %v", r.Note, err)
-				}
-				if got != r.Expect {
-					t.Errorf("%s: Mosquitto %s, want %s (%s)", r.ID, got, r.Expect, r.Note)
-				}
-			})
+		if got == "allowed" {
+			allowed++
 		}
-	})
+	}
+	t.Logf("%d of %d rows allowed", allowed, len(s.rows))
+	m := startMosquitto(t, dir, extra...)
+	rows := append([]decisionRow(nil), s.rows...)
+	for i := range rows {
+		rows[i].addr = m.Addr
+	}
+	return rows
 }
 
 func pubRow(id string, who decisionClient, topic string, qos byte, obs decisionClient, expect, note string) decisionRow {
