@@ -108,3 +108,22 @@ func lookPasswd() (string, bool) {
 	}
 	return "", false
 }
+
+// droppedLogged counts the password entries the broker logged as dropped
+// ("Invalid line in password file", "... removing entry"), waiting up to 2 s
+// for want of them: stderr is collected asynchronously.
+func droppedLogged(m *testutil.Mosquitto, want int) int {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		n := 0
+		for _, line := range strings.Split(m.Stderr(), "\n") {
+			if strings.Contains(line, "Invalid line in password file") || strings.Contains(line, "removing entry") {
+				n++
+			}
+		}
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
