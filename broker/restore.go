@@ -276,7 +276,11 @@ func (r *restorer) announce(path string, data []byte) error {
 		}
 		kept = "the original is kept as " + name
 	}
-	log.printf(logWarning, "Warning: Persistence file %s is damaged: %d problems, %d entries dropped; loaded the rest, %s.",
+	summary := fmt.Sprintf("%s is damaged: %d problems, %d entries dropped; loaded the rest, %s",
 		path, len(problems)+len(r.drops), dropped, kept)
+	log.printf(logWarning, "Warning: Persistence file %s.", summary)
+	// Also a start-up notice, which `mqbench broker` prints whatever the
+	// log settings: a user must not miss that data was left behind.
+	r.st.b.notices = append(r.st.b.notices, "persistence file "+summary)
 	return nil
 }

@@ -172,6 +172,9 @@ func TestDamagedDBLoadedAndKept(t *testing.T) {
 		}
 	}
 
+	if n := b.Notices(); len(n) != 1 || !strings.Contains(n[0], "is damaged: 3 problems") || !strings.Contains(n[0], backups[0]) {
+		t.Errorf("notices %q, want the damage summary", n)
+	}
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
