@@ -56,7 +56,8 @@ type Rule struct {
 	ccount, ucount int
 }
 
-// ACL is a loaded acl_file. A nil *ACL is "no acl_file configured".
+// ACL is a loaded acl_file. A nil *ACL is "no acl_file configured". It is not
+// modified after parsing, so it is safe for concurrent use.
 type ACL struct {
 	file     string
 	anon     []*Rule            // topic lines before any "user" line
@@ -247,6 +248,9 @@ func (a *ACL) Warnings() []*FileError {
 // (line numbers aside): anonymous topics first, then each user section in
 // order of first appearance, then the patterns.
 func (a *ACL) Format() string {
+	if a == nil {
+		return ""
+	}
 	var b strings.Builder
 	line := func(kind string, r *Rule) {
 		if r.Topic != trimBlanks(r.Topic) {

@@ -33,6 +33,10 @@
 //     Read-checked again at CONNECT and the denied ones dropped
 //     (connection_check_acl, src/handle_connect.c).
 //
+// Call Check even without an acl_file (on a nil *ACL): Mosquitto refuses
+// PUBLISH to $SYS topics (except $SYS/broker/connection/+/state) and any
+// message on a $share topic whatever the configuration.
+//
 // BEHAVIOUR.md has the same with the source references and the measurements
 // against the real Mosquitto.
 //

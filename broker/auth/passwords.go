@@ -15,7 +15,8 @@ const maxField = 65535
 
 // Passwords is a loaded password_file: for each username the entry Mosquitto
 // 2.0.11 would check a CONNECT against. A nil *Passwords is "no password_file
-// configured".
+// configured". It is not modified after parsing, so it is safe for concurrent
+// use; a reload builds a new one.
 type Passwords struct {
 	file     string
 	users    map[string]*pwEntry
@@ -270,7 +271,10 @@ func (r Result) String() string {
 	return fmt.Sprintf("Result(%d)", int(r))
 }
 
-// MQTT 3.1.1 CONNACK return codes Mosquitto uses for authentication.
+// MQTT 3.1.1 CONNACK return codes of authentication. Mosquitto 2.0.11 sends
+// ConnackNotAuthorized for every password-file refusal; ConnackBadUserOrPass
+// is listed because one would expect it there, and it is not what Mosquitto
+// sends (only TLS identity failures get it).
 const (
 	ConnackAccepted      byte = 0
 	ConnackBadUserOrPass byte = 4
