@@ -139,7 +139,8 @@ func predict(r decisionRow, acl *ACL, pw *Passwords) (string, error) {
 				return "", err
 			}
 			if !can(*r.Publisher, r.MessageTopic, Write) {
-				return "", fmt.Errorf("publisher %q cannot publish %q: the row shows nothing", r.Publisher.ClientID, r.MessageTopic)
+				// Dropped at PUBLISH (and so never retained either).
+				return "denied", nil
 			}
 		}
 		return verdict(TopicMatches(r.Topic, r.MessageTopic) && can(me, r.MessageTopic, Read)), nil
