@@ -174,6 +174,11 @@ func (s *Scenario) conn(group string, g *Connect) (*Conn, error) {
 			return nil, fmt.Errorf("%s: environment variable %s is empty", c.Where("password_env"), m.c.PasswordEnv)
 		}
 		c.Password, c.HasPass = v, true
+	default:
+		// A user of the security section logs in with its generated password.
+		if pw, ok := s.UserPassword(c.Username); ok && c.Username != "" {
+			c.Password, c.HasPass = pw, true
+		}
 	}
 	return c, nil
 }

@@ -20,7 +20,10 @@ type decoder struct {
 	pos map[string]string
 }
 
-var durationType = reflect.TypeOf(Duration(0))
+var (
+	durationType  = reflect.TypeOf(Duration(0))
+	boolSweepType = reflect.TypeOf(BoolSweep(nil))
+)
 
 // errorf formats an error as "LOC: PATH: MSG", the shape every scenario error has.
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...interface{}) error {
@@ -79,6 +82,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 	}
 	if v.Type() == durationType {
 		return d.decodeDuration(n, v, path)
+	}
+	if v.Type() == boolSweepType && n.Kind == yaml.ScalarNode {
+		// A single value of a field that may also be a sweep list.
+		b, ok := parseBool(n.Value)
+		if !ok {
+			return d.errorf(n, path, "expected true or false (got %q)", n.Value)
+		}
+		v.Set(reflect.ValueOf(BoolSweep{b}))
+		return nil
 	}
 	switch v.Kind() {
 	case reflect.Ptr:

@@ -29,6 +29,7 @@ func (s *Scenario) Clone() *Scenario {
 	c.Thresholds = append([]string(nil), s.Thresholds...)
 	c.Drain = cloneBool(s.Drain)
 	c.Connect = s.Connect.clone()
+	c.Security = s.Security.clone()
 	c.Sample.Decode = cloneBool(s.Sample.Decode)
 	c.Sample.SYS = cloneBool(s.Sample.SYS)
 	c.pos = make(map[string]string, len(s.pos))
@@ -62,6 +63,18 @@ func Expand(s *Scenario) []*Scenario {
 				c := base.Clone()
 				c.Broker[bi].Values = []string{v}
 				c.Name = fmt.Sprintf("%s-%s-%s", base.Name, b.Key, safeName(v))
+				next = append(next, c)
+			}
+		}
+		out = next
+	}
+	if s.Security != nil && len(s.Security.TLS) > 1 {
+		var next []*Scenario
+		for _, base := range out {
+			for _, on := range s.Security.TLS {
+				c := base.Clone()
+				c.Security.TLS = BoolSweep{on}
+				c.Name = base.Name + map[bool]string{false: "-plain", true: "-tls"}[on]
 				next = append(next, c)
 			}
 		}

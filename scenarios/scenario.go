@@ -20,6 +20,9 @@ type Scenario struct {
 	// Connect is how every client connects (credentials, TLS, keepalive,
 	// will); a group's own connect section is merged over it (see Connect).
 	Connect *Connect `yaml:"connect,omitempty" json:"connect,omitempty"`
+	// Security secures a broker mqbench starts with generated certificates,
+	// password and ACL files (see Security).
+	Security *Security `yaml:"security,omitempty" json:"security,omitempty"`
 	// Duration is how long the run is observed after publishing starts.
 	Duration Duration `yaml:"duration" json:"duration"`
 	// Drain: after Duration, subscribers consume as fast as they can for at most

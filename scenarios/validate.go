@@ -321,6 +321,7 @@ func (s *Scenario) Validate() error {
 		}
 	}
 	s.validateConnect(bad)
+	s.validateSecurity(bad)
 	if err := s.validateBroker(); err != nil {
 		errs = append(errs, err)
 	}

@@ -56,6 +56,9 @@ type Options struct {
 	DBPath         string         // external only: persistence file to sample (optional)
 	StartTimeout   time.Duration  // default 10s: how long a broker may take to become ready
 	StopTimeout    time.Duration  // default 10s: how long Stop/Kill/Close wait for the process to exit
+	// Secure secures a local broker with generated certificates, password
+	// and ACL files (see Secure); nil leaves it as the settings say.
+	Secure *Secure
 }
 
 // Instance is one started broker. Its methods are safe for concurrent use.
@@ -67,6 +70,7 @@ type Instance struct {
 	lines       []string
 	notices     []string
 	opts        Options
+	secure      *SecureFiles // generated security files, when Options.Secure
 
 	// local kinds
 	argv     []string
@@ -434,6 +438,11 @@ func startLocal(ctx context.Context, o Options, kind string) (*Instance, error) 
 	if err := checkNotUserConf(i.confPath); err != nil {
 		return nil, err
 	}
+	if o.Secure != nil {
+		if i.secure, err = generateSecure(dataDir, o.Secure); err != nil {
+			return nil, err
+		}
+	}
 	lf, err := os.OpenFile(i.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening broker log: %w", err)
@@ -490,6 +499,10 @@ func (i *Instance) buildSettings(sc *conf.Config) ([]conf.Setting, bool, error) 
 	// Listener options alone (max_connections...) make conf create Mosquitto's
 	// default listener; they are meant for the run's listener, which comes first.
 	explicit := hasKey(settings, "listener") || hasKey(settings, "port") || hasKey(settings, "bind_address")
+	if explicit && i.secure != nil {
+		s := findSetting(settings, "listener")
+		return nil, false, fmt.Errorf("broker setting %s (%s): a secured run's listener is the one mqbench makes; drop the listener lines or the security section", s, where(s))
+	}
 	if !explicit {
 		port, err := freePort("127.0.0.1")
 		if err != nil {
@@ -498,7 +511,10 @@ func (i *Instance) buildSettings(sc *conf.Config) ([]conf.Setting, bool, error) 
 		picked = true
 		// First, so listener options in the scenario (max_connections...) apply to it.
 		out = append(out, add("listener", fmt.Sprintf("%d 127.0.0.1", port)))
-		i.addr = fmt.Sprintf("tcp://127.0.0.1:%d", port)
+		if i.secure != nil {
+			out = append(out, i.secure.settings...)
+		}
+		i.addr = fmt.Sprintf("%s127.0.0.1:%d", i.scheme(), port)
 	} else {
 		i.addr = ""
 		for _, l := range sc.Listeners {
@@ -542,7 +558,7 @@ func (i *Instance) buildSettings(sc *conf.Config) ([]conf.Setting, bool, error) 
 		}
 	}
 	out = append(out, settings...)
-	if sc.Security.AllowAnonymous == nil && !sc.PerListenerSettings {
+	if sc.Security.AllowAnonymous == nil && !sc.PerListenerSettings && i.secure == nil {
 		out = append(out, add("allow_anonymous", "true"))
 	}
 	if sc.Persistence && sc.PersistenceLocation == "" {
@@ -789,7 +805,7 @@ func (i *Instance) waitReady(ctx context.Context, p *process) error {
 			m := readyRE.FindStringSubmatch(line)
 			i.mu.Lock()
 			i.version = m[1]
-			i.addr = "tcp://" + m[2]
+			i.addr = i.scheme() + m[2]
 			i.mu.Unlock()
 			return nil
 		case <-p.done:
@@ -800,7 +816,10 @@ func (i *Instance) waitReady(ctx context.Context, p *process) error {
 			return fmt.Errorf("waiting for the broker to start: %w", ctx.Err())
 		}
 	}
-	hostport := strings.TrimPrefix(i.Addr(), "tcp://")
+	hostport := i.Addr()
+	if k := strings.Index(hostport, "://"); k >= 0 {
+		hostport = hostport[k+3:]
+	}
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	for {

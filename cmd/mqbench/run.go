@@ -196,17 +196,25 @@ func runOne(ctx context.Context, sc *scenarios.Scenario, dir, exe string, errw i
 	if err != nil {
 		return nil, err
 	}
+	secure, err := secureOptions(sc, runFlags.broker)
+	if err != nil {
+		return nil, err
+	}
 	inst, err := launch.Start(ctx, launch.Options{
 		Kind:           runFlags.broker,
 		Settings:       settings,
 		DataDir:        filepath.Join(dir, "broker"),
 		BundledCommand: []string{exe, "broker"},
 		DBPath:         runFlags.db,
+		Secure:         secure,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting broker: %w", err)
 	}
 	defer inst.Close()
+	if f := inst.SecureFiles(); f != nil && f.TLS {
+		sc.UseGenerated(f.CA, f.ClientCert, f.ClientKey)
+	}
 	for _, n := range inst.Notices() {
 		fmt.Fprintln(errw, "broker:", n)
 	}
