@@ -5,8 +5,10 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/mqbench
-# Packages the tests need: the real broker and its command-line clients.
-DEB_PKGS := mosquitto mosquitto-clients
+# Packages the tests need: the real broker and its command-line clients,
+# chromium (report.html and compare.html are checked in a headless browser) and
+# openssl.
+DEB_PKGS := mosquitto mosquitto-clients chromium openssl
 
 .PHONY: all build deps test test-short lint run baseline gate fuzz bench clean
 
@@ -15,9 +17,10 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mqbench
 
-# deps installs Mosquitto 2.0 and its clients when they are missing (Debian, as root).
+# deps installs DEB_PKGS when one of them is missing (Debian, as root).
 deps:
-	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] || ! command -v mosquitto_pub >/dev/null 2>&1; then \
+	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] || ! command -v mosquitto_pub >/dev/null 2>&1 \
+		|| ! command -v chromium >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then \
 		echo "installing $(DEB_PKGS)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PKGS); \
 	fi
@@ -27,8 +30,10 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# test: the whole suite with the race detector. Mosquitto tests skip when it is
-# absent unless MQBENCH_REQUIRE_MOSQUITTO=1 (set by .ci/run), so deps runs first.
+# test: the whole suite with the race detector. Mosquitto and browser tests skip
+# when mosquitto or chromium is absent unless MQBENCH_REQUIRE_MOSQUITTO=1 and
+# MQBENCH_REQUIRE_CHROMIUM=1 (set by .ci/run; CI=true requires chromium too), so
+# deps runs first.
 test: deps lint
 	PATH="$$PATH:/usr/sbin" $(GO) test -race -count=1 -timeout 20m ./...
 

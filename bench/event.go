@@ -173,6 +173,63 @@ type Persist struct {
 	// file grew between the start of publishing and 60 s later (-1 when the run
 	// was shorter than that).
 	FirstMinuteGrowthBytes int64 `json:"first_minute_growth_bytes"`
+
+	// FinalSource says which observation FinalBytes is, so two runs' final
+	// sizes are only compared when they mean the same thing: "stop" (the last
+	// save detected after a clean stop action: the broker's final save),
+	// "window_end" (the last sample before the drain: the drain empties the
+	// broker, and whether a timer save falls inside it is chance), "last_sample"
+	// (no drain: the last sample of the recording), "" (never sampled).
+	FinalSource string `json:"final_source,omitempty"`
+	// EndBytes is the last sample of the recording, drain included.
+	EndBytes int64 `json:"end_bytes"`
+	// MaxStoredMessages is the most distinct messages (MSG_STORE records) a
+	// decoded save held; MaxHeldDeliveries the most deliveries held for clients
+	// (CLIENT_MSG records, one per subscriber and message). With two
+	// subscribers a message is stored once and held twice.
+	MaxStoredMessages int64 `json:"max_stored_messages"`
+	MaxHeldDeliveries int64 `json:"max_held_deliveries"`
+
+	// The autosave trade-off. Sampled is false when no persistence file was
+	// sampled (an external broker without --db): the numbers below are then
+	// unknown and encoded as null, which check skips.
+	Sampled bool `json:"sampled"`
+	// MaxSaveGapNS is the longest stretch of publishing without a save: from
+	// the first acknowledgement to the first save, between saves, and from the
+	// last save to the last acknowledgement.
+	MaxSaveGapNS *int64 `json:"max_save_gap_ns"`
+	// BytesWritten sums the sizes of every detected save: each save rewrites
+	// the whole file, so this is what autosave cost the disk.
+	BytesWritten *int64 `json:"bytes_written"`
+	// BytesWrittenPerMin is BytesWritten over the time from the start of
+	// publishing to the end of the recording.
+	BytesWrittenPerMin *float64 `json:"bytes_written_per_min"`
+	// ExposureMaxNS is the longest time an acknowledged message was held only
+	// in memory: from its acknowledgement until the next save, the consumption
+	// by every subscriber expecting it, a kill, or the end, whichever is first.
+	ExposureMaxNS *int64 `json:"exposure_max_ns"`
+	// PredictedCrashLoss is the worst case of a crash at the run's rate:
+	// acknowledged messages per second times MaxSaveGapNS, capped by the most
+	// messages held at once (acknowledged and not yet consumed by every
+	// subscriber expecting them, less the broker's drops).
+	PredictedCrashLoss *int64 `json:"predicted_crash_loss"`
+}
+
+// DropCounter says where dropped_by_broker comes from and whether it can be
+// trusted to the end: the broker's $SYS counter is published once per
+// sys_interval, so drops in the last interval may not have been seen yet.
+type DropCounter struct {
+	// Source is "$SYS" (the broker's publish/messages/dropped counter was
+	// sampled) or "unknown" (no sample: dropped_by_broker is not a measured 0).
+	Source  string `json:"source"`
+	Samples int    `json:"samples"`
+	// LastUpdateT is the last $SYS update of any counter: the broker's last
+	// tick seen. AgeAtEndNS is the end of the recording minus that time.
+	LastUpdateT int64 `json:"last_update_t_ns"`
+	AgeAtEndNS  int64 `json:"age_at_end_ns"`
+	// Stale is true when no $SYS update came after the last acknowledged
+	// publish: drops of the last messages may be missing from the count.
+	Stale bool `json:"stale"`
 }
 
 // SubscriberSummary reconciles one subscriber: acked_for_it = delivered + held_at_end + dropped + lost.
@@ -210,6 +267,14 @@ type Summary struct {
 	HeldAtEnd       int64 `json:"held_at_end"`
 	LostInCrash     int64 `json:"lost_in_crash"` // messages acked before a kill that no subscriber ever got
 
+	// BrokerConfigSource says whose settings the header's broker_config lines
+	// are: "launched" (mqbench wrote them and started the broker with them),
+	// "file" (the broker's own configuration file), "unknown" (an external
+	// broker: the lines are the scenario's, never applied to it).
+	BrokerConfigSource string `json:"broker_config_source"`
+	// Drops says where dropped_by_broker comes from and how fresh it is.
+	Drops DropCounter `json:"drops"`
+
 	// Crash is set when the scenario killed the broker: predicted against actual loss.
 	Crash *CrashSummary `json:"crash,omitempty"`
 	// Notes say where the events left room for interpretation (how held_at_end
@@ -230,8 +295,12 @@ type Summary struct {
 		DurationNS int64   `json:"duration_ns"` // first pub to last delivery before the drain
 	} `json:"deliver"`
 	Latency struct {
-		PublishToAck      Latency `json:"publish_to_ack"`
+		PublishToAck Latency `json:"publish_to_ack"`
+		// PublishToDelivery covers first deliveries during the observation
+		// window; DrainDelivery those during the drain, which measure how long
+		// held messages waited, not how fast the broker delivers.
 		PublishToDelivery Latency `json:"publish_to_delivery"`
+		DrainDelivery     Latency `json:"drain_delivery"`
 	} `json:"latency"`
 
 	Persist Persist `json:"persist"`

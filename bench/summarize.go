@@ -3,15 +3,9 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
-	"time"
-
-	"github.com/mqbench/mqbench/scenarios"
 )
 
 // SummarySchema is the version of the summary.json layout, so baselines
@@ -21,31 +15,6 @@ const SummarySchema = 1
 // maxReasons caps the taint reasons kept in a summary: a run with thousands of
 // disconnect notes needs the first few and a count, not all of them.
 const maxReasons = 20
-
-// CrashSummary accounts for a broker kill (SIGKILL action): what the last save
-// before it could have kept, against what was really lost. Loss in a crash is
-// the reason to tune autosave, so the prediction and the outcome sit side by side.
-type CrashSummary struct {
-	KillT int64 `json:"kill_t_ns"`
-	// LastSaveT is the last save detected before the kill; SavedBeforeKill is
-	// false when there was none (everything acked before the kill was at risk).
-	LastSaveT       int64 `json:"last_save_t_ns"`
-	SavedBeforeKill bool  `json:"saved_before_kill"`
-	RestartT        int64 `json:"restart_t_ns,omitempty"` // first start action after the kill, 0 if none
-	// AckedBeforeKill counts acknowledged publishes that some subscriber's
-	// filter matched, acknowledged up to the kill.
-	AckedBeforeKill int64 `json:"acked_before_kill"`
-	// AckedSinceSave counts those acknowledged after the last save: data only
-	// in the broker's memory when it died.
-	AckedSinceSave int64 `json:"acked_since_save"`
-	// PredictedLost is AckedSinceSave minus what a subscriber had already
-	// consumed before the kill: what autosave could not have saved.
-	PredictedLost int64 `json:"predicted_lost"`
-	// ActualLost counts messages acknowledged before the kill that no
-	// subscriber ever received. It also contains messages the broker dropped by
-	// its queue limits before the kill, which the events cannot tell apart.
-	ActualLost int64 `json:"actual_lost"`
-}
 
 // msgKey names one message: publisher id and sequence number.
 type msgKey struct {
@@ -83,8 +52,12 @@ type gaugePoint struct {
 //     matches (scenario in the header). lost = expected - delivered -
 //     held_at_end - dropped, never below zero (a note says when it would be).
 //   - Latency pairs pub and ack by (client, seq); delivery latency uses the
-//     recv's pub_t_ns, else the pub event, over first consumptions including
-//     the drain (so it shows how long held messages waited).
+//     recv's pub_t_ns, else the pub event, over first consumptions: those
+//     before the drain in publish_to_delivery, those during it (how long held
+//     messages waited) in drain_delivery.
+//   - The broker's settings are known only for a broker mqbench started; an
+//     external broker's autosave and limits are "unknown", never the
+//     scenario's values.
 //   - Throughput: acked / (last ack - first pub); delivered / (last delivery
 //     before the drain - first pub).
 func Summarize(run *Run) Summary {
@@ -106,12 +79,17 @@ func Summarize(run *Run) Summary {
 	taint := func(r string) { reasons = append(reasons, r) }
 
 	sc := decodeScenario(h, note)
-	s.Persist.AutosaveInterval = autosaveSetting(sc, h.BrokerConfig)
+	s.BrokerConfigSource = configSource(h)
+	s.Persist.AutosaveInterval = "unknown"
+	if s.BrokerConfigSource != "unknown" {
+		s.Persist.AutosaveInterval = autosaveSetting(sc, h.BrokerConfig)
+	}
 
 	// Pass 1: phases and broker lifecycle actions, which classify everything else.
 	s.Phases = map[string]int64{}
 	var killT, restartT int64 = -1, 0
 	kills := 0
+	var stops, starts []int64 // successful stop and start actions
 	var lastT int64
 	var nPub, nAck, nRecv int // map size hints for pass 2
 	for i := range run.Events {
@@ -134,6 +112,12 @@ func Summarize(run *Run) Summary {
 			if e.Err != "" {
 				taint(fmt.Sprintf("action %s %s failed at %s: %s", e.Action, e.Target, fmtNS(e.T), e.Err))
 				continue
+			}
+			switch e.Action {
+			case "stop":
+				stops = append(stops, e.T)
+			case "start":
+				starts = append(starts, e.T)
 			}
 			if e.Action == "kill" {
 				kills++
@@ -204,9 +188,10 @@ func Summarize(run *Run) Summary {
 	// Pass 2: everything else.
 	pubT := make(map[msgKey]int64, nPub)
 	ackT := make(map[msgKey]int64, nAck)
-	anyRecv := make(map[msgKey]int64, min(nRecv, nPub)) // earliest consumption by any subscriber
+	recvs := make(map[msgKey]msgRecv, min(nRecv, nPub)) // first consumptions by subscribers
 	ackLat := make([]int64, 0, nAck)
 	dlvLat := make([]int64, 0, nRecv)
+	var drainLat []int64
 	var firstPub int64 = -1
 	var lastAck int64
 	var lastDelivered int64
@@ -260,9 +245,7 @@ func Summarize(run *Run) Summary {
 					lastDelivered = e.T
 				}
 			}
-			if t, ok := anyRecv[k]; !ok || e.T < t {
-				anyRecv[k] = e.T
-			}
+			recvs[k] = recvs[k].add(e.T)
 			sent := e.PubT
 			if sent == 0 {
 				if pt, ok := pubT[k]; ok {
@@ -271,7 +254,11 @@ func Summarize(run *Run) Summary {
 					sent = -1
 				}
 			}
-			if sent >= 0 {
+			switch {
+			case sent < 0:
+			case drained && e.T >= drainT:
+				drainLat = append(drainLat, e.T-sent)
+			default:
 				dlvLat = append(dlvLat, e.T-sent)
 			}
 		case EvGauge:
@@ -302,6 +289,7 @@ func Summarize(run *Run) Summary {
 	s.Acked = int64(len(ackT))
 	s.Latency.PublishToAck = latencyOf(ackLat)
 	s.Latency.PublishToDelivery = latencyOf(dlvLat)
+	s.Latency.DrainDelivery = latencyOf(drainLat)
 	if firstPub >= 0 && lastAck > firstPub {
 		s.Publish.DurationNS = lastAck - firstPub
 		s.Publish.MsgsPerS = float64(s.Acked) / (float64(s.Publish.DurationNS) / 1e9)
@@ -318,6 +306,7 @@ func Summarize(run *Run) Summary {
 	}
 	sort.Strings(pubIDs)
 	relevant := map[string]bool{} // publisher whose topic some subscriber matches
+	wanted := map[string]int32{}  // subscribers expecting each publisher's messages
 	for _, p := range pubIDs {
 		topic, ok := topicOf(p)
 		for _, id := range subOrder {
@@ -328,9 +317,11 @@ func Summarize(run *Run) Summary {
 				// wanted everything (the single-topic experiment).
 				st.sum.Expected += ackedBy[p]
 				relevant[p] = true
+				wanted[p]++
 			case ok && st.known && MatchTopic(st.filter, topic):
 				st.sum.Expected += ackedBy[p]
 				relevant[p] = true
+				wanted[p]++
 			}
 		}
 	}
@@ -387,7 +378,17 @@ func Summarize(run *Run) Summary {
 	// counts from zero; for an external broker only the increase during the run
 	// counts. A drop in the counter is a broker restart: counting goes on from
 	// the new value.
-	s.DroppedByBroker = int64(counterTotal(dropped, h.BrokerKind != "external"))
+	endT := lastT
+	if run.Footer != nil && run.Footer.T > endT {
+		endT = run.Footer.T
+	}
+	s.DroppedByBroker = int64(counterTotal(dropped, s.BrokerConfigSource != "unknown"))
+	s.Drops = dropCounter(gauges, dropped, lastAck, endT)
+	if s.Drops.Source == "unknown" {
+		note("no $SYS drop counter was received: dropped_by_broker is unknown, and lost includes any drops")
+	} else if s.Drops.Stale {
+		note("the broker's drop counter was last updated at %s, before the last acknowledgement at %s: drops after that are counted as lost", fmtNS(s.Drops.LastUpdateT), fmtNS(lastAck))
+	}
 	gaps := make([]int64, len(subOrder))
 	for i, id := range subOrder {
 		st := subs[id]
@@ -423,28 +424,10 @@ func Summarize(run *Run) Summary {
 
 	// Crash accounting.
 	if killT >= 0 {
-		c := &CrashSummary{KillT: killT, RestartT: restartT}
-		for _, sp := range saves {
-			if sp.T <= killT {
-				c.LastSaveT, c.SavedBeforeKill = sp.T, true
-			}
-		}
-		for k, t := range ackT {
-			if t > killT || !relevant[k.pub] {
-				continue
-			}
-			c.AckedBeforeKill++
-			rt, got := anyRecv[k]
-			if !got {
-				c.ActualLost++
-			}
-			if !c.SavedBeforeKill || t > c.LastSaveT {
-				c.AckedSinceSave++
-				if !got || rt > killT {
-					c.PredictedLost++
-				}
-			}
-		}
+		c := crashSummary(crashInput{
+			killT: killT, restartT: restartT, saves: saves, ackT: ackT, recvs: recvs,
+			relevant: relevant, dropped: dropped, fromZero: s.BrokerConfigSource != "unknown",
+		})
 		s.Crash = c
 		s.LostInCrash = c.ActualLost
 		if c.ActualLost > 0 && s.DroppedByBroker > 0 {
@@ -453,27 +436,12 @@ func Summarize(run *Run) Summary {
 	}
 
 	// Persistence.
-	for _, p := range persistBytes {
-		s.Persist.MaxBytes = max(s.Persist.MaxBytes, int64(p.v))
-	}
-	for _, sp := range saves {
-		s.Persist.MaxBytes = max(s.Persist.MaxBytes, sp.SizeBytes)
-	}
-	var finalT int64 = -1
-	if n := len(persistBytes); n > 0 {
-		finalT, s.Persist.FinalBytes = persistBytes[n-1].t, int64(persistBytes[n-1].v)
-	}
-	if n := len(saves); n > 0 && saves[n-1].T > finalT {
-		s.Persist.FinalBytes = saves[n-1].SizeBytes
-	}
-	s.Persist.Saves = len(saves)
-	s.Persist.SavePoints = saves
-	if n := len(saves); n >= 2 {
-		s.Persist.MeanSavePeriodNS = (saves[n-1].T - saves[0].T) / int64(n-1)
-	}
-	s.Persist.BytesPerHeldMessage, s.Persist.FixedBytes = fitSizePerHeld(saves)
-	s.Persist.FirstMinuteGrowthBytes = firstMinuteGrowth(persistBytes, s.Phases, lastT)
-	s.Persist.DuplicateStoresSeen = maxDupStores
+	s.Persist = persistSummary(persistInput{
+		persist: s.Persist, sampled: h.PersistPath != "" || len(persistBytes) > 0 || len(saves) > 0,
+		sizes: persistBytes, saves: saves, maxDupStores: maxDupStores, phases: s.Phases,
+		lastT: lastT, endT: endT, drained: drained, drainT: drainT, stops: stops, starts: starts,
+		killT: killT, firstPub: firstPub, lastAck: lastAck, ackT: ackT, recvs: recvs, wanted: wanted, rate: s.Publish.MsgsPerS, dropped: s.DroppedByBroker,
+	})
 
 	// Processes.
 	s.Bench.MaxRSSBytes = int64(maxOf(gauges[GaugeBenchRSSBytes]))
@@ -553,301 +521,19 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// decodeScenario reads the resolved scenario recorded in the header; nil when
-// there is none or it cannot be read (said in a note).
-func decodeScenario(h Header, note func(string, ...any)) *scenarios.Scenario {
-	raw := strings.TrimSpace(string(h.Scenario))
-	if raw == "" || raw == "null" {
-		return nil
-	}
-	var sc scenarios.Scenario
-	if err := json.Unmarshal(h.Scenario, &sc); err != nil {
-		note("header scenario unreadable (%v): expected counts assume one topic", err)
-		return nil
-	}
-	return &sc
+// msgRecv is what subscribers did with one message: when the first and the
+// latest first consumption happened, and by how many subscribers.
+type msgRecv struct {
+	first, last int64
+	subs        int32
 }
 
-// autosaveSetting describes the configured autosave: "3" (seconds) or
-// "on_changes 100", from the scenario's broker settings, else from the
-// recorded mosquitto.conf lines; "" when neither sets it.
-func autosaveSetting(sc *scenarios.Scenario, confLines []string) string {
-	get := func(key string) (string, bool) {
-		if sc != nil {
-			if v, ok := sc.BrokerValue(key); ok {
-				return v, true
-			}
-		}
-		for _, l := range confLines {
-			f := strings.Fields(l)
-			if len(f) >= 2 && f[0] == key {
-				return f[1], true
-			}
-		}
-		return "", false
+// add records one subscriber's first consumption at t.
+func (m msgRecv) add(t int64) msgRecv {
+	if m.subs == 0 || t < m.first {
+		m.first = t
 	}
-	interval, hasInterval := get("autosave_interval")
-	if oc, ok := get("autosave_on_changes"); ok {
-		if b, err := strconv.ParseBool(oc); err == nil && b {
-			if !hasInterval {
-				interval = "1800" // Mosquitto's default
-			}
-			return "on_changes " + interval
-		}
-	}
-	return interval
-}
-
-// MatchTopic reports whether an MQTT topic filter matches a topic name: "+"
-// matches one level, a trailing "#" the rest including the parent level, and
-// topics starting with "$" are not matched by a filter starting with a
-// wildcard. bench has its own matcher because it must not import the broker.
-func MatchTopic(filter, topic string) bool {
-	if filter == "" || topic == "" {
-		return false
-	}
-	if topic[0] == '$' && (filter[0] == '+' || filter[0] == '#') {
-		return false
-	}
-	for {
-		fl, frest, fmore := strings.Cut(filter, "/")
-		if fl == "#" {
-			return !fmore
-		}
-		tl, trest, tmore := strings.Cut(topic, "/")
-		if fl != "+" && fl != tl {
-			return false
-		}
-		switch {
-		case !fmore && !tmore:
-			return true
-		case !tmore:
-			// "a/#" matches "a": the filter may end in "/#" here.
-			return frest == "#"
-		case !fmore:
-			return false
-		}
-		filter, topic = frest, trest
-	}
-}
-
-// latencyOf computes nearest-rank percentiles (the smallest value with at
-// least p% of the samples at or below it), the maximum and the mean. It sorts
-// samples in place.
-func latencyOf(samples []int64) Latency {
-	n := len(samples)
-	if n == 0 {
-		return Latency{}
-	}
-	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
-	rank := func(p float64) int64 {
-		// The epsilon keeps 99.9% of 1000 at rank 999 despite binary fractions.
-		r := int(math.Ceil(p*float64(n)/100 - 1e-9))
-		r = min(max(r, 1), n)
-		return samples[r-1]
-	}
-	var sum float64
-	for _, v := range samples {
-		sum += float64(v)
-	}
-	return Latency{
-		Count: int64(n),
-		P50:   rank(50),
-		P90:   rank(90),
-		P99:   rank(99),
-		P999:  rank(99.9),
-		Max:   samples[n-1],
-		Mean:  int64(math.Round(sum / float64(n))),
-	}
-}
-
-// fitSizePerHeld says what one held message costs in the file and what the
-// fixed part is. With decoded saves that carry their message bytes (every run
-// recorded by this version), it is exact: the largest backlog's message bytes
-// over its held count, the rest of that file being the fixed part. Older runs
-// fall back to a least-squares line of size against held over the decoded
-// saves; when the held counts spread over less than fitMinSpread of the
-// largest, or the slope comes out non-positive, to total size / total held
-// (the fixed part counted into the messages) with fixed 0.
-func fitSizePerHeld(saves []SavePoint) (perHeld, fixed float64) {
-	// Decoded saves that carry their message bytes give the exact answer: the
-	// save holding the largest backlog, its message bytes over its held
-	// count. A fitted line would be pulled off by saves taken mid-publish,
-	// whose stores for messages not yet queued have no held delivery.
-	var best *SavePoint
-	for i := range saves {
-		sp := &saves[i]
-		if sp.Decoded && sp.Held > 0 && sp.MsgBytes > 0 && (best == nil || sp.Held > best.Held) {
-			best = sp
-		}
-	}
-	if best != nil {
-		return float64(best.MsgBytes) / float64(best.Held), float64(best.SizeBytes - best.MsgBytes)
-	}
-
-	var xs, ys []float64
-	var sumX, sumY, minX, maxX float64
-	for _, sp := range saves {
-		if !sp.Decoded || sp.Held <= 0 {
-			continue
-		}
-		x, y := float64(sp.Held), float64(sp.SizeBytes)
-		if len(xs) == 0 || x < minX {
-			minX = x
-		}
-		maxX = max(maxX, x)
-		xs = append(xs, x)
-		ys = append(ys, y)
-		sumX += x
-		sumY += y
-	}
-	if len(xs) == 0 {
-		return 0, 0
-	}
-	ratio := sumY / sumX
-	if maxX-minX < fitMinSpread*maxX {
-		return ratio, 0
-	}
-	n := float64(len(xs))
-	mx, my := sumX/n, sumY/n
-	var sxy, sxx float64
-	for i := range xs {
-		sxy += (xs[i] - mx) * (ys[i] - my)
-		sxx += (xs[i] - mx) * (xs[i] - mx)
-	}
-	perHeld = sxy / sxx
-	if perHeld <= 0 {
-		return ratio, 0
-	}
-	return perHeld, my - perHeld*mx
-}
-
-// fitMinSpread is the smallest spread of held counts, relative to the
-// largest, over which a size-per-message line is fitted: a few messages of
-// difference between two big backlogs make the slope noise.
-const fitMinSpread = 0.1
-
-// apportion splits total among buckets in proportion to their weights by the
-// largest-remainder method, never giving a bucket more than its weight; what
-// cannot be placed is returned as excess.
-func apportion(total int64, weights []int64) (shares []int64, excess int64) {
-	shares = make([]int64, len(weights))
-	var sum int64
-	for _, w := range weights {
-		sum += w
-	}
-	if total <= 0 {
-		return shares, 0
-	}
-	if total >= sum {
-		copy(shares, weights)
-		return shares, total - sum
-	}
-	type rem struct {
-		i int
-		r float64
-	}
-	rems := make([]rem, 0, len(weights))
-	var given int64
-	for i, w := range weights {
-		exact := float64(total) * float64(w) / float64(sum)
-		shares[i] = int64(math.Floor(exact))
-		given += shares[i]
-		rems = append(rems, rem{i, exact - float64(shares[i])})
-	}
-	sort.SliceStable(rems, func(a, b int) bool { return rems[a].r > rems[b].r })
-	for j := 0; given < total && j < len(rems); j++ {
-		if shares[rems[j].i] < weights[rems[j].i] {
-			shares[rems[j].i]++
-			given++
-		}
-	}
-	return shares, 0
-}
-
-// counterTotal is the increase of a cumulative counter over the samples. A
-// decrease means the counted process restarted from zero, so the new value is
-// all increase. fromZero counts the first sample as increase too (a counter
-// that started with the run).
-func counterTotal(g []gaugePoint, fromZero bool) float64 {
-	if len(g) == 0 {
-		return 0
-	}
-	var total float64
-	if fromZero {
-		total = g[0].v
-	}
-	for i := 1; i < len(g); i++ {
-		if d := g[i].v - g[i-1].v; d >= 0 {
-			total += d
-		} else {
-			total += g[i].v
-		}
-	}
-	return total
-}
-
-func maxOf(g []gaugePoint) float64 {
-	var m float64
-	for _, p := range g {
-		m = math.Max(m, p.v)
-	}
+	m.last = max(m.last, t)
+	m.subs++
 	return m
-}
-
-func dedupe(in []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range in {
-		if s == "" || seen[s] {
-			continue
-		}
-		seen[s] = true
-		out = append(out, s)
-	}
-	return out
-}
-
-func capReasons(in []string) []string {
-	if len(in) <= maxReasons {
-		return in
-	}
-	out := append([]string(nil), in[:maxReasons]...)
-	return append(out, fmt.Sprintf("... and %d more", len(in)-maxReasons))
-}
-
-func firstKey(m map[string]bool) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys[0]
-}
-
-// fmtNS renders nanoseconds since start for notes.
-func fmtNS(ns int64) string {
-	return strconv.FormatFloat(float64(ns)/1e9, 'f', 3, 64) + "s"
-}
-
-// firstMinuteGrowth is the file size 60 s after publishing started minus its
-// size when publishing started (0 if it did not exist yet), from the sampled
-// sizes: the number the seed experiment reported. It is -1 when the recording
-// ends before that minute is over or has no "run" phase.
-func firstMinuteGrowth(sizes []gaugePoint, phases map[string]int64, lastT int64) int64 {
-	runT, ok := phases["run"]
-	if !ok || lastT < runT+int64(time.Minute) {
-		return -1
-	}
-	at := func(t int64) float64 {
-		v := 0.0
-		for _, p := range sizes {
-			if p.t > t {
-				break
-			}
-			v = p.v
-		}
-		return v
-	}
-	return int64(at(runT+int64(time.Minute)) - at(runT))
 }

@@ -415,7 +415,7 @@ func TestSummarizeCrash(t *testing.T) {
 		phase(0, "run").
 		pubAck("pub", 1, 100, 0).
 		add(Event{T: 10 * ms, Type: EvSave, SizeBytes: 500, Held: 5, Decoded: true}).
-		add(Event{T: 50 * ms, Type: EvSave, SizeBytes: 5000, Held: 20, Decoded: true}).
+		add(Event{T: 50 * ms, Type: EvSave, SizeBytes: 5000, Held: 19, Stored: 19, Decoded: true}).
 		recv("slowsub", "pub", 0, seqs(1, 30)...).
 		add(Event{T: 80 * ms, Type: EvAction, Action: "kill"}).
 		add(Event{T: 200 * ms, Type: EvAction, Action: "start"}).
@@ -455,8 +455,12 @@ func TestSummarizeCrash(t *testing.T) {
 			}
 		}
 	}
+	// The 50 ms save held 31..49 (19 stored): 49 unconsumed at the kill minus
+	// 19 saved predicts 30 lost (50..79); 79 came back anyway (acked at the
+	// kill instant, after the save), so one fewer was lost than predicted.
 	want := CrashSummary{KillT: 80 * ms, LastSaveT: 50 * ms, SavedBeforeKill: true, RestartT: 200 * ms,
-		AckedBeforeKill: ackedBeforeKill, AckedSinceSave: sinceSave, PredictedLost: predicted, ActualLost: actual}
+		AckedBeforeKill: ackedBeforeKill, UnconsumedAtKill: 49, AckedSinceSave: sinceSave, SavedUnconsumed: 19,
+		PredictedFrom: "decoded_save", PredictedLost: predicted, ActualLost: actual, Difference: -1, Unexplained: -1}
 	if *s.Crash != want {
 		t.Errorf("crash:\n got %+v\nwant %+v", *s.Crash, want)
 	}
@@ -471,7 +475,7 @@ func TestSummarizeCrashWithoutSave(t *testing.T) {
 		phase(0, "run").pubAck("pub", 1, 10, 0).
 		add(Event{T: sec, Type: EvAction, Action: "kill"})
 	s := Summarize(b.run(okFooter))
-	want := CrashSummary{KillT: sec, AckedBeforeKill: 10, AckedSinceSave: 10, PredictedLost: 10, ActualLost: 10}
+	want := CrashSummary{KillT: sec, AckedBeforeKill: 10, UnconsumedAtKill: 10, AckedSinceSave: 10, PredictedFrom: "no_save", PredictedLost: 10, ActualLost: 10}
 	if s.Crash == nil || *s.Crash != want {
 		t.Errorf("crash %+v, want %+v", s.Crash, want)
 	}

@@ -199,6 +199,13 @@ func Check(dir string, o CheckOptions) (*CheckResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s %q: %w", src, t.Expr, err)
 		}
+		if !ok && doc.isNull(t.Metric) {
+			// A metric the run could not measure (null: e.g. the trade-off
+			// of a run that sampled no persistence file) neither passes nor fails.
+			res.Findings = append(res.Findings, Finding{Kind: "threshold", Metric: t.Metric, Value: "unknown", Limit: t.Op + " " + t.Raw,
+				Verdict: VerdictSkip, Detail: "not measured in this run"})
+			continue
+		}
 		if !ok {
 			return nil, fmt.Errorf("%s %q: unknown metric %q (see the key column of `mqbench report` or summary.json)", src, t.Expr, t.Metric)
 		}

@@ -319,3 +319,25 @@ func TestCheckBaselineFromOtherScenario(t *testing.T) {
 		t.Errorf("non-numeric baseline value: err = %v, want an error", err)
 	}
 }
+
+// TestCheckUnmeasuredMetricSkips: a run that sampled no persistence file has
+// no autosave trade-off (null in summary.json); a threshold on it is skipped,
+// neither passed nor failed, while a misspelt metric stays an error.
+func TestCheckUnmeasuredMetricSkips(t *testing.T) {
+	f := checkFixture()
+	f.noDB = true
+	dir := writeFixture(t, t.TempDir(), f)
+	r := checkRun(t, dir, CheckOptions{Thresholds: []string{"persist.exposure_max_ns < 1s", "persist.predicted_crash_loss <= 10"}}, "", true)
+	for _, m := range []string{"persist.exposure_max_ns", "persist.predicted_crash_loss"} {
+		if v := verdictOf(r, "threshold", m); v != VerdictSkip {
+			t.Errorf("%s verdict %s, want skip", m, v)
+		}
+	}
+	checkRun(t, dir, CheckOptions{Thresholds: []string{"persist.exposure_max < 1000"}}, `unknown metric "persist.exposure_max"`, false)
+
+	// With the file sampled the same thresholds are judged.
+	r = checkRun(t, writeFixture(t, t.TempDir(), checkFixture()), CheckOptions{Thresholds: []string{"persist.exposure_max_ns < 1s"}}, "", true)
+	if v := verdictOf(r, "threshold", "persist.exposure_max_ns"); v != VerdictPass {
+		t.Errorf("sampled run: exposure verdict %s, want pass", v)
+	}
+}

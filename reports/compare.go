@@ -24,8 +24,8 @@ type compareRun struct {
 
 // Compare puts several runs side by side (typically one scenario with different
 // autosave intervals): a table with one row per run and a plot of every run's
-// file size on one time axis. It writes outDir/compare.md and
-// outDir/compare-persistence.png and returns the table as terminal text.
+// file size on one time axis. It writes outDir/compare.md, compare.html and
+// compare-persistence.png and returns the table as terminal text.
 func Compare(dirs []string, outDir string) (string, error) {
 	if len(dirs) == 0 {
 		return "", errors.New("compare: no runs given")
@@ -55,20 +55,16 @@ func Compare(dirs []string, outDir string) (string, error) {
 		}
 		runs = append(runs, compareRun{
 			dir: run.Dir, label: label, s: s,
-			size: gaugeSeries(run, bench.GaugePersistBytes, zero, 1.0/1000, false),
+			size: gaugeSeries(run, bench.GaugePersistBytes, zero, 1, false),
 		})
 	}
 	header, rows := compareRows(runs)
 	text := renderTable(false, header, rows)
 
-	p := newPlot("persistence file size, all runs", timeAxis, "file size (kB)")
-	for i, r := range runs {
-		label := r.label + " (autosave " + formatAutosave(r.s.Persist.AutosaveInterval) + ")"
-		if err := addLine(p, r.size, label, i, true); err != nil {
-			return "", err
-		}
+	p, err := comparePlot(runs)
+	if err != nil {
+		return "", err
 	}
-	headroom(p)
 	if err := savePNG(p, filepath.Join(outDir, ComparePersistencePNG)); err != nil {
 		return "", err
 	}
@@ -80,7 +76,7 @@ func Compare(dirs []string, outDir string) (string, error) {
 	}
 	b.WriteString("\n")
 	b.WriteString(renderTable(true, header, rows))
-	b.WriteString("\nBytes per held message is the slope of file size against the messages held in each decoded save. Dropped counts messages the broker discarded because of its queue limits: a run that dropped messages measured the limit, not the backlog.\n\n")
+	b.WriteString("\n" + compareNote + "\n\n")
 	fmt.Fprintf(&b, "![persistence file size, all runs](%s)\n", ComparePersistencePNG)
 	for _, r := range runs {
 		for _, w := range Warnings(&r.s) {
@@ -90,8 +86,14 @@ func Compare(dirs []string, outDir string) (string, error) {
 	if err := writeFileAtomic(filepath.Join(outDir, CompareFile), []byte(b.String())); err != nil {
 		return "", err
 	}
+	if err := writeCompareHTML(filepath.Join(outDir, CompareHTML), runs, header, rows); err != nil {
+		return "", err
+	}
 	return text, nil
 }
+
+// compareNote explains the comparison table's less obvious columns.
+const compareNote = "Bytes per held message is the slope of file size against the messages held in each decoded save. Dropped counts messages the broker discarded because of its queue limits: a run that dropped messages measured the limit, not the backlog."
 
 // compareRows is the comparison table: the numbers that differ between runs of
 // a persistence experiment, and the ones that explain the differences.

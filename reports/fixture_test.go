@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"compress/gzip"
 	"encoding/json"
 	"math/rand"
@@ -25,8 +26,11 @@ type fixture struct {
 	saveEvery time.Duration // autosave period as observed
 	autosave  string        // autosave_interval setting
 	tainted   bool
-	noFooter  bool  // the recorder died: no footer
-	dupStores int64 // DupStores reported by every save after the first
+	noFooter  bool          // the recorder died: no footer
+	dupStores int64         // DupStores reported by every save after the first
+	kind      string        // broker kind in the header, "bundled" when empty
+	noDB      bool          // no persistence file sampled: no path, sizes or saves
+	sysUntil  time.Duration // after this time since the run phase no $SYS drop counter arrives (0: always)
 }
 
 func defaultFixture() fixture {
@@ -75,8 +79,8 @@ func writeFixture(t testing.TB, dir string, f fixture) string {
 	}
 	h := bench.Header{
 		Type: "header", Schema: bench.EventSchema, RunID: "run-" + f.name, ScenarioName: f.name, Scenario: scJSON,
-		BrokerKind: "bundled", BrokerVersion: "2.0.11-compatible", BrokerAddr: "tcp://127.0.0.1:1883",
-		PersistPath: "/data/mosquitto.db", BrokerConfig: []string{"persistence true", "autosave_interval " + f.autosave},
+		BrokerKind: cmp.Or(f.kind, "bundled"), BrokerVersion: "2.0.11-compatible", BrokerAddr: "tcp://127.0.0.1:1883",
+		PersistPath: map[bool]string{false: "/data/mosquitto.db"}[f.noDB], BrokerConfig: []string{"persistence true", "autosave_interval " + f.autosave},
 		MQBench: "test", GoVersion: "go1.26", Host: "fixture-host",
 		Start: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC), TimeScale: 1,
 	}
@@ -98,7 +102,7 @@ func writeFixture(t testing.TB, dir string, f fixture) string {
 	for g := int64(0); g <= drainT; g += 100 * ms {
 		acts = append(acts, action{t: g, kind: actGauge})
 	}
-	for s := runT + int64(f.saveEvery); s < drainT; s += int64(f.saveEvery) {
+	for s := runT + int64(f.saveEvery); s < drainT && !f.noDB; s += int64(f.saveEvery) {
 		acts = append(acts, action{t: s, kind: actSave})
 	}
 	sort.SliceStable(acts, func(i, j int) bool {
@@ -127,9 +131,10 @@ func writeFixture(t testing.TB, dir string, f fixture) string {
 			if fileSize > 0 {
 				evs = append(evs, bench.Event{T: a.t, Type: bench.EvGauge, Name: bench.GaugePersistBytes, Value: float64(fileSize)})
 			}
-			evs = append(evs,
-				bench.Event{T: a.t, Type: bench.EvGauge, Name: bench.GaugeDropped, Value: float64(dropped)},
-				bench.Event{T: a.t, Type: bench.EvGauge, Name: bench.GaugeHeld, Value: float64(len(queue))})
+			if f.sysUntil == 0 || a.t <= runT+int64(f.sysUntil) {
+				evs = append(evs, bench.Event{T: a.t, Type: bench.EvGauge, Name: bench.GaugeDropped, Value: float64(dropped)})
+			}
+			evs = append(evs, bench.Event{T: a.t, Type: bench.EvGauge, Name: bench.GaugeHeld, Value: float64(len(queue))})
 		case actSave:
 			held := int64(len(queue))
 			fileSize = 117 + 228*held

@@ -1,33 +1,22 @@
 package reports
 
 import (
-	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 
 	"github.com/mqbench/mqbench/bench"
-	"gonum.org/v1/plot"
+	"github.com/mqbench/mqbench/scenarios"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// Plot geometry: 8 x 4.5 inches at 96 dpi is 768 x 432 pixels, wide enough for a
-// time axis and small enough to embed in Markdown without scaling.
-const (
-	plotWidth  = 8 * vg.Inch
-	plotHeight = 4.5 * vg.Inch
-	plotDPI    = 96
-	// maxPlotPoints bounds each drawn series: a million-event run still renders
-	// in a moment, and the eye cannot see more points than the plot has pixels.
-	maxPlotPoints = 2000
-)
+// maxPlotPoints bounds each drawn series (PNG and HTML): a million-event run
+// still renders in a moment and report.html stays small, and the eye cannot see
+// more points than a chart has pixels.
+const maxPlotPoints = 2000
 
 // Plot file names written into a run directory (and compare's output directory).
 const (
@@ -36,6 +25,71 @@ const (
 	LatencyPNG            = "latency.png"
 	ComparePersistencePNG = "compare-persistence.png"
 )
+
+// chart is one plot independent of how it is drawn, so the PNGs (gonum) and
+// report.html (uPlot) show the same series, marks and units by construction.
+type chart struct {
+	ID, Title, XLabel, YLabel string
+	X                         axisKind
+	Y                         axisKind
+	Series                    []series
+	Marks                     marks
+	// Compare styles the series as overlaid runs: distinct dashes and markers,
+	// the first drawn thickest so the later, thinner ones stay visible on top.
+	Compare bool
+}
+
+// axisKind is what an axis measures, which decides its ticks and labels.
+type axisKind string
+
+const (
+	axisSeconds axisKind = "seconds" // time since publishing started
+	axisNines   axisKind = "nines"   // percentile, -log10(1-p)
+	axisCount   axisKind = "count"   // messages, from 0
+	axisBytes   axisKind = "bytes"   // 1000-based sizes, from 0
+	axisMillis  axisKind = "ms-log"  // milliseconds on a log scale
+)
+
+// seriesKind is how a series is drawn.
+type seriesKind string
+
+const (
+	kindLine   seriesKind = "line"   // straight segments between points
+	kindStep   seriesKind = "step"   // gauges and counters hold their value until the next sample
+	kindPoints seriesKind = "points" // individual events, e.g. saves
+)
+
+type series struct {
+	Label string
+	XY    plotter.XYs
+	Kind  seriesKind
+	Style int // palette index: colour, dashes and marker shape
+}
+
+// marks are what explains a time chart beyond its data: the phases of the run,
+// when the broker saved, and the scenario's actions (kill, restart...).
+type marks struct {
+	Bands []band
+	Lines []vline
+	Saves []float64
+}
+
+// band is a labelled phase [From, To] in seconds; Row 0 is drawn above row 1.
+type band struct {
+	From, To float64
+	Label    string
+	Row      int
+}
+
+// vline is a labelled instant, an action; Kind picks its colour.
+type vline struct {
+	X     float64
+	Label string
+	Kind  string
+}
+
+// timeAxis labels the x axis of the plots over time, which are measured from runZero.
+const timeAxis = "seconds since publishing started"
 
 // runZero is the time plots are measured from: the "run" phase (publishers
 // released), so runs with different connect times line up; 0 if absent.
@@ -71,7 +125,7 @@ func gaugeSeries(r *bench.Run, name string, zero int64, scale float64, offsetFir
 }
 
 // saveSeries is one point per detected save; held selects the decoded held
-// count instead of the size (only decoded saves then).
+// count instead of the size in bytes (only decoded saves then).
 func saveSeries(r *bench.Run, zero int64, held bool) plotter.XYs {
 	var xy plotter.XYs
 	for _, e := range r.Events {
@@ -84,7 +138,7 @@ func saveSeries(r *bench.Run, zero int64, held bool) plotter.XYs {
 			}
 			continue
 		}
-		xy = append(xy, plotter.XY{X: secs(e.T, zero), Y: float64(e.SizeBytes) / 1000})
+		xy = append(xy, plotter.XY{X: secs(e.T, zero), Y: float64(e.SizeBytes)})
 	}
 	return xy
 }
@@ -116,116 +170,153 @@ func cumulative(r *bench.Run, typ string, zero int64) plotter.XYs {
 	return xy
 }
 
-// thin keeps at most maxPlotPoints points, always including the last, so the
-// shape survives and the final value is exact.
-func thin(xy plotter.XYs) plotter.XYs {
-	if len(xy) <= maxPlotPoints {
-		return xy
-	}
-	step := (len(xy) + maxPlotPoints - 1) / maxPlotPoints
-	out := make(plotter.XYs, 0, maxPlotPoints+1)
-	for i := 0; i < len(xy); i += step {
-		out = append(out, xy[i])
-	}
-	if out[len(out)-1] != xy[len(xy)-1] {
-		out = append(out, xy[len(xy)-1])
-	}
-	return out
-}
-
-// addLine adds a labelled line in the i-th palette colour; empty series are
-// skipped so the legend only names what is drawn.
-func addLine(p *plot.Plot, xy plotter.XYs, label string, i int, step bool) error {
-	if len(xy) == 0 {
-		return nil
-	}
-	l, err := plotter.NewLine(thin(xy))
-	if err != nil {
-		return fmt.Errorf("plotting %s: %w", label, err)
-	}
-	l.Color = plotutil.Color(i)
-	l.Dashes = plotutil.Dashes(i)
-	l.Width = vg.Points(1.5)
-	if step {
-		// Gauges and counters hold their value until the next sample.
-		l.StepStyle = plotter.PostStep
-	}
-	p.Add(l)
-	p.Legend.Add(label, l)
-	return nil
-}
-
-func addPoints(p *plot.Plot, xy plotter.XYs, label string, i int, shape int) error {
-	if len(xy) == 0 {
-		return nil
-	}
-	s, err := plotter.NewScatter(thin(xy))
-	if err != nil {
-		return fmt.Errorf("plotting %s: %w", label, err)
-	}
-	s.Color = plotutil.Color(i)
-	s.Shape = plotutil.Shape(shape)
-	s.Radius = vg.Points(3)
-	p.Add(s)
-	p.Legend.Add(label, s)
-	return nil
-}
-
-// timeAxis labels the x axis of the plots over time, which are measured from runZero.
-const timeAxis = "seconds since publishing started"
-
-// newPlot starts a plot with the layout all mqbench plots share (grid, legend
-// top left, out of the way of series that mostly grow), so they read alike.
-func newPlot(title, xLabel, yLabel string) *plot.Plot {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = xLabel
-	p.Y.Label.Text = yLabel
-	p.Add(plotter.NewGrid())
-	p.Legend.Top, p.Legend.Left = true, true
-	return p
-}
-
-// persistencePlot: file size over time with every detected save marked; the
-// autosave interval is in the title because it is what explains the steps.
-func persistencePlot(r *bench.Run, s *bench.Summary) (*plot.Plot, error) {
-	zero := runZero(r)
-	p := newPlot("persistence file size (autosave_interval "+formatAutosave(s.Persist.AutosaveInterval)+")", timeAxis, "file size (kB)")
-	if err := addLine(p, gaugeSeries(r, bench.GaugePersistBytes, zero, 1.0/1000, false), "file size", 0, true); err != nil {
-		return nil, err
-	}
-	if err := addPoints(p, saveSeries(r, zero, false), "save detected", 1, 0); err != nil {
-		return nil, err
-	}
-	headroom(p)
-	return p, nil
-}
-
-// backlogPlot: where the messages were over time: published, delivered, held by
-// the broker and dropped by it, which is what the file size has to be read with.
-func backlogPlot(r *bench.Run) (*plot.Plot, error) {
-	zero := runZero(r)
-	p := newPlot("backlog: published, delivered, held and dropped", timeAxis, "messages")
-	steps := []struct {
-		xy    plotter.XYs
-		label string
-	}{
-		{cumulative(r, bench.EvPub, zero), "published"},
-		{cumulative(r, bench.EvRecv, zero), "delivered"},
-		{gaugeSeries(r, bench.GaugeHeld, zero, 1, false), "held by broker"},
-		{gaugeSeries(r, bench.GaugeStoreCount, zero, 1, false), "broker store count ($SYS)"},
-		{gaugeSeries(r, bench.GaugeDropped, zero, 1, true), "dropped by broker"},
-	}
-	for i, st := range steps {
-		if err := addLine(p, st.xy, st.label, i, true); err != nil {
-			return nil, err
+// runMarks derives the phases, saves and actions of a run from its events:
+// publishing is first to last publish, observation is publishing start to the
+// drain start (or the scenario duration, or the end, for runs without a drain),
+// drain is the drain start to the end.
+func runMarks(r *bench.Run, zero int64) marks {
+	var m marks
+	firstPub, lastPub := int64(-1), int64(-1)
+	drainT, doneT, lastT := int64(-1), int64(-1), zero
+	downs := 0
+	for _, e := range r.Events {
+		lastT = max(lastT, e.T)
+		switch e.Type {
+		case bench.EvPub:
+			if firstPub < 0 {
+				firstPub = e.T
+			}
+			lastPub = e.T
+		case bench.EvSave:
+			m.Saves = append(m.Saves, secs(e.T, zero))
+		case bench.EvPhase:
+			switch {
+			case e.Msg == "drain" && drainT < 0:
+				drainT = e.T
+			case e.Msg == "done" && doneT < 0:
+				doneT = e.T
+			}
+		case bench.EvAction:
+			l := vline{X: secs(e.T, zero), Label: e.Action, Kind: e.Action}
+			switch e.Action {
+			case "kill", "stop":
+				downs++
+			case "start":
+				if downs > 0 {
+					l.Label = "restart"
+				}
+			}
+			if e.Target != "" {
+				l.Label += " " + e.Target
+			}
+			if e.Err != "" {
+				l.Label += " (failed)"
+			}
+			m.Lines = append(m.Lines, l)
 		}
 	}
-	if err := addPoints(p, saveSeries(r, zero, true), "held in save (decoded)", 2, 1); err != nil {
-		return nil, err
+	end := lastT
+	if doneT >= 0 {
+		end = doneT
 	}
-	headroom(p)
-	return p, nil
+	obsEnd := end
+	if drainT >= 0 {
+		obsEnd = drainT
+	} else if d, ok := scenarioDuration(&r.Header); ok {
+		obsEnd = min(end, zero+d)
+	}
+	m.Bands = append(m.Bands, band{From: 0, To: secs(obsEnd, zero), Label: "observation", Row: 0})
+	if drainT >= 0 && end > drainT {
+		m.Bands = append(m.Bands, band{From: secs(drainT, zero), To: secs(end, zero), Label: "drain", Row: 0})
+	}
+	if firstPub >= 0 {
+		m.Bands = append(m.Bands, band{From: secs(firstPub, zero), To: secs(lastPub, zero), Label: "publishing", Row: 1})
+	}
+	return m
+}
+
+// scenarioDuration is the recorded scenario's observation window (already time
+// scaled when recorded), for runs whose drain phase never began.
+func scenarioDuration(h *bench.Header) (int64, bool) {
+	var sc struct {
+		Duration scenarios.Duration `json:"duration"`
+	}
+	if len(h.Scenario) == 0 || json.Unmarshal(h.Scenario, &sc) != nil || sc.Duration <= 0 {
+		return 0, false
+	}
+	return int64(sc.Duration), true
+}
+
+// persistenceChart: file size over time with every detected save marked; the
+// autosave interval is in the title because it is what explains the steps.
+func persistenceChart(r *bench.Run, s *bench.Summary) chart {
+	zero := runZero(r)
+	return chart{
+		ID:     "persistence",
+		Title:  "persistence file size (autosave_interval " + formatAutosave(s.Persist.AutosaveInterval) + ")",
+		XLabel: timeAxis, YLabel: "file size", X: axisSeconds, Y: axisBytes,
+		Series: []series{
+			{Label: "file size", XY: gaugeSeries(r, bench.GaugePersistBytes, zero, 1, false), Kind: kindStep, Style: 0},
+			{Label: "file size in save", XY: saveSeries(r, zero, false), Kind: kindPoints, Style: 1},
+		},
+		Marks: runMarks(r, zero),
+	}
+}
+
+// backlogChart: where the messages were over time: published, delivered, held
+// by the broker and dropped by it, which is what the file size has to be read with.
+func backlogChart(r *bench.Run) chart {
+	zero := runZero(r)
+	return chart{
+		ID:     "backlog",
+		Title:  "backlog: published, delivered, held and dropped",
+		XLabel: timeAxis, YLabel: "messages", X: axisSeconds, Y: axisCount,
+		Series: []series{
+			{Label: "published", XY: cumulative(r, bench.EvPub, zero), Kind: kindStep, Style: 0},
+			{Label: "delivered", XY: cumulative(r, bench.EvRecv, zero), Kind: kindStep, Style: 1},
+			{Label: "held by broker", XY: gaugeSeries(r, bench.GaugeHeld, zero, 1, false), Kind: kindStep, Style: 2},
+			{Label: "broker store count ($SYS)", XY: gaugeSeries(r, bench.GaugeStoreCount, zero, 1, false), Kind: kindStep, Style: 3},
+			{Label: "dropped by broker", XY: gaugeSeries(r, bench.GaugeDropped, zero, 1, true), Kind: kindStep, Style: 4},
+			{Label: "held in save (decoded)", XY: saveSeries(r, zero, true), Kind: kindPoints, Style: 2},
+		},
+		Marks: runMarks(r, zero),
+	}
+}
+
+// latencyChart: latency by percentile, with the tail stretched ("nines" axis)
+// and latency on a log scale, because a paced subscriber's delivery latency
+// spans milliseconds to minutes.
+func latencyChart(r *bench.Run) chart {
+	ack, del := latencies(r)
+	c := chart{
+		ID:     "latency",
+		Title:  "latency by percentile",
+		XLabel: "percentile", YLabel: "latency (ms, log scale)", X: axisNines, Y: axisMillis,
+		Series: []series{
+			{Label: "publish → ack", XY: percentileCurve(ack), Kind: kindLine, Style: 0},
+			{Label: "publish → delivery", XY: percentileCurve(del), Kind: kindLine, Style: 1},
+		},
+	}
+	if len(ack) == 0 && len(del) == 0 {
+		c.Title += " (no latency data recorded)"
+	}
+	return c
+}
+
+// compareChart overlays every run's file size on one time axis; the autosave
+// interval is in each label because it is usually what the runs differ in.
+func compareChart(runs []compareRun) chart {
+	c := chart{
+		ID: "compare-persistence", Title: "persistence file size, all runs",
+		XLabel: timeAxis, YLabel: "file size", X: axisSeconds, Y: axisBytes, Compare: true,
+	}
+	for i, r := range runs {
+		c.Series = append(c.Series, series{
+			Label: r.label + " (autosave " + formatAutosave(r.s.Persist.AutosaveInterval) + ")",
+			XY:    r.size, Kind: kindStep, Style: i,
+		})
+	}
+	return c
 }
 
 // latencies returns publish-to-ack and publish-to-delivery latencies in
@@ -287,79 +378,8 @@ func percentileAt(sorted []int64, p float64) int64 {
 // ms converts nanoseconds to milliseconds, at least 1 µs so a log axis can draw it.
 func ms(ns int64) float64 { return math.Max(float64(ns)/1e6, 1e-3) }
 
-// ninesTicks labels the nines axis in percent.
-type ninesTicks struct{}
-
-func (ninesTicks) Ticks(lo, hi float64) []plot.Tick {
-	var t []plot.Tick
-	for i := math.Ceil(lo); i <= hi+1e-9; i++ {
-		label := "0"
-		if i > 0 {
-			label = strconv.FormatFloat(100*(1-math.Pow(10, -i)), 'f', int(i)-2+boolInt(i < 2), 64)
-		}
-		t = append(t, plot.Tick{Value: i, Label: label})
-	}
-	return t
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// latencyPlot: latency by percentile, with the tail stretched ("nines" axis)
-// and latency on a log scale, because a paced subscriber's delivery latency
-// spans milliseconds to minutes.
-func latencyPlot(r *bench.Run) (*plot.Plot, error) {
-	ack, del := latencies(r)
-	p := newPlot("latency by percentile", "percentile", "latency (ms, log scale)")
-	if len(ack) == 0 && len(del) == 0 {
-		p.Title.Text += " (no latency data recorded)"
-		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
-		return p, nil
-	}
-	p.X.Tick.Marker = ninesTicks{}
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	if err := addLine(p, percentileCurve(ack), "publish → ack", 0, false); err != nil {
-		return nil, err
-	}
-	if err := addLine(p, percentileCurve(del), "publish → delivery", 1, false); err != nil {
-		return nil, err
-	}
-	// A decade of room above the data for the legend.
-	p.Y.Max *= 10
-	return p, nil
-}
-
-// headroom starts a linear y axis at 0, so sizes and counts are read against
-// zero, and leaves room above the data for the legend.
-func headroom(p *plot.Plot) {
-	p.Y.Min = 0
-	if p.Y.Max <= 0 {
-		p.Y.Max = 1
-	}
-	p.Y.Max *= 1.25
-	if p.X.Min > 0 {
-		p.X.Min = 0
-	}
-}
-
-// savePNG draws p at the fixed geometry and writes it atomically (temp file and
-// rename), so a failed render never leaves a half-written image behind.
-func savePNG(p *plot.Plot, path string) error {
-	c := vgimg.NewWith(vgimg.UseWH(plotWidth, plotHeight), vgimg.UseDPI(plotDPI))
-	p.Draw(draw.New(c))
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
-		return fmt.Errorf("encoding %s: %w", path, err)
-	}
-	return writeFileAtomic(path, buf.Bytes())
-}
-
-// writeFileAtomic replaces path with data via a temp file in the same directory.
+// writeFileAtomic replaces path with data via a temp file in the same directory,
+// so a failed render never leaves a half-written file behind.
 func writeFileAtomic(path string, data []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {

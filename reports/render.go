@@ -14,7 +14,7 @@ import (
 const ReportFile = "report.md"
 
 // Render re-derives everything from the run's event file and writes
-// summary.json, report.md and the three plots next to it. dir is a run
+// summary.json, report.md, report.html and the three plots next to it. dir is a run
 // directory or an events file. It is idempotent: rendering an old run with
 // newer code replaces only these generated files.
 func Render(dir string) (*bench.Summary, error) {
@@ -53,6 +53,9 @@ func Render(dir string) (*bench.Summary, error) {
 		return nil, err
 	}
 	if err := writeFileAtomic(filepath.Join(out, ReportFile), []byte(md)); err != nil {
+		return nil, err
+	}
+	if err := writeReportHTML(filepath.Join(out, ReportHTML), run, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil

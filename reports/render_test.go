@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqbench/mqbench/bench"
 )
@@ -139,9 +140,10 @@ func TestRenderFindings(t *testing.T) {
 			name: "drops by default limit and linear size",
 			fix:  func(*fixture) {},
 			want: []string{
-				"The broker dropped 976 of 2,000 messages (48.8%) because of max_queued_messages 1000 (Mosquitto's default)",
+				"The broker dropped 976 of 2,000 messages (48.8%, $SYS) because of max_queued_messages 1000 (Mosquitto's default)",
 				"at most 1,020 messages (20 in flight + 1,000 queued)",
-				"Each save rewrote the whole file: the size tracks the backlog (228 bytes per held message",
+				"Each save rewrote the whole file: the size tracks the backlog (228 bytes per held delivery",
+				"Autosave trade-off: the saves wrote ",
 				"no message was stored twice",
 			},
 			notWant: []string{"disturbed", "stored 3 messages twice"},
@@ -155,7 +157,36 @@ func TestRenderFindings(t *testing.T) {
 		{
 			name: "no drops",
 			fix:  func(f *fixture) { f.messages = 500 },
-			want: []string{"The broker dropped no message.", "Of 500 messages expected by subscribers"},
+			want: []string{"The broker dropped no message (its $SYS counter).", "Of 500 messages expected by subscribers"},
+		},
+		{
+			// An external broker's settings are not the scenario's: the
+			// report must not claim the scenario's autosave or a default
+			// queue limit, and the drops are the broker's own $SYS count.
+			name: "external broker",
+			fix:  func(f *fixture) { f.kind = "external" },
+			want: []string{
+				"its real configuration (autosave, queue limits) is **unknown**",
+				"The scenario's broker section (not applied to this broker)",
+				"The broker dropped 976 of 2,000 messages (48.8%, $SYS), because of its queue limits, whose values are unknown",
+				"976 were dropped by it ($SYS) and 0 were lost",
+				"(autosave_interval unknown)",
+			},
+			notWant: []string{"Mosquitto's default", "autosave_interval 0.5 s", "LOST"},
+		},
+		{
+			name:    "external broker without --db",
+			fix:     func(f *fixture) { f.kind, f.noDB = "external", true },
+			want:    []string{"The persistence file was not sampled", "`persist.sampled`"},
+			notWant: []string{"No save was detected", "saves detected"},
+		},
+		{
+			// The $SYS counter stopped arriving 1 s into the run: the drops
+			// after it are not a measured zero.
+			name:    "stale drop counter",
+			fix:     func(f *fixture) { f.sysUntil = time.Second },
+			want:    []string{"$SYS, may be stale: last update", "are unaccounted for (lost, or dropped after the counter's last update)", "may have been dropped by its queue limits rather than lost"},
+			notWant: []string{" LOST"},
 		},
 		{
 			name: "tainted",

@@ -73,8 +73,10 @@ func rawDuration(r json.RawMessage) string {
 	return s
 }
 
-// configLines are the broker settings the run used: the config the broker was
-// started with if recorded, else the scenario's broker section.
+// configLines are the broker settings the header records: the config the
+// broker was started with if recorded, else the scenario's broker section.
+// For an external broker they are the scenario's, never applied to it
+// (Summary.BrokerConfigSource "unknown"): the report says so above them.
 func configLines(h *bench.Header, si *scenarioInfo) []string {
 	if len(h.BrokerConfig) > 0 {
 		return h.BrokerConfig
@@ -125,9 +127,12 @@ type queueLimits struct {
 	Known                          bool // the values are meaningful for this broker kind
 }
 
-func limitsFor(kind, version string, lines []string) queueLimits {
-	q := queueLimits{MaxQueued: 1000, MaxInflight: 20, QueuedDefault: true, InflightDefault: true, Known: kind != "external"}
-	if strings.HasPrefix(version, "1.") {
+// The limits are only Known for a broker whose configuration the run
+// recorded (one mqbench started, or read from its own file): an external
+// broker's are never the scenario's.
+func limitsFor(s *bench.Summary, lines []string) queueLimits {
+	q := queueLimits{MaxQueued: 1000, MaxInflight: 20, QueuedDefault: true, InflightDefault: true, Known: s.BrokerConfigSource != "unknown"}
+	if strings.HasPrefix(s.BrokerVersion, "1.") {
 		q.MaxQueued = 100
 	}
 	if n, ok := brokerInt(lines, "max_queued_messages"); ok {

@@ -33,7 +33,7 @@ func summaryRows(s *bench.Summary) []summaryRow {
 		{"acknowledged by broker", groupInt(s.Acked), "acked"},
 		{"delivered", groupInt(s.Delivered), "delivered"},
 		{"held by broker at end", groupInt(s.HeldAtEnd), "held_at_end"},
-		{"dropped by broker", groupInt(s.DroppedByBroker), "dropped_by_broker"},
+		{"dropped by broker", droppedValue(s), "dropped_by_broker"},
 		{"lost", groupInt(s.Lost), "lost"},
 		{"duplicates", groupInt(s.Duplicates), "duplicates"},
 		{"reordered", groupInt(s.Reordered), "reordered"},
@@ -45,20 +45,33 @@ func summaryRows(s *bench.Summary) []summaryRow {
 		summaryRow{"publish rate", formatRate(s.Publish.MsgsPerS), "publish.msgs_per_s"},
 		summaryRow{"delivery rate", formatRate(s.Deliver.MsgsPerS), "deliver.msgs_per_s"},
 		summaryRow{"publish→ack p50 / p99 / max", latencyTriple(s.Latency.PublishToAck), "latency.publish_to_ack.p99_ns"},
-		summaryRow{"publish→delivery p50 / p99 / max", latencyTriple(s.Latency.PublishToDelivery), "latency.publish_to_delivery.p99_ns"},
-		summaryRow{"autosave interval", formatAutosave(s.Persist.AutosaveInterval), "persist.autosave_interval"},
-		summaryRow{"saves detected", groupInt(int64(s.Persist.Saves)), "persist.saves"},
+		summaryRow{"publish→delivery (window) p50 / p99 / max", latencyTriple(s.Latency.PublishToDelivery), "latency.publish_to_delivery.p99_ns"},
 	)
+	if s.Latency.DrainDelivery.Count > 0 {
+		rows = append(rows, summaryRow{"publish→delivery (drain) p50 / p99 / max", latencyTriple(s.Latency.DrainDelivery), "latency.drain_delivery.p99_ns"})
+	}
+	rows = append(rows, summaryRow{"autosave interval", formatAutosave(s.Persist.AutosaveInterval), "persist.autosave_interval"})
+	if !s.Persist.Sampled {
+		rows = append(rows, summaryRow{"persistence file", "not sampled", "persist.sampled"})
+		return append(rows, processRows(s)...)
+	}
+	rows = append(rows, summaryRow{"saves detected", groupInt(int64(s.Persist.Saves)), "persist.saves"})
 	if s.Persist.MeanSavePeriodNS > 0 {
 		rows = append(rows, summaryRow{"mean save period", formatNS(s.Persist.MeanSavePeriodNS), "persist.mean_save_period_ns"})
 	}
 	rows = append(rows,
 		summaryRow{"max file size", formatBytes(s.Persist.MaxBytes), "persist.max_bytes"},
-		summaryRow{"final file size", formatBytes(s.Persist.FinalBytes), "persist.final_bytes"},
+		summaryRow{"final file size (" + finalSourceShort(&s.Persist) + ")", formatBytes(s.Persist.FinalBytes), "persist.final_bytes"},
 	)
+	if s.Persist.MaxStoredMessages > 0 || s.Persist.MaxHeldDeliveries > 0 {
+		rows = append(rows,
+			summaryRow{"messages stored in a save (distinct), max", groupInt(s.Persist.MaxStoredMessages), "persist.max_stored_messages"},
+			summaryRow{"deliveries held in a save (per client), max", groupInt(s.Persist.MaxHeldDeliveries), "persist.max_held_deliveries"},
+		)
+	}
 	if s.Persist.BytesPerHeldMessage != 0 {
 		rows = append(rows,
-			summaryRow{"bytes per held message", groupFloat(s.Persist.BytesPerHeldMessage, 1), "persist.bytes_per_held_message"},
+			summaryRow{"bytes per held delivery", groupFloat(s.Persist.BytesPerHeldMessage, 1), "persist.bytes_per_held_message"},
 			summaryRow{"fixed bytes", groupFloat(s.Persist.FixedBytes, 0), "persist.fixed_bytes"},
 		)
 	}
@@ -66,6 +79,20 @@ func summaryRows(s *bench.Summary) []summaryRow {
 	if g := s.Persist.FirstMinuteGrowthBytes; g >= 0 {
 		rows = append(rows, summaryRow{"file growth in the first minute", formatBytes(g), "persist.first_minute_growth_bytes"})
 	}
+	p := &s.Persist
+	rows = append(rows,
+		summaryRow{"bytes written by saves", optBytes(p.BytesWritten), "persist.bytes_written"},
+		summaryRow{"bytes written per minute", optBytesF(p.BytesWrittenPerMin), "persist.bytes_written_per_min"},
+		summaryRow{"longest publishing without a save", optNS(p.MaxSaveGapNS), "persist.max_save_gap_ns"},
+		summaryRow{"exposure (longest only in memory)", optNS(p.ExposureMaxNS), "persist.exposure_max_ns"},
+		summaryRow{"predicted worst-case crash loss", optInt(p.PredictedCrashLoss), "persist.predicted_crash_loss"},
+	)
+	return append(rows, processRows(s)...)
+}
+
+// processRows are the resource rows: the broker process and mqbench itself.
+func processRows(s *bench.Summary) []summaryRow {
+	var rows []summaryRow
 	if s.BrokerProcess.MaxRSSBytes > 0 || s.BrokerProcess.CPUSeconds > 0 {
 		rows = append(rows,
 			summaryRow{"broker max RSS", formatBytes(s.BrokerProcess.MaxRSSBytes), "broker_process.max_rss_bytes"},
@@ -157,10 +184,14 @@ func Warnings(s *bench.Summary) []string {
 		w = append(w, "run TAINTED: "+reason)
 	}
 	if s.DroppedByBroker > 0 {
-		w = append(w, fmt.Sprintf("the broker DROPPED %s of %s acknowledged messages (queue limits): the file size measures the limit, not the backlog",
+		w = append(w, fmt.Sprintf("the broker DROPPED %s of %s acknowledged messages (queue limits, its $SYS counter): the file size measures the limit, not the backlog",
 			groupInt(s.DroppedByBroker), groupInt(s.Acked)))
 	}
-	if s.Lost > 0 {
+	switch {
+	case s.Lost > 0 && (s.Drops.Source == "unknown" || s.Drops.Stale):
+		w = append(w, fmt.Sprintf("%s %s UNACCOUNTED FOR: acknowledged by the broker, never delivered, not held; the broker's drop counter is %s, so they may have been dropped rather than lost",
+			groupInt(s.Lost), plural(s.Lost, "message", "messages"), map[bool]string{true: "missing", false: "stale"}[s.Drops.Source == "unknown"]))
+	case s.Lost > 0:
 		w = append(w, fmt.Sprintf("%s %s LOST: acknowledged by the broker, never delivered, not held, not counted as dropped",
 			groupInt(s.Lost), plural(s.Lost, "message", "messages")))
 	}

@@ -69,6 +69,22 @@ func (d summaryDoc) lookup(path string) (float64, bool, error) {
 	return 0, true, fmt.Errorf("metric %s is not a number", path)
 }
 
+// isNull reports whether path names a key whose value is null: a metric the
+// summary has but the run could not measure, unlike a key that does not exist.
+func (d summaryDoc) isNull(path string) bool {
+	var cur any = map[string]any(d)
+	for _, seg := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		if cur, ok = m[seg]; !ok {
+			return false
+		}
+	}
+	return cur == nil
+}
+
 // formatMetric renders a metric value in its unit for the findings table.
 func formatMetric(path string, v float64) string {
 	last := path[strings.LastIndex(path, ".")+1:]

@@ -14,7 +14,7 @@ var compareOut string
 // autosave intervals, so the effect of a setting is one table and one plot.
 var compareCmd = &cobra.Command{
 	Use:   "compare RUN... --out DIR",
-	Short: "Compare runs: a table and an overlaid file-size plot (compare.md, compare-persistence.png)",
+	Short: "Compare runs: a table and an overlaid file-size plot (compare.md, compare.html, compare-persistence.png)",
 	Args:  cobra.MinimumNArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		text, err := reports.Compare(args, compareOut)
@@ -22,13 +22,14 @@ var compareCmd = &cobra.Command{
 			return err
 		}
 		fmt.Fprint(cmd.OutOrStdout(), text)
-		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s and %s\n", filepath.Join(compareOut, reports.CompareFile), filepath.Join(compareOut, reports.ComparePersistencePNG))
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s, %s and %s\n", filepath.Join(compareOut, reports.CompareFile),
+			filepath.Join(compareOut, reports.CompareHTML), filepath.Join(compareOut, reports.ComparePersistencePNG))
 		return nil
 	},
 }
 
 func init() {
-	compareCmd.Flags().StringVar(&compareOut, "out", "", "directory for compare.md and compare-persistence.png (created if missing)")
+	compareCmd.Flags().StringVar(&compareOut, "out", "", "directory for compare.md, compare.html and compare-persistence.png (created if missing)")
 	_ = compareCmd.MarkFlagRequired("out")
 	rootCmd.AddCommand(compareCmd)
 }

@@ -11,7 +11,7 @@ import (
 // plots were deleted) gets the current summary, report and plots.
 var reportCmd = &cobra.Command{
 	Use:   "report RUN...",
-	Short: "Re-render summary.json, report.md and plots of recorded runs and print their tables",
+	Short: "Re-render summary.json, report.md, report.html and plots of recorded runs and print their tables",
 	Args:  cobra.MinimumNArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		for i, dir := range args {

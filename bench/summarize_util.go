@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Helpers of Summarize that know nothing of runs: topic matching,
+// percentiles, apportioning and counter arithmetic.
+
+// MatchTopic reports whether an MQTT topic filter matches a topic name: "+"
+// matches one level, a trailing "#" the rest including the parent level, and
+// topics starting with "$" are not matched by a filter starting with a
+// wildcard. bench has its own matcher because it must not import the broker.
+func MatchTopic(filter, topic string) bool {
+	if filter == "" || topic == "" {
+		return false
+	}
+	if topic[0] == '$' && (filter[0] == '+' || filter[0] == '#') {
+		return false
+	}
+	for {
+		fl, frest, fmore := strings.Cut(filter, "/")
+		if fl == "#" {
+			return !fmore
+		}
+		tl, trest, tmore := strings.Cut(topic, "/")
+		if fl != "+" && fl != tl {
+			return false
+		}
+		switch {
+		case !fmore && !tmore:
+			return true
+		case !tmore:
+			// "a/#" matches "a": the filter may end in "/#" here.
+			return frest == "#"
+		case !fmore:
+			return false
+		}
+		filter, topic = frest, trest
+	}
+}
+
+// latencyOf computes nearest-rank percentiles (the smallest value with at
+// least p% of the samples at or below it), the maximum and the mean. It sorts
+// samples in place.
+func latencyOf(samples []int64) Latency {
+	n := len(samples)
+	if n == 0 {
+		return Latency{}
+	}
+	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	rank := func(p float64) int64 {
+		// The epsilon keeps 99.9% of 1000 at rank 999 despite binary fractions.
+		r := int(math.Ceil(p*float64(n)/100 - 1e-9))
+		r = min(max(r, 1), n)
+		return samples[r-1]
+	}
+	var sum float64
+	for _, v := range samples {
+		sum += float64(v)
+	}
+	return Latency{
+		Count: int64(n),
+		P50:   rank(50),
+		P90:   rank(90),
+		P99:   rank(99),
+		P999:  rank(99.9),
+		Max:   samples[n-1],
+		Mean:  int64(math.Round(sum / float64(n))),
+	}
+}
+
+// apportion splits total among buckets in proportion to their weights by the
+// largest-remainder method, never giving a bucket more than its weight; what
+// cannot be placed is returned as excess.
+func apportion(total int64, weights []int64) (shares []int64, excess int64) {
+	shares = make([]int64, len(weights))
+	var sum int64
+	for _, w := range weights {
+		sum += w
+	}
+	if total <= 0 {
+		return shares, 0
+	}
+	if total >= sum {
+		copy(shares, weights)
+		return shares, total - sum
+	}
+	type rem struct {
+		i int
+		r float64
+	}
+	rems := make([]rem, 0, len(weights))
+	var given int64
+	for i, w := range weights {
+		exact := float64(total) * float64(w) / float64(sum)
+		shares[i] = int64(math.Floor(exact))
+		given += shares[i]
+		rems = append(rems, rem{i, exact - float64(shares[i])})
+	}
+	sort.SliceStable(rems, func(a, b int) bool { return rems[a].r > rems[b].r })
+	for j := 0; given < total && j < len(rems); j++ {
+		if shares[rems[j].i] < weights[rems[j].i] {
+			shares[rems[j].i]++
+			given++
+		}
+	}
+	return shares, 0
+}
+
+// counterTotal is the increase of a cumulative counter over the samples. A
+// decrease means the counted process restarted from zero, so the new value is
+// all increase. fromZero counts the first sample as increase too (a counter
+// that started with the run).
+func counterTotal(g []gaugePoint, fromZero bool) float64 {
+	if len(g) == 0 {
+		return 0
+	}
+	var total float64
+	if fromZero {
+		total = g[0].v
+	}
+	for i := 1; i < len(g); i++ {
+		if d := g[i].v - g[i-1].v; d >= 0 {
+			total += d
+		} else {
+			total += g[i].v
+		}
+	}
+	return total
+}
+
+func maxOf(g []gaugePoint) float64 {
+	var m float64
+	for _, p := range g {
+		m = math.Max(m, p.v)
+	}
+	return m
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if s == "" || seen[s] {
+			continue
+		}
+		seen[s] = true
+		out = append(out, s)
+	}
+	return out
+}
+
+func capReasons(in []string) []string {
+	if len(in) <= maxReasons {
+		return in
+	}
+	out := append([]string(nil), in[:maxReasons]...)
+	return append(out, fmt.Sprintf("... and %d more", len(in)-maxReasons))
+}
+
+func firstKey(m map[string]bool) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys[0]
+}
+
+// fmtNS renders nanoseconds since start for notes.
+func fmtNS(ns int64) string {
+	return strconv.FormatFloat(float64(ns)/1e9, 'f', 3, 64) + "s"
+}

@@ -1,0 +1,72 @@
+package reports
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mqbench/mqbench/bench"
+)
+
+// TestRecordedExternalFindings renders the findings of runs recorded against
+// a real Mosquitto 2.0.11 started by hand (testdata/*/mosquitto.conf: its own
+// max_queued_messages 1000 and autosave_interval 30, not the scenario's
+// max_queued_messages 0 and autosave_interval 1). The report must not present
+// the scenario's settings as the broker's, must take drops from the broker's
+// $SYS counter, and must say "not sampled" and "stale" where that is all the
+// events can tell.
+func TestRecordedExternalFindings(t *testing.T) {
+	tests := []struct {
+		dir     string
+		want    []string
+		notWant []string
+	}{
+		{
+			dir: "external-mosquitto", // --db given, sys_interval 1
+			want: []string{
+				"979 were dropped by it ($SYS) and 0 were lost",
+				"(autosave_interval unknown)",
+				"whose values are unknown",
+				"Autosave trade-off: the saves wrote 232,571 B",
+			},
+			notWant: []string{"autosave_interval 1 s", "max_queued_messages 0", " LOST", "not sampled"},
+		},
+		{
+			dir: "external-mosquitto-stale", // no --db, sys_interval 10 (default), 4 s run
+			want: []string{
+				"0 were dropped by it ($SYS, may be stale: last update",
+				"979 are unaccounted for",
+				"The persistence file was not sampled",
+			},
+			notWant: []string{"No save was detected", "979 were lost", "autosave_interval 1 s"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.dir, func(t *testing.T) {
+			run, err := bench.ReadRun(filepath.Join("testdata", tc.dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := bench.Summarize(run)
+			if s.BrokerConfigSource != "unknown" || s.Persist.AutosaveInterval != "unknown" {
+				t.Errorf("config source %q, autosave %q: want unknown for an external broker", s.BrokerConfigSource, s.Persist.AutosaveInterval)
+			}
+			si, err := parseScenario(&run.Header)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(findings(run, &s, configLines(&run.Header, si)), "\n") + "\n"
+			golden(t, tc.dir+"/findings.golden", got)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("findings lack %q:\n%s", w, got)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(got, w) {
+					t.Errorf("findings say %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
