@@ -1,11 +1,11 @@
 package auth
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/mqbench/mqbench/broker/auth/authtest"
 )
 
 // The decision table (testdata/decisions.json, with decisions.acl and
@@ -13,77 +13,31 @@ import (
 // against the bundled broker; TestDecisionTable checks this package predicts
 // every row and mosquitto_decisions_test.go checks the real Mosquitto does.
 
-type decisionClient struct {
-	User     string `json:"user"`
-	Password string `json:"password"`
-	ClientID string `json:"client_id"`
-}
-
-type decisionRow struct {
-	ID           string          `json:"id"`
-	User         string          `json:"user"`
-	Password     string          `json:"password"`
-	ClientID     string          `json:"client_id"`
-	Action       string          `json:"action"`
-	Topic        string          `json:"topic"`
-	QoS          byte            `json:"qos"`
-	Expect       string          `json:"expect"`
-	MessageTopic string          `json:"message_topic,omitempty"`
-	MessageQoS   byte            `json:"message_qos,omitempty"`
-	Retained     bool            `json:"retained,omitempty"`
-	Publisher    *decisionClient `json:"publisher,omitempty"`
-	PublisherIs  string          `json:"publisher_is,omitempty"` // "self", "broker"
-	Observer     *decisionClient `json:"observer,omitempty"`
-	ObserverIs   string          `json:"observer_is,omitempty"` // "self"
-	Note         string          `json:"note"`
-
-	// timedWait: the waiting client may not be able to read its sentinel
-	// (random ACLs), so "not received" is a timed wait.
-	timedWait bool
-	// addr, when set, is the broker the row runs against.
-	addr string
-}
-
-func (r decisionRow) client() decisionClient {
-	return decisionClient{User: r.User, Password: r.Password, ClientID: r.ClientID}
-}
-
-type decisionTable struct {
-	Users        map[string]string `json:"users"`
-	ACLFile      string            `json:"acl_file"`
-	PasswordFile string            `json:"password_file"`
-	Rows         []decisionRow     `json:"rows"`
-}
-
-func loadDecisions(t testing.TB) (*decisionTable, *ACL, *Passwords) {
+func loadDecisions(t testing.TB) (*authtest.Table, *ACL, *Passwords) {
 	t.Helper()
-	b, err := os.ReadFile("testdata/decisions.json")
+	d, err := authtest.LoadTable("testdata/decisions.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d decisionTable
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatal(err)
-	}
-	acl, err := LoadACLFile("testdata/" + d.ACLFile)
+	acl, err := LoadACLFile(d.Path(d.ACLFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw, err := LoadPasswordFile("testdata/" + d.PasswordFile)
+	pw, err := LoadPasswordFile(d.Path(d.PasswordFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &d, acl, pw
+	return d, acl, pw
 }
 
 // predict is what this package says Mosquitto does for the row, or an error
 // when the row cannot show it (an observer that could not read the message
 // anyway, a publisher that could not write it).
-func predict(r decisionRow, acl *ACL, pw *Passwords) (string, error) {
-	can := func(c decisionClient, topic string, a Access) bool {
+func predict(r authtest.Row, acl *ACL, pw *Passwords) (string, error) {
+	can := func(c authtest.Client, topic string, a Access) bool {
 		return acl.Check(c.ClientID, c.User, c.User != "", topic, a)
 	}
-	admitted := func(c decisionClient) error {
+	admitted := func(c authtest.Client) error {
 		if code := pw.Check(c.User, c.Password).ConnackCode(true); code != 0 {
 			return fmt.Errorf("client %q/%q is refused (%d)", c.User, c.ClientID, code)
 		}
@@ -95,7 +49,7 @@ func predict(r decisionRow, acl *ACL, pw *Passwords) (string, error) {
 		}
 		return "denied"
 	}
-	me := r.client()
+	me := r.Client()
 	if r.Action == "connect" {
 		if code := pw.Check(r.User, r.Password).ConnackCode(true); code != 0 {
 			return fmt.Sprintf("refused %d", code), nil
@@ -183,7 +137,7 @@ func TestDecisionTable(t *testing.T) {
 	}
 }
 
-func clientIDOf(c *decisionClient) string {
+func clientIDOf(c *authtest.Client) string {
 	if c == nil {
 		return ""
 	}

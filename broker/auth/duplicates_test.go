@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/mqbench/mqbench/broker/auth/authtest"
 )
 
 // HASH_JEN values printed by a C program built on Mosquitto's deps/uthash.h.
@@ -108,7 +110,7 @@ func TestDuplicatesAgainstMosquitto(t *testing.T) {
 			m := startMosquitto(t, dir, "allow_anonymous false", "password_file "+writeFile(t, dir, "pw", text))
 			real := -1
 			for k := 0; k < c.dups; k++ {
-				code, err := connectCode(m.Addr, "dup-test", "dup", fmt.Sprintf("dup-%d", k))
+				code, err := authtest.ConnectCode(m.Addr, "dup-test", "dup", fmt.Sprintf("dup-%d", k))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/mqbench/mqbench/broker/auth/authtest"
 )
 
 // edgeSetup is a broker configuration with its own rows, outside the main
@@ -17,17 +19,17 @@ import (
 type edgeSetup struct {
 	acl   string // "" = no acl_file
 	users map[string]string
-	rows  []decisionRow
+	rows  []authtest.Row
 }
 
 func (s edgeSetup) run(t *testing.T) {
 	t.Helper()
-	runRows(t, "", s.start(t))
+	authtest.RunRows(t, "", s.start(t))
 }
 
 // start checks the predictions, starts the broker and returns the rows bound
 // to it.
-func (s edgeSetup) start(t *testing.T) []decisionRow {
+func (s edgeSetup) start(t *testing.T) []authtest.Row {
 	t.Helper()
 	dir := t.TempDir()
 	extra := []string{"allow_anonymous true"}
@@ -73,24 +75,24 @@ func (s edgeSetup) start(t *testing.T) []decisionRow {
 	}
 	t.Logf("%d of %d rows allowed", allowed, len(s.rows))
 	m := startMosquitto(t, dir, extra...)
-	rows := append([]decisionRow(nil), s.rows...)
+	rows := append([]authtest.Row(nil), s.rows...)
 	for i := range rows {
-		rows[i].addr = m.Addr
+		rows[i].Addr = m.Addr
 	}
 	return rows
 }
 
-func pubRow(id string, who decisionClient, topic string, qos byte, obs decisionClient, expect, note string) decisionRow {
+func pubRow(id string, who authtest.Client, topic string, qos byte, obs authtest.Client, expect, note string) authtest.Row {
 	obs.ClientID = id + "-obs"
-	return decisionRow{ID: id, User: who.User, Password: who.Password, ClientID: id + "-pub", Action: "publish",
+	return authtest.Row{ID: id, User: who.User, Password: who.Password, ClientID: id + "-pub", Action: "publish",
 		Topic: topic, QoS: qos, Expect: expect, Observer: &obs, Note: note}
 }
 
 // TestNoACLAgainstMosquitto: without an acl_file everything is allowed except
 // what acl__check_dollar refuses, which applies even then.
 func TestNoACLAgainstMosquitto(t *testing.T) {
-	anon := decisionClient{}
-	edgeSetup{rows: []decisionRow{
+	anon := authtest.Client{}
+	edgeSetup{rows: []authtest.Row{
 		pubRow("n1", anon, "a/b", 1, anon, "allowed", "no ACL: allowed"),
 		pubRow("n2", anon, "$SYS/x", 1, anon, "denied", "$SYS write denied even without an ACL"),
 		pubRow("n3", anon, "$SYS/broker/connection/br/state", 1, anon, "allowed", "the bridge state topic is the exception"),
@@ -101,19 +103,19 @@ func TestNoACLAgainstMosquitto(t *testing.T) {
 // TestACLEdgesAgainstMosquitto: usernames with '/' or '+' against patterns, a
 // pattern without %c/%u, the one-word topic form.
 func TestACLEdgesAgainstMosquitto(t *testing.T) {
-	slash := decisionClient{User: "p/q", Password: "pq"}
-	plus := decisionClient{User: "plus+user", Password: "pp"}
-	anon := decisionClient{}
-	sub := func(id string, who decisionClient, filter, msgTopic string, pub decisionClient, expect, note string) decisionRow {
+	slash := authtest.Client{User: "p/q", Password: "pq"}
+	plus := authtest.Client{User: "plus+user", Password: "pp"}
+	anon := authtest.Client{}
+	sub := func(id string, who authtest.Client, filter, msgTopic string, pub authtest.Client, expect, note string) authtest.Row {
 		pub.ClientID = id + "-pub"
-		return decisionRow{ID: id, User: who.User, Password: who.Password, ClientID: id + "-sub", Action: "subscribe-receive",
+		return authtest.Row{ID: id, User: who.User, Password: who.Password, ClientID: id + "-sub", Action: "subscribe-receive",
 			Topic: filter, QoS: 1, MessageTopic: msgTopic, MessageQoS: 1, Publisher: &pub, Expect: expect, Note: note}
 	}
 	edgeSetup{
 		acl: "topic read\ntopic write anon/#\nuser p/q\ntopic read own/#\nuser plus+user\ntopic read own/#\ntopic deny\n" +
 			"pattern readwrite users/%u/#\npattern readwrite clients/%c/#\npattern read anon/#\n",
 		users: map[string]string{"p/q": "pq", "plus+user": "pp"},
-		rows: []decisionRow{
+		rows: []authtest.Row{
 			pubRow("e1", slash, "users/p/q/x", 1, slash, "allowed", "%u with a '/' adds a level"),
 			sub("e2", slash, "anon/#", "anon/x", anon, "allowed", "pattern without %c/%u applies to all"),
 			sub("e3", plus, "anon/#", "anon/x", anon, "denied", "'+' in the username: every pattern denied"),

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -70,21 +69,6 @@ func startMosquittoOutcome(t testing.TB, dir string, extra ...string) (*testutil
 	}
 	t.Fatalf("mosquitto neither listened on %s nor exited (stderr: %s)", addr, p.Stderr())
 	return nil, "", false
-}
-
-// connectCode connects with the credentials and returns the CONNACK return
-// code (0 = accepted; the connection is then closed cleanly).
-func connectCode(addr, clientID, user, pass string) (byte, error) {
-	c, err := testutil.Dial(addr, testutil.ClientOptions{ClientID: clientID, CleanSession: true,
-		Username: user, Password: pass, Timeout: 5 * time.Second})
-	var ce *testutil.ConnackError
-	if errors.As(err, &ce) {
-		return ce.Code, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return 0, c.Disconnect()
 }
 
 // runPasswd runs the real mosquitto_passwd with args.

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mqbench/mqbench/broker/auth/authtest"
 )
 
 // TestRealPasswdFiles checks files written by the real mosquitto_passwd 2.0.11:
@@ -86,7 +88,7 @@ func TestHashAcceptedByMosquitto(t *testing.T) {
 		{"carol", "secret-c", 0}, {"carol", "", 5},
 		{"nobody", "secret-a", 5}, {"", "", 5},
 	} {
-		got, err := connectCode(m.Addr, "hash-test", tc.user, tc.pass)
+		got, err := authtest.ConnectCode(m.Addr, "hash-test", tc.user, tc.pass)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.user, err)
 		}
@@ -119,7 +121,7 @@ func TestPasswordCasesAgainstMosquitto(t *testing.T) {
 			for u := range users {
 				for _, pass := range []string{"pw", "other"} {
 					want := p.Check(u, pass).ConnackCode(false)
-					got, err := connectCode(m.Addr, fmt.Sprintf("pwcase-%d", i), u, pass)
+					got, err := authtest.ConnectCode(m.Addr, fmt.Sprintf("pwcase-%d", i), u, pass)
 					if err != nil {
 						t.Fatalf("%q: %v", u, err)
 					}

@@ -5,6 +5,8 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
+
+	"github.com/mqbench/mqbench/broker/auth/authtest"
 )
 
 // TestRandomACLAgainstMosquitto generates ACL files (fixed seeds) with random
@@ -13,11 +15,11 @@ import (
 // user that reads everything) and random deliveries (from a user that writes
 // everything) on the real broker, comparing each with Check.
 func TestRandomACLAgainstMosquitto(t *testing.T) {
-	var rows []decisionRow
+	var rows []authtest.Row
 	for seed := int64(1); seed <= 6; seed++ {
 		rows = append(rows, randomACLSetup(seed).start(t)...)
 	}
-	runRows(t, "", rows)
+	authtest.RunRows(t, "", rows)
 }
 
 var randomUsers = map[string]string{"u1": "p1", "u/2": "p2", "u+3": "p3", "observer": "po", "writer": "pw"}
@@ -67,12 +69,12 @@ func randomACLSetup(seed int64) edgeSetup {
 	// A waiter uses its sentinel where the model says it can write and read
 	// it (were the model wrong there, the sentinel would not come and the
 	// row would fail); elsewhere "not received" is a timed wait.
-	timed := func(c decisionClient) bool {
+	timed := func(c authtest.Client) bool {
 		st := "clients/" + c.ClientID + "/sentinel"
 		return strings.ContainsAny(c.ClientID, "+#") ||
 			!acl.Check(c.ClientID, c.User, c.User != "", st, Read) || !acl.Check(c.ClientID, c.User, c.User != "", st, Write)
 	}
-	clients := []decisionClient{{}, {User: "u1", Password: "p1"}, {User: "u/2", Password: "p2"}, {User: "u+3", Password: "p3"}}
+	clients := []authtest.Client{{}, {User: "u1", Password: "p1"}, {User: "u/2", Password: "p2"}, {User: "u+3", Password: "p3"}}
 	for i := 0; i < 40; i++ {
 		id := fmt.Sprintf("s%d-%02d", seed, i)
 		me := clients[rng.Intn(len(clients))]
@@ -100,15 +102,15 @@ func randomACLSetup(seed int64) edgeSetup {
 		if strings.ContainsAny(topic, "+#") {
 			topic = "a/" + strings.NewReplacer("+", "", "#", "").Replace(topic)
 		}
-		r := decisionRow{ID: id, User: me.User, Password: me.Password, ClientID: me.ClientID, QoS: 1, timedWait: timed(me),
+		r := authtest.Row{ID: id, User: me.User, Password: me.Password, ClientID: me.ClientID, QoS: 1, TimedWait: timed(me),
 			Note: fmt.Sprintf("random ACL seed %d", seed)}
 		if rng.Intn(2) == 0 {
 			r.Action, r.Topic = "publish", topic
-			r.Observer = &decisionClient{User: "observer", Password: "po", ClientID: id + "-obs"}
-			r.timedWait = timed(*r.Observer)
+			r.Observer = &authtest.Client{User: "observer", Password: "po", ClientID: id + "-obs"}
+			r.TimedWait = timed(*r.Observer)
 		} else {
 			r.Action, r.Topic, r.MessageTopic, r.MessageQoS = "subscribe-receive", topic, topic, 1
-			r.Publisher = &decisionClient{User: "writer", Password: "pw", ClientID: id + "-pub"}
+			r.Publisher = &authtest.Client{User: "writer", Password: "pw", ClientID: id + "-pub"}
 		}
 		s.rows = append(s.rows, r)
 	}

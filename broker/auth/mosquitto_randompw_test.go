@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mqbench/mqbench/broker/auth/authtest"
 )
 
 // randomPasswordFile builds a password file from mutated lines: whitespace,
@@ -102,7 +104,7 @@ func TestRandomPasswordFilesAgainstMosquitto(t *testing.T) {
 			defer m.Kill()
 			for _, pr := range probes {
 				want := p.Check(pr[0], pr[1]).ConnackCode(false)
-				got, err := connectCode(m.Addr, "random-pw", pr[0], pr[1])
+				got, err := authtest.ConnectCode(m.Addr, "random-pw", pr[0], pr[1])
 				mu.Lock()
 				switch {
 				case err != nil:
