@@ -49,7 +49,7 @@ type restorer struct {
 
 	drops        []string        // one line per entry skipped by the bundled broker's own rules
 	unresumable  map[string]bool // clients whose session is dropped, expiry interval 0
-	stripped     int             // messages whose MQTT 5 properties were dropped
+	stripped     int             // drops that lose only MQTT 5 properties, not the entry
 	expired      int             // stored messages past their expiry, with their deliveries
 	unreferenced []int           // db.Stores indexes nothing refers to (Mosquitto drops them at its next save)
 }
@@ -192,6 +192,7 @@ func (r *restorer) clientMsg(i int, m *storedMsg) {
 		return
 	}
 	if len(cmr.Properties) > 0 {
+		r.stripped++
 		r.drop(off, "CLIENT_MSG", "MQTT 5 properties (%d bytes) of the delivery to %q (mid %d) dropped: the bundled broker keeps MQTT 3.1.1 messages only",
 			len(cmr.Properties), cmr.ClientID, cmr.Mid)
 	}
