@@ -3,10 +3,13 @@ package auth
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqbench/mqbench/broker/auth/authtest"
+	"github.com/mqbench/mqbench/internal/testutil"
 )
 
 // TestRealPasswdFiles checks files written by the real mosquitto_passwd 2.0.11:
@@ -79,6 +82,17 @@ func TestHashAcceptedByMosquitto(t *testing.T) {
 	}
 	pw := writeFile(t, dir, "pw", a+"bob:"+b+"\ncarol:"+c+"\n")
 	m := startMosquitto(t, dir, "allow_anonymous false", "password_file "+pw)
+	// The real client too: mosquitto_pub -u/-P.
+	for _, tc := range []struct {
+		user, pass string
+		ok         bool
+	}{{"alice", "secret-a", true}, {"alice", "nope", false}, {"bob", "secret-b", true}} {
+		_, stderr, err := testutil.Run(10*time.Second, nil, testutil.LookPath(testutil.MosquittoPubPath),
+			"-h", "127.0.0.1", "-p", strconv.Itoa(m.Port), "-u", tc.user, "-P", tc.pass, "-t", "t", "-m", "m")
+		if (err == nil) != tc.ok || (!tc.ok && !strings.Contains(stderr, "not authori")) {
+			t.Errorf("mosquitto_pub -u %s -P %s: %v (%s)", tc.user, tc.pass, err, stderr)
+		}
+	}
 	for _, tc := range []struct {
 		user, pass string
 		want       byte
