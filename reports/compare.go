@@ -59,7 +59,9 @@ func Compare(dirs []string, outDir string) (string, error) {
 		})
 	}
 	header, rows := compareRows(runs)
-	text := renderTable(false, header, rows)
+	trade := compareTradeoff(runs)
+	th, tc := tradeoffTable(trade)
+	text := renderTable(false, header, rows) + "\nAutosave trade-off:\n" + renderTable(false, th, tc)
 
 	p, err := comparePlot(runs)
 	if err != nil {
@@ -77,6 +79,9 @@ func Compare(dirs []string, outDir string) (string, error) {
 	b.WriteString("\n")
 	b.WriteString(renderTable(true, header, rows))
 	b.WriteString("\n" + compareNote + "\n\n")
+	b.WriteString("## Autosave trade-off\n\n")
+	b.WriteString(renderTable(true, th, tc))
+	b.WriteString("\n" + tradeoffNote + "\n\n")
 	fmt.Fprintf(&b, "![persistence file size, all runs](%s)\n", ComparePersistencePNG)
 	for _, r := range runs {
 		for _, w := range Warnings(&r.s) {
@@ -114,18 +119,41 @@ func compareRows(runs []compareRun) ([]string, [][]string) {
 		if s.LostInCrash > 0 {
 			lost += " (crash " + groupInt(s.LostInCrash) + ")"
 		}
+		maxSize, finalSize := groupInt(s.Persist.MaxBytes), groupInt(s.Persist.FinalBytes)
+		if !s.Persist.Sampled {
+			maxSize, finalSize = "unknown", "unknown"
+		}
+		dropped := groupInt(s.DroppedByBroker)
+		if s.Drops.Source == "unknown" {
+			dropped = "unknown"
+		} else if s.Drops.Stale {
+			dropped += " (may be stale)"
+		}
 		rows = append(rows, []string{
 			r.label,
 			strings.TrimSpace(s.BrokerKind + " " + s.BrokerVersion),
 			formatAutosave(s.Persist.AutosaveInterval),
 			groupInt(int64(s.Persist.Saves)),
-			groupInt(s.Persist.MaxBytes),
-			groupInt(s.Persist.FinalBytes),
+			maxSize,
+			finalSize,
 			bph,
-			groupInt(s.DroppedByBroker),
+			dropped,
 			lost,
 			status,
 		})
 	}
 	return header, rows
+}
+
+// compareTradeoff is the trade-off of the compared runs, under their labels.
+func compareTradeoff(runs []compareRun) []TradeoffRow {
+	sums := make([]bench.Summary, len(runs))
+	for i, r := range runs {
+		sums[i] = r.s
+	}
+	rows := TradeoffRows(sums)
+	for i := range rows {
+		rows[i].Label = runs[i].label
+	}
+	return rows
 }

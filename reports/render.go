@@ -109,8 +109,11 @@ func reportMarkdown(run *bench.Run, s *bench.Summary) (string, error) {
 	b.WriteString("\n\n")
 
 	b.WriteString("## Settings\n\n")
+	if s.BrokerConfigSource == "unknown" {
+		b.WriteString(unknownConfigText + "\n\n")
+	}
 	if len(lines) > 0 {
-		b.WriteString("Broker configuration:\n\n```\n")
+		b.WriteString(configTitle(s) + ":\n\n```\n")
 		for _, l := range lines {
 			b.WriteString(l + "\n")
 		}
@@ -190,18 +193,21 @@ func findings(run *bench.Run, s *bench.Summary, lines []string) []string {
 	if expected == 0 {
 		expected = s.Acked
 	}
-	if s.DroppedByBroker > 0 {
-		f = append(f, dropFinding(s, expected, limitsFor(s.BrokerKind, s.BrokerVersion, lines)))
-	} else if s.Acked > 0 {
-		f = append(f, "The broker dropped no message.")
+	switch {
+	case s.Drops.Source == "unknown" && s.Acked > 0:
+		f = append(f, "How many messages the broker dropped is unknown: no $SYS drop counter was received.")
+	case s.DroppedByBroker > 0:
+		f = append(f, dropFinding(s, expected, limitsFor(s, lines)))
+	case s.Acked > 0 && s.Drops.Stale:
+		f = append(f, fmt.Sprintf("The broker's $SYS drop counter showed no drop, but it was last updated %.1f s before the end, before the last publish (it may be stale): drops after that are unknown.", float64(s.Drops.AgeAtEndNS)/1e9))
+	case s.Acked > 0:
+		f = append(f, "The broker dropped no message (its $SYS counter).")
 	}
 	if s.Acked > 0 {
-		f = append(f, fmt.Sprintf("Of %s %s expected by subscribers, %s were delivered during the run, %s were still held by the broker at the end, %s were dropped by it and %s were lost.",
-			groupInt(expected), plural(expected, "message", "messages"), groupInt(s.Delivered), groupInt(s.HeldAtEnd), groupInt(s.DroppedByBroker), groupInt(s.Lost)))
+		f = append(f, accountingFinding(s, expected))
 	}
 	if s.Lost > 0 {
-		f = append(f, fmt.Sprintf("%s %s lost: acknowledged by the broker but never delivered, not held at the end and not counted as dropped.",
-			groupInt(s.Lost), plural(s.Lost, "message was", "messages were")))
+		f = append(f, lostFinding(s))
 	}
 	if s.Duplicates > 0 {
 		f = append(f, fmt.Sprintf("Subscribers received %s duplicate %s.", groupInt(s.Duplicates), plural(s.Duplicates, "delivery", "deliveries")))
@@ -216,9 +222,9 @@ func findings(run *bench.Run, s *bench.Summary, lines []string) []string {
 // dropFinding names the limit that caused the drops: the configured value or
 // Mosquitto's default, because the drops are what the file size really measures.
 func dropFinding(s *bench.Summary, expected int64, q queueLimits) string {
-	head := fmt.Sprintf("The broker dropped %s of %s messages (%.1f%%)", groupInt(s.DroppedByBroker), groupInt(expected), percentOf(s.DroppedByBroker, expected))
+	head := fmt.Sprintf("The broker dropped %s of %s messages (%.1f%%, %s)", groupInt(s.DroppedByBroker), groupInt(expected), percentOf(s.DroppedByBroker, expected), dropSource(s))
 	if !q.Known {
-		return head + " because of its queue limits."
+		return head + ", because of its queue limits, whose values are unknown (an external broker's configuration is not recorded)."
 	}
 	def := func(d bool) string {
 		if d {
@@ -245,21 +251,32 @@ func dropFinding(s *bench.Summary, expected int64, q queueLimits) string {
 func persistFindings(s *bench.Summary) []string {
 	var f []string
 	p := &s.Persist
+	if !p.Sampled && p.Saves == 0 && p.MaxBytes == 0 {
+		return []string{notSampledText}
+	}
 	if p.Saves == 0 {
+		msg := fmt.Sprintf("No save was detected during the run (autosave_interval %s).", formatAutosave(p.AutosaveInterval))
 		if p.MaxBytes > 0 {
-			return []string{fmt.Sprintf("No save was detected during the run (autosave_interval %s); the file stayed at most %s.", formatAutosave(p.AutosaveInterval), formatBytes(p.MaxBytes))}
+			msg = fmt.Sprintf("No save was detected during the run (autosave_interval %s); the file stayed at most %s.", formatAutosave(p.AutosaveInterval), formatBytes(p.MaxBytes))
 		}
-		if p.Path != "" || p.AutosaveInterval != "" {
-			return []string{fmt.Sprintf("No save was detected during the run (autosave_interval %s).", formatAutosave(p.AutosaveInterval))}
+		if t := tradeoffFinding(s); t != "" {
+			return []string{msg, t}
 		}
-		return nil
+		return []string{msg}
 	}
 	msg := fmt.Sprintf("The broker saved %s %s", groupInt(int64(p.Saves)), plural(int64(p.Saves), "time", "times"))
 	if p.MeanSavePeriodNS > 0 {
 		msg += ", on average every " + formatNS(p.MeanSavePeriodNS)
 	}
-	msg += fmt.Sprintf(" (autosave_interval %s); the file peaked at %s and ended at %s.", formatAutosave(p.AutosaveInterval), formatBytes(p.MaxBytes), formatBytes(p.FinalBytes))
+	msg += fmt.Sprintf(" (autosave_interval %s); the file peaked at %s and its final size was %s (%s).", formatAutosave(p.AutosaveInterval), formatBytes(p.MaxBytes), formatBytes(p.FinalBytes), finalSourceText(p))
 	f = append(f, msg)
+	if t := tradeoffFinding(s); t != "" {
+		f = append(f, t)
+	}
+	if p.MaxHeldDeliveries > p.MaxStoredMessages && p.MaxStoredMessages > 0 {
+		f = append(f, fmt.Sprintf("A save held at most %s distinct %s (stored once) and %s %s for clients (one per subscriber and message).",
+			groupInt(p.MaxStoredMessages), plural(p.MaxStoredMessages, "message", "messages"), groupInt(p.MaxHeldDeliveries), plural(p.MaxHeldDeliveries, "delivery", "deliveries")))
+	}
 	if p.FirstMinuteGrowthBytes >= 0 {
 		// The seed experiment's measure, so its 27,842 bytes can be set against this run.
 		f = append(f, fmt.Sprintf("In the first minute after publishing started the file grew by %s (the seed experiment reported 27,842 bytes on Mosquitto 1.4.15, whose queue limit kept only 120 messages).", formatBytes(p.FirstMinuteGrowthBytes)))
@@ -274,7 +291,7 @@ func persistFindings(s *bench.Summary) []string {
 		if p.FixedBytes != 0 {
 			fixed = ", " + groupFloat(p.FixedBytes, 0) + " fixed"
 		}
-		f = append(f, fmt.Sprintf("Each save rewrote the whole file: the size tracks the backlog (%s bytes per held message%s), no message was stored twice.",
+		f = append(f, fmt.Sprintf("Each save rewrote the whole file: the size tracks the backlog (%s bytes per held delivery%s), no message was stored twice.",
 			groupFloat(slope, 0), fixed))
 	}
 	return f
@@ -300,26 +317,6 @@ func linearInHeld(p *bench.Persist) (float64, bool) {
 		}
 	}
 	return slope, len(held) >= 2
-}
-
-// crashFinding compares the messages a kill actually lost with what the autosave
-// interval predicted could be lost: the number that decides how to tune autosave.
-func crashFinding(s *bench.Summary) string {
-	c := s.Crash
-	if c == nil {
-		if s.LostInCrash == 0 {
-			return ""
-		}
-		return fmt.Sprintf("The crash lost %s %s: acknowledged before the kill, never received by anyone.",
-			groupInt(s.LostInCrash), plural(s.LostInCrash, "message", "messages"))
-	}
-	when := "no save had happened before it, so every acknowledged message was at risk"
-	if c.SavedBeforeKill {
-		when = fmt.Sprintf("the last save before it was at %s", formatSecs(c.LastSaveT, s))
-	}
-	return fmt.Sprintf("The crash lost %s %s; autosave every %s predicted up to %s (the broker was killed at %s, %s; %s %s acknowledged before the kill). Lost counts messages acknowledged before the kill that no subscriber ever received, including any the broker had dropped by its queue limits.",
-		groupInt(c.ActualLost), plural(c.ActualLost, "message", "messages"), formatAutosave(s.Persist.AutosaveInterval),
-		groupInt(c.PredictedLost), formatSecs(c.KillT, s), when, groupInt(c.AckedBeforeKill), plural(c.AckedBeforeKill, "message was", "messages were"))
 }
 
 // formatSecs renders an event time as seconds since publishing started, the
