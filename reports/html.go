@@ -81,9 +81,10 @@ type htmlTable struct {
 }
 
 type htmlSection struct {
-	Title string
-	Pre   []string
-	Items []template.HTML
+	Title, PreTitle string
+	Intro           template.HTML
+	Pre             []string
+	Items           []template.HTML
 }
 
 // pageData is inlined as JSON and drawn by report.js. FormatSamples are values
@@ -316,7 +317,11 @@ func writeReportHTML(path string, run *bench.Run, s *bench.Summary) error {
 		p.Tables = append(p.Tables, htmlTable{Caption: "Per subscriber", Note: "expected = delivered + held at end + dropped + lost",
 			Header: []string{"subscriber", "expected", "delivered", "held at end", "dropped", "lost", "duplicates", "reordered"}, Rows: inlineRows(rows)})
 	}
-	settings := htmlSection{Title: "Settings", Pre: lines}
+	// The same words as report.md's settings, from the same helpers.
+	settings := htmlSection{Title: "Settings", PreTitle: configTitle(s), Pre: lines}
+	if s.BrokerConfigSource == "unknown" {
+		settings.Intro = inline(unknownConfigText)
+	}
 	if len(lines) == 0 {
 		settings.Items = append(settings.Items, "Broker configuration: none recorded (broker defaults).")
 	}
@@ -330,7 +335,7 @@ func writeReportHTML(path string, run *bench.Run, s *bench.Summary) error {
 	return writePage(path, p)
 }
 
-// writeCompareHTML writes compare.html: compare.md's table and the runs'
+// writeCompareHTML writes compare.html: compare.md's tables and the runs'
 // file sizes overlaid in one interactive chart.
 func writeCompareHTML(path string, runs []compareRun, header []string, rows [][]string) error {
 	p := &htmlPage{Title: "mqbench comparison", Heading: "mqbench comparison"}
@@ -342,7 +347,10 @@ func writeCompareHTML(path string, runs []compareRun, header []string, rows [][]
 	}
 	p.Charts = []chartJSON{chartData(compareChart(runs))}
 	p.Data.Charts = p.Charts
-	p.Tables = []htmlTable{{Caption: "Runs", Header: header, Rows: inlineRows(rows),
-		Note: compareNote}}
+	th, tc := tradeoffTable(compareTradeoff(runs))
+	p.Tables = []htmlTable{
+		{Caption: "Runs", Header: header, Rows: inlineRows(rows), Note: compareNote},
+		{Caption: "Autosave trade-off", Header: th, Rows: inlineRows(tc), Note: tradeoffNote},
+	}
 	return writePage(path, p)
 }

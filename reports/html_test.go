@@ -137,6 +137,7 @@ func TestReportHTML(t *testing.T) {
 		`<td><code>slowsub</code></td>`, // per subscriber
 		`data-chart="persistence"`, `data-chart="backlog"`, `data-chart="latency"`,
 		`id="mqbench-status"`, "uPlot " + uplotVersion,
+		"<p>" + configTitle(s) + ":</p>\n<pre>persistence true\n", // settings, as in report.md
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report.html lacks %q", want)
@@ -230,7 +231,7 @@ func TestCompareHTML(t *testing.T) {
 	if m := networkRef.FindString(string(page)); m != "" {
 		t.Errorf("compare.html references the network: %q", m)
 	}
-	for _, want := range []string{"<td>persist-fixture-2s</td>", "DROPPED 976", `data-chart="compare-persistence"`} {
+	for _, want := range []string{"<td>persist-fixture-2s</td>", "DROPPED 976", `data-chart="compare-persistence"`, "<h2>Autosave trade-off</h2>"} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("compare.html lacks %q", want)
 		}
