@@ -136,3 +136,21 @@ func (s *Scenario) UseGenerated(ca, cert, key string) {
 		set(&t.Key, key, "tls.key")
 	}
 }
+
+// PublisherUsername and SubscriberUsername are the username a group logs in
+// with (its connect section merged over the run-wide one), without reading any
+// password, so an analysis can judge what an ACL allowed long after the run.
+func (s *Scenario) PublisherUsername(i int) string {
+	if i < 0 || i >= len(s.Publishers) {
+		return ""
+	}
+	return merge(s.Connect, s.Publishers[i].Connect, fmt.Sprintf("publishers[%d]", i)).c.Username
+}
+
+// SubscriberUsername: see PublisherUsername.
+func (s *Scenario) SubscriberUsername(i int) string {
+	if i < 0 || i >= len(s.Subscribers) {
+		return ""
+	}
+	return merge(s.Connect, s.Subscribers[i].Connect, fmt.Sprintf("subscribers[%d]", i)).c.Username
+}
