@@ -327,3 +327,51 @@ func TestNiceTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestReportHTMLRecorded renders the recorded runs in testdata (real
+// Mosquitto runs, one without a sampled persistence file) into report.html.
+func TestReportHTMLRecorded(t *testing.T) {
+	for _, name := range []string{"external-mosquitto", "external-mosquitto-stale"} {
+		t.Run(name, func(t *testing.T) {
+			src := filepath.Join("testdata", name, bench.EventsFile)
+			if _, err := os.Stat(src); err != nil {
+				t.Skipf("no recorded run %s: %v", src, err)
+			}
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, bench.EventsFile), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			run, err := bench.ReadRun(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := bench.Summarize(run)
+			path := filepath.Join(dir, ReportHTML)
+			if err := writeReportHTML(path, run, &s); err != nil {
+				t.Fatal(err)
+			}
+			page, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := networkRef.FindString(string(page)); m != "" {
+				t.Errorf("report.html references the network: %q", m)
+			}
+			d := pageJSON(t, string(page))
+			if len(d.Charts) != 3 || len(d.Charts[1].Series) == 0 || len(d.Charts[2].Series) == 0 {
+				t.Fatalf("charts %d, backlog or latency empty", len(d.Charts))
+			}
+			persist := d.Charts[0]
+			if sampled := len(persist.Series) > 0; sampled == strings.Contains(persist.Title, "no file size sampled") {
+				t.Errorf("persistence chart %q with %d series", persist.Title, len(persist.Series))
+			}
+			if len(persist.Marks.Bands) == 0 {
+				t.Error("no phases marked")
+			}
+		})
+	}
+}

@@ -251,7 +251,7 @@ func scenarioDuration(h *bench.Header) (int64, bool) {
 // autosave interval is in the title because it is what explains the steps.
 func persistenceChart(r *bench.Run, s *bench.Summary) chart {
 	zero := runZero(r)
-	return chart{
+	c := chart{
 		ID:     "persistence",
 		Title:  "persistence file size (autosave_interval " + formatAutosave(s.Persist.AutosaveInterval) + ")",
 		XLabel: timeAxis, YLabel: "file size", X: axisSeconds, Y: axisBytes,
@@ -261,6 +261,12 @@ func persistenceChart(r *bench.Run, s *bench.Summary) chart {
 		},
 		Marks: runMarks(r, zero),
 	}
+	if len(c.Series[0].XY) == 0 && len(c.Series[1].XY) == 0 {
+		// An external broker run without --db: say so rather than draw an
+		// empty axis that reads as a file of size zero.
+		c.Title += " (no file size sampled)"
+	}
+	return c
 }
 
 // backlogChart: where the messages were over time: published, delivered, held
