@@ -17,7 +17,8 @@ import (
 	"github.com/mqbench/mqbench/internal/testutil"
 )
 
-// transportBroker is a real Mosquitto with the same broker settings as
+// transportBroker is a broker (Mosquitto, or the bundled one as a subprocess)
+// with the same broker settings as
 // throughput-qos2 (no queue or inflight limits) on four loopback listeners:
 // plain, TLS, websockets and websockets over TLS, so one broker process
 // serves every transport and only the transport differs between runs.
@@ -29,7 +30,11 @@ type transportBroker struct {
 	tls   *tls.Config       // trusts the test CA, verifies 127.0.0.1
 }
 
-func startTransportBroker(b *testing.B, extraConf string) *transportBroker {
+// benchBrokers are the brokers the transport benchmarks compare in one run:
+// Mosquitto and the bundled broker as a subprocess, with the same config.
+var benchBrokers = []string{"mosquitto", "bundled"}
+
+func startTransportBroker(b *testing.B, kind, extraConf string) *transportBroker {
 	b.Helper()
 	dir := b.TempDir()
 	f, err := pki.WriteSet(filepath.Join(dir, "pki"), []string{"127.0.0.1"}, "bench")
@@ -44,7 +49,7 @@ func startTransportBroker(b *testing.B, extraConf string) *transportBroker {
 	pool.AppendCertsFromPEM(pem)
 	tb := &transportBroker{tls: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}
 	certs := fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\n", f.CA, f.ServerCert, f.ServerKey)
-	m := testutil.StartMosquittoConf(b, dir, func(port int) string {
+	render := func(port int) string {
 		p2, p3, p4 := testutil.FreePort(b), testutil.FreePort(b), testutil.FreePort(b)
 		tb.addrs = map[string]string{
 			"tcp": fmt.Sprintf("tcp://127.0.0.1:%d", port),
@@ -56,12 +61,18 @@ func startTransportBroker(b *testing.B, extraConf string) *transportBroker {
 			"listener %d 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\nlistener %d 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n%s"+
 			"allow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest none\n%s%s",
 			port, p2, certs, p3, p4, certs, rootUser(), extraConf)
-	})
+	}
+	if kind == "bundled" {
+		bin := testutil.BuildMqbench(b)
+		conf := testutil.WriteFile(b, dir, "bundled.conf", render(testutil.FreePort(b)))
+		tb.pid = testutil.StartBundled(b, bin, conf).PID
+	} else {
+		tb.pid = testutil.StartMosquittoConf(b, dir, render).PID
+	}
 	for _, a := range tb.addrs {
 		u, _ := url.Parse(a)
 		waitPort(b, u.Host)
 	}
-	tb.pid = m.PID
 	return tb
 }
 
@@ -76,12 +87,16 @@ var transports = []string{"tcp", "tls", "ws", "wss"}
 // time (7 read() calls per QoS 2 message, /proc/PID/io syscr) where OpenSSL
 // and libwebsockets hand it whole buffered records.
 func BenchmarkPublishQoS2Transport(b *testing.B) {
-	tb := startTransportBroker(b, "")
-	for _, tr := range transports {
-		b.Run(tr, func(b *testing.B) {
-			measure(b, tb.pid, func() time.Duration {
-				return leanPublishTLS(b, tb.addrs[tr], tb.tls, benchMessages, 1000)
-			})
+	for _, kind := range benchBrokers {
+		b.Run(kind, func(b *testing.B) {
+			tb := startTransportBroker(b, kind, "")
+			for _, tr := range transports {
+				b.Run(tr, func(b *testing.B) {
+					measure(b, tb.pid, func() time.Duration {
+						return leanPublishTLS(b, tb.addrs[tr], tb.tls, benchMessages, 1000)
+					})
+				})
+			}
 		})
 	}
 }
@@ -96,13 +111,15 @@ func BenchmarkPublishQoS2Transport(b *testing.B) {
 // writes its session tickets, then CONNACK waits behind them for our ACK,
 // about 40 ms), which TLS 1.2 or set_tcp_nodelay avoid.
 func BenchmarkConnect(b *testing.B) {
-	for _, conf := range []struct{ name, extra string }{{"default", ""}, {"nodelay", "set_tcp_nodelay true\n"}} {
-		b.Run(conf.name, func(b *testing.B) {
-			tb := startTransportBroker(b, conf.extra)
-			for _, name := range append(transports, "tls-resumed", "tls1.2") {
-				b.Run(name, func(b *testing.B) { benchConnect(b, tb, name) })
-			}
-		})
+	for _, kind := range benchBrokers {
+		for _, conf := range []struct{ name, extra string }{{"default", ""}, {"nodelay", "set_tcp_nodelay true\n"}} {
+			b.Run(kind+"/"+conf.name, func(b *testing.B) {
+				tb := startTransportBroker(b, kind, conf.extra)
+				for _, name := range append(transports, "tls-resumed", "tls1.2") {
+					b.Run(name, func(b *testing.B) { benchConnect(b, tb, name) })
+				}
+			})
+		}
 	}
 }
 
