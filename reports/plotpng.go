@@ -266,7 +266,9 @@ func niceTicks(lo, hi float64, want int) []plot.Tick {
 	if !(hi > lo) || want < 1 {
 		return []plot.Tick{{Value: lo, Label: strconv.FormatFloat(lo, 'g', -1, 64)}}
 	}
-	raw := (hi - lo) / float64(want)
+	// A step a little under the even split is allowed, so a range just over
+	// a round number (0 to 6.05 s) still gets a label per second.
+	raw := 0.8 * (hi - lo) / float64(want)
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
 	step := 10 * mag
 	for _, m := range []float64{1, 2, 2.5, 5} {
