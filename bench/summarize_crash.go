@@ -29,8 +29,8 @@ type CrashSummary struct {
 	// detected: what the save could not have held by its time.
 	AckedSinceSave int64 `json:"acked_since_save"`
 	// SavedUnconsumed is how many of the unconsumed messages the last save
-	// held: its distinct stored messages (decoded) minus those consumed
-	// between the save and the kill. Without a decoded save it is
+	// held: its messages stored and held for a client (decoded) minus those
+	// consumed between the save and the kill. Without a decoded save it is
 	// UnconsumedAtKill minus the unconsumed ones acknowledged after the save.
 	SavedUnconsumed int64 `json:"saved_unconsumed"`
 	// PredictedFrom says how SavedUnconsumed was found: "decoded_save" (the
@@ -52,6 +52,13 @@ type CrashSummary struct {
 	Difference        int64 `json:"difference"`
 	DroppedBeforeKill int64 `json:"dropped_before_kill"`
 	Unexplained       int64 `json:"unexplained"`
+	// StoredConsumedMax bounds how many of the decoded save's stored messages
+	// had already been consumed: a QoS 2 delivery whose handshake the
+	// subscriber had not completed is consumed in the events and still stored
+	// by the broker. It is the smaller of the save's in-flight deliveries and
+	// the messages consumed before the save; an Unexplained of up to this many
+	// is that, not a restore that lost messages.
+	StoredConsumedMax int64 `json:"stored_consumed_max"`
 }
 
 // crashInput is what crashSummary needs from Summarize's passes.
@@ -104,11 +111,23 @@ func crashSummary(in crashInput) *CrashSummary {
 			}
 		} else if !afterSave && r.first > last.T {
 			consumedAfterSave++
+		} else if last != nil && r.first <= last.T {
+			c.StoredConsumedMax++
 		}
+	}
+	if c.PredictedFrom != "decoded_save" {
+		c.StoredConsumedMax = 0
 	}
 	switch c.PredictedFrom {
 	case "decoded_save":
-		c.SavedUnconsumed = min(c.UnconsumedAtKill, max(0, last.Stored-consumedAfterSave))
+		// A message counts as saved for subscribers when the file stored it
+		// and held a delivery of it: Mosquitto also stores messages still in
+		// a publisher's QoS 2 handshake, not yet queued for anyone (and not
+		// restored for a clean-session publisher). min(stored, held) is the
+		// distinct messages with one subscriber and never above them with more.
+		saved := min(last.Stored, last.Held)
+		c.SavedUnconsumed = min(c.UnconsumedAtKill, max(0, saved-consumedAfterSave))
+		c.StoredConsumedMax = min(c.StoredConsumedMax, last.Inflight)
 	case "save_time":
 		c.SavedUnconsumed = c.UnconsumedAtKill - unconsumedSince
 	}

@@ -174,6 +174,9 @@ func differenceCause(c *bench.CrashSummary) string {
 		parts = append(parts, fmt.Sprintf("%s dropped by the broker's queue limits before the kill ($SYS)", groupInt(min(c.Difference, c.DroppedBeforeKill))))
 	}
 	switch u := c.Unexplained; {
+	case u > 0 && u <= c.StoredConsumedMax:
+		parts = append(parts, fmt.Sprintf("the save counted up to %s already consumed %s (delivered, QoS 2 handshake with the subscriber not complete, so still stored), which cannot be lost again",
+			groupInt(c.StoredConsumedMax), plural(c.StoredConsumedMax, "message", "messages")))
 	case u > 0 && c.PredictedFrom == "save_time":
 		parts = append(parts, fmt.Sprintf("%s acknowledged before the save was detected but after its snapshot was taken (the save was not decoded)", groupInt(u)))
 	case u > 0:
