@@ -220,3 +220,47 @@ func TestMain(m *testing.M) {
 	testutil.RemoveBuild()
 	os.Exit(code)
 }
+
+func TestClientIDPrefixes(t *testing.T) {
+	for _, b := range startSecured(t, "allow_anonymous true", "clientid_prefixes ok-") {
+		if ok, stderr := connects(t, b.addr, "-i", "ok-1"); !ok {
+			t.Errorf("%s: prefixed id refused: %s", b.name, stderr)
+		}
+		if ok, _ := connects(t, b.addr, "-i", "other"); ok {
+			t.Errorf("%s: an id without the prefix got in", b.name)
+		}
+	}
+}
+
+// TestPerListenerSettings: with per_listener_settings each listener has its
+// own security options: one listener takes anonymous clients, the other only
+// users of its password file.
+func TestPerListenerSettings(t *testing.T) {
+	testutil.RequireMosquitto(t)
+	pw := passwordFile(t)
+	bin := testutil.BuildMqbench(t)
+	render := func(open, closed int) string {
+		return fmt.Sprintf("per_listener_settings true\nlistener %d 127.0.0.1\nallow_anonymous true\n"+
+			"listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\nlog_dest none\n", open, closed, pw)
+	}
+	for _, name := range []string{"bundled", "mosquitto"} {
+		open, closed := testutil.FreePort(t), testutil.FreePort(t)
+		dir := t.TempDir()
+		if name == "bundled" {
+			testutil.StartBundled(t, bin, testutil.WriteFile(t, dir, "p.conf", render(open, closed)))
+		} else {
+			testutil.StartMosquittoConf(t, dir, func(port int) string {
+				open = port
+				return render(port, closed) + "user root\n"
+			})
+		}
+		oa, ca := net.JoinHostPort("127.0.0.1", strconv.Itoa(open)), net.JoinHostPort("127.0.0.1", strconv.Itoa(closed))
+		testutil.WaitFor(t, name+" listening", func() bool { ok, _ := connects(t, oa); return ok })
+		if ok, _ := connects(t, ca); ok {
+			t.Errorf("%s: anonymous client got into the password listener", name)
+		}
+		if ok, stderr := connects(t, ca, "-u", "bob", "-P", "secret-b"); !ok {
+			t.Errorf("%s: bob refused on the password listener: %s", name, stderr)
+		}
+	}
+}
