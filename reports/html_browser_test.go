@@ -75,14 +75,15 @@ func tail(s string, n int) string {
 var (
 	statusRe = regexp.MustCompile(`id="mqbench-status" data-state="([a-z]+)">([^<]*)<`)
 	canvasRe = regexp.MustCompile(`<canvas[^>]*\bwidth="(\d+)"[^>]*\bheight="(\d+)"`)
-	// Chromium logs page console messages as INFO:CONSOLE lines.
-	consoleErrRe = regexp.MustCompile(`(?i):CONSOLE[^\n]*(uncaught|error)`)
+	// Chromium logs page console messages, CSP violations included, as INFO:CONSOLE lines.
+	consoleErrRe = regexp.MustCompile(`(?i):CONSOLE[^\n]*(uncaught|error|content security policy)`)
 )
 
 // TestHTMLInBrowser opens report.html and compare.html in headless Chromium
 // and checks what a reader would see: the page script ran without errors
-// (its own #mqbench-status and Chromium's console log), every chart drew a
-// canvas, and a screenshot of the page is not blank.
+// (its own #mqbench-status and Chromium's console log), nothing was fetched
+// (the page's Content-Security-Policy blocks and reports any fetch), every
+// chart drew a canvas, and a screenshot of the page is not blank.
 func TestHTMLInBrowser(t *testing.T) {
 	bin := chromiumPath(t)
 	root := t.TempDir()

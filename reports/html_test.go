@@ -137,6 +137,7 @@ func TestReportHTML(t *testing.T) {
 		`<td><code>slowsub</code></td>`, // per subscriber
 		`data-chart="persistence"`, `data-chart="backlog"`, `data-chart="latency"`,
 		`id="mqbench-status"`, "uPlot " + uplotVersion,
+		`content="default-src 'none';`, // the browser itself refuses any fetch
 		"<p>" + configTitle(s) + ":</p>\n<pre>persistence true\n", // settings, as in report.md
 	} {
 		if !strings.Contains(page, want) {
@@ -301,6 +302,13 @@ func TestInline(t *testing.T) {
 	want := "1 × <code>pub&lt;1&gt;</code>: <strong>bold &amp; &lt;b&gt;</strong> end"
 	if got != want {
 		t.Errorf("inline = %q, want %q", got, want)
+	}
+}
+
+// TestSlideGeometry pins the PNG size: a full 16:9 slide.
+func TestSlideGeometry(t *testing.T) {
+	if w, h := plotWidth.Dots(plotDPI), plotHeight.Dots(plotDPI); w != 1600 || h != 900 {
+		t.Fatalf("plots are %vx%v, want 1600x900", w, h)
 	}
 }
 
