@@ -137,7 +137,7 @@ func TestReportHTML(t *testing.T) {
 		`<td><code>slowsub</code></td>`, // per subscriber
 		`data-chart="persistence"`, `data-chart="backlog"`, `data-chart="latency"`,
 		`id="mqbench-status"`, "uPlot " + uplotVersion,
-		`content="default-src 'none';`, // the browser itself refuses any fetch
+		`content="default-src 'none';`,                            // the browser itself refuses any fetch
 		"<p>" + configTitle(s) + ":</p>\n<pre>persistence true\n", // settings, as in report.md
 	} {
 		if !strings.Contains(page, want) {
