@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"encoding/json"
+	"html/template"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -131,8 +132,31 @@ func TestReportHTML(t *testing.T) {
 	if strings.Contains(page, "<script>alert") || !strings.Contains(page, "A &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#34;quoted&#34; run.") {
 		t.Error("the scenario description is not escaped")
 	}
+	// Every finding of report.md, escaped as html/template escapes text.
+	run, err := bench.ReadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, err := parseScenario(&run.Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	esc := template.Must(template.New("").Parse("<li>{{.}}</li>"))
+	fs := findings(run, s, configLines(&run.Header, si))
+	if len(fs) == 0 {
+		t.Fatal("the fixture has no findings")
+	}
+	for _, f := range fs {
+		var b strings.Builder
+		if err := esc.Execute(&b, f); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(page, b.String()) {
+			t.Errorf("report.html lacks the finding %s", b.String())
+		}
+	}
 	for _, want := range []string{
-		"<h2>Findings</h2>", "The broker dropped 976 of 2,000 messages", // findings, as in report.md
+		"<h2>Findings</h2>",
 		"<td>max file size</td>", "<code>persist.max_bytes</code>", // the summary table
 		`<td><code>slowsub</code></td>`, // per subscriber
 		`data-chart="persistence"`, `data-chart="backlog"`, `data-chart="latency"`,
