@@ -81,6 +81,8 @@ var (
 	saveColor = color.RGBA{0x44, 0x44, 0x44, 0xff}
 )
 
+// persistencePlot, backlogPlot, latencyPlot and comparePlot are the PNGs of
+// the shared chart definitions (plot.go), which report.html draws too.
 func persistencePlot(r *bench.Run, s *bench.Summary) (*plot.Plot, error) {
 	return pngPlot(persistenceChart(r, s))
 }
@@ -116,6 +118,7 @@ func pngPlot(ch chart) (*plot.Plot, error) {
 		}
 	}
 	if drawn == 0 {
+		// Nothing to scale the axes by; the chart's title says what is missing.
 		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
 		p.Add(plotter.NewGrid())
 		return p, nil
