@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -90,4 +91,16 @@ func dropCounter(gauges map[string][]gaugePoint, dropped []gaugePoint, lastAck, 
 	d.AgeAtEndNS = max(0, endT-d.LastUpdateT)
 	d.Stale = d.LastUpdateT < lastAck
 	return d
+}
+
+// MarshalJSON writes dropped_by_broker as null when the broker's drop counter
+// was never received: 0 would read as "the broker dropped nothing", which the
+// events do not say, and a threshold on a null metric is skipped, not passed.
+func (s Summary) MarshalJSON() ([]byte, error) {
+	type plain Summary // no methods: no recursion
+	b, err := json.Marshal(plain(s))
+	if err != nil || s.Drops.Source != "unknown" || s.DroppedByBroker != 0 {
+		return b, err
+	}
+	return bytes.Replace(b, []byte(`"dropped_by_broker":0,`), []byte(`"dropped_by_broker":null,`), 1), nil
 }

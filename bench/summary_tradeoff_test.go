@@ -178,6 +178,17 @@ func TestSummaryExternalBroker(t *testing.T) {
 	if s = Summarize(r); s.Drops.Source != "unknown" {
 		t.Errorf("drops %+v: want source unknown", s.Drops)
 	}
+	js, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"dropped_by_broker":null,`) {
+		t.Errorf("summary.json without a drop counter: dropped_by_broker is not null: %.300s", js)
+	}
+	var back Summary
+	if err := json.Unmarshal(js, &back); err != nil || back.DroppedByBroker != 0 || back.Drops.Source != "unknown" {
+		t.Errorf("reading it back: %v, %+v", err, back.Drops)
+	}
 
 	// A broker mqbench launched ran with the recorded settings.
 	if s = Summarize(oneToOne().run(okFooter)); s.BrokerConfigSource != "launched" || s.Persist.AutosaveInterval != "3" {

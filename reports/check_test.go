@@ -341,3 +341,15 @@ func TestCheckUnmeasuredMetricSkips(t *testing.T) {
 		t.Errorf("sampled run: exposure verdict %s, want pass", v)
 	}
 }
+
+// TestCheckUnknownDrops: without the broker's drop counter dropped_by_broker
+// is null, so "dropped_by_broker == 0" is skipped instead of passing on a zero
+// nobody measured.
+func TestCheckUnknownDrops(t *testing.T) {
+	f := checkFixture()
+	f.messages, f.noSys = 500, true
+	r := checkRun(t, writeFixture(t, t.TempDir(), f), CheckOptions{Thresholds: []string{"dropped_by_broker == 0"}}, "", true)
+	if v := verdictOf(r, "threshold", "dropped_by_broker"); v != VerdictSkip {
+		t.Errorf("dropped_by_broker verdict %s, want skip", v)
+	}
+}

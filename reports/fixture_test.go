@@ -31,6 +31,7 @@ type fixture struct {
 	kind      string        // broker kind in the header, "bundled" when empty
 	noDB      bool          // no persistence file sampled: no path, sizes or saves
 	sysUntil  time.Duration // after this time since the run phase no $SYS drop counter arrives (0: always)
+	noSys     bool          // no $SYS drop counter at all
 }
 
 func defaultFixture() fixture {
@@ -131,7 +132,7 @@ func writeFixture(t testing.TB, dir string, f fixture) string {
 			if fileSize > 0 {
 				evs = append(evs, bench.Event{T: a.t, Type: bench.EvGauge, Name: bench.GaugePersistBytes, Value: float64(fileSize)})
 			}
-			if f.sysUntil == 0 || a.t <= runT+int64(f.sysUntil) {
+			if !f.noSys && (f.sysUntil == 0 || a.t <= runT+int64(f.sysUntil)) {
 				evs = append(evs, bench.Event{T: a.t, Type: bench.EvGauge, Name: bench.GaugeDropped, Value: float64(dropped)})
 			}
 			evs = append(evs, bench.Event{T: a.t, Type: bench.EvGauge, Name: bench.GaugeHeld, Value: float64(len(queue))})
