@@ -232,6 +232,23 @@ type DropCounter struct {
 	Stale bool `json:"stale"`
 }
 
+// ACLDecision is the scenario ACL's verdict for one publisher's messages to
+// one subscriber: Verdict is ACLAllowed, ACLDeniedWrite or ACLDeniedRead.
+type ACLDecision struct {
+	Publisher  string `json:"publisher"`
+	Subscriber string `json:"subscriber"`
+	Topic      string `json:"topic"`
+	Verdict    string `json:"verdict"`
+	Messages   int64  `json:"messages"` // acknowledged publishes this verdict covers
+}
+
+// ACL verdicts (ACLDecision.Verdict).
+const (
+	ACLAllowed     = "allowed"
+	ACLDeniedWrite = "denied: publisher may not write"
+	ACLDeniedRead  = "denied: subscriber may not read"
+)
+
 // SubscriberSummary reconciles one subscriber: acked_for_it = delivered + held_at_end + dropped + lost.
 type SubscriberSummary struct {
 	Client     string `json:"client"`
@@ -242,6 +259,9 @@ type SubscriberSummary struct {
 	HeldAtEnd  int64  `json:"held_at_end"`
 	Dropped    int64  `json:"dropped"`
 	Lost       int64  `json:"lost"`
+	// DeniedByACL counts acknowledged publishes its filter matched that the
+	// scenario's ACL keeps from it (not expected, not lost).
+	DeniedByACL int64 `json:"denied_by_acl,omitempty"`
 }
 
 // Summary is derived from the events only (Summarize), so any recorded run can be
@@ -285,6 +305,10 @@ type Summary struct {
 	Phases map[string]int64 `json:"phases_ns,omitempty"`
 
 	Subscribers []SubscriberSummary `json:"subscribers"`
+	// ACL is, for a run whose scenario secured the broker with an ACL, what
+	// it decided for each publisher and subscriber whose topic and filter
+	// meet: the table of what was allowed and what was held back.
+	ACL []ACLDecision `json:"acl,omitempty"`
 
 	Publish struct {
 		MsgsPerS   float64 `json:"msgs_per_s"`

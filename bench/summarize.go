@@ -295,7 +295,12 @@ func Summarize(run *Run) Summary {
 		s.Publish.MsgsPerS = float64(s.Acked) / (float64(s.Publish.DurationNS) / 1e9)
 	}
 
-	// Expected per subscriber: acknowledged publishes whose topic its filter matches.
+	// Expected per subscriber: acknowledged publishes whose topic its filter
+	// matches and, with a security ACL, that the ACL lets through.
+	acl, aclErr := newACLModel(sc)
+	if aclErr != nil {
+		note("the scenario's security.acl does not parse (%v): deliveries are judged without it", aclErr)
+	}
 	ackedBy := map[string]int64{}
 	for k := range ackT {
 		ackedBy[k.pub]++
@@ -319,6 +324,14 @@ func Summarize(run *Run) Summary {
 				relevant[p] = true
 				wanted[p]++
 			case ok && st.known && MatchTopic(st.filter, topic):
+				v := acl.verdict(p, id, topic)
+				if acl != nil {
+					s.ACL = append(s.ACL, ACLDecision{Publisher: p, Subscriber: id, Topic: topic, Verdict: v, Messages: ackedBy[p]})
+				}
+				if v != ACLAllowed {
+					st.sum.DeniedByACL += ackedBy[p]
+					continue
+				}
 				st.sum.Expected += ackedBy[p]
 				relevant[p] = true
 				wanted[p]++

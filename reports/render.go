@@ -151,6 +151,7 @@ func reportMarkdown(run *bench.Run, s *bench.Summary) (string, error) {
 	if len(s.Subscribers) > 0 {
 		b.WriteString("\nPer subscriber (expected = delivered + held at end + dropped + lost):\n\n")
 		b.WriteString(subscriberMarkdown(s))
+		b.WriteString(aclMarkdown(s))
 	}
 	b.WriteString("\n## Plots\n\n")
 	fmt.Fprintf(&b, "![persistence file size](%s)\n\n", PersistencePNG)
@@ -160,12 +161,25 @@ func reportMarkdown(run *bench.Run, s *bench.Summary) (string, error) {
 }
 
 func subscriberMarkdown(s *bench.Summary) string {
+	// The ACL column appears only in runs whose ACL held something back.
+	acl := false
+	for _, sub := range s.Subscribers {
+		acl = acl || sub.DeniedByACL > 0
+	}
 	var rows [][]string
 	for _, sub := range s.Subscribers {
-		rows = append(rows, []string{"`" + sub.Client + "`", groupInt(sub.Expected), groupInt(sub.Delivered),
-			groupInt(sub.HeldAtEnd), groupInt(sub.Dropped), groupInt(sub.Lost), groupInt(sub.Duplicates), groupInt(sub.Reordered)})
+		row := []string{"`" + sub.Client + "`", groupInt(sub.Expected), groupInt(sub.Delivered),
+			groupInt(sub.HeldAtEnd), groupInt(sub.Dropped), groupInt(sub.Lost), groupInt(sub.Duplicates), groupInt(sub.Reordered)}
+		if acl {
+			row = append(row, groupInt(sub.DeniedByACL))
+		}
+		rows = append(rows, row)
 	}
-	return renderTable(true, []string{"subscriber", "expected", "delivered", "held at end", "dropped", "lost", "duplicates", "reordered"}, rows)
+	head := []string{"subscriber", "expected", "delivered", "held at end", "dropped", "lost", "duplicates", "reordered"}
+	if acl {
+		head = append(head, "denied by ACL")
+	}
+	return renderTable(true, head, rows)
 }
 
 // findings turns the summary into sentences a reader can act on. Every

@@ -222,17 +222,22 @@ func (s *Scenario) Set(kv string) error {
 	}
 	loc := "--set " + key
 	d := &decoder{loc: func(*yaml.Node) string { return loc }, pos: s.pos}
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(value), &doc); err != nil {
-		shown := fmt.Sprintf("%q", value)
-		if strings.HasSuffix(key, "password") {
-			shown = Redacted // an error message must not carry a secret
+	// parseValue reads the value as YAML (numbers, lists, mappings); a
+	// string field takes it verbatim instead (see below), so a filter of "#"
+	// is a filter, not a YAML comment.
+	parseValue := func() (*yaml.Node, error) {
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(value), &doc); err != nil {
+			shown := fmt.Sprintf("%q", value)
+			if strings.HasSuffix(key, "password") {
+				shown = Redacted // an error message must not carry a secret
+			}
+			return nil, fmt.Errorf("%s: bad value %s: %s", loc, shown, strings.TrimPrefix(err.Error(), "yaml: "))
 		}
-		return fmt.Errorf("%s: bad value %s: %s", loc, shown, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	node := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: ""}
-	if len(doc.Content) > 0 {
-		node = doc.Content[0]
+		if len(doc.Content) > 0 {
+			return doc.Content[0], nil
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: ""}, nil
 	}
 	segs := strings.Split(key, ".")
 	fields := yamlFields(reflect.TypeOf(Scenario{}))
@@ -242,6 +247,10 @@ func (s *Scenario) Set(kv string) error {
 			bkey = segs[1]
 		} else if len(segs) != 1 {
 			return fmt.Errorf("%s: %q is neither a scenario field nor a mosquitto.conf key", loc, segs[0])
+		}
+		node, err := parseValue()
+		if err != nil {
+			return err
 		}
 		vals, err := brokerValues(d, node, "broker."+bkey)
 		if err != nil {
@@ -292,6 +301,13 @@ func (s *Scenario) Set(kv string) error {
 		default:
 			return fmt.Errorf("%s: %s is a value, it has no field %q", loc, path, strings.Join(segs[i:], "."))
 		}
+	}
+	if v.Kind() == reflect.String || (v.Kind() == reflect.Ptr && v.Type().Elem().Kind() == reflect.String) {
+		return d.decode(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}, v, path)
+	}
+	node, err := parseValue()
+	if err != nil {
+		return err
 	}
 	return d.decode(node, v, path)
 }

@@ -211,6 +211,7 @@ func (s *Scenario) Validate() error {
 	if s.Duration <= 0 {
 		bad("duration", "must be positive (e.g. 90s)")
 	}
+	expand := s.validateLimits(bad)
 	ids := map[string]string{}
 	addID := func(id, path string) {
 		if prev, ok := ids[id]; ok {
@@ -270,8 +271,10 @@ func (s *Scenario) Validate() error {
 		if p.Count > 1 && !strings.Contains(p.ClientID, "%d") {
 			bad(path+".client_id", "needs %%d with count %d", p.Count)
 		}
-		for _, id := range p.IDs() {
-			addID(id, path)
+		if expand {
+			for _, id := range p.IDs() {
+				addID(id, path)
+			}
 		}
 	}
 	subIDs := map[string]bool{}
@@ -292,9 +295,11 @@ func (s *Scenario) Validate() error {
 		if sub.Count > 1 && !strings.Contains(sub.ClientID, "%d") {
 			bad(path+".client_id", "needs %%d with count %d", sub.Count)
 		}
-		for _, id := range sub.IDs() {
-			addID(id, path)
-			subIDs[id] = true
+		if expand {
+			for _, id := range sub.IDs() {
+				addID(id, path)
+				subIDs[id] = true
+			}
 		}
 	}
 	for i, a := range s.Actions {

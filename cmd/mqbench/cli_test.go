@@ -237,7 +237,7 @@ func checkPersistRun(t *testing.T, dir string, res cliResult, n int64) {
 	if !strings.Contains(string(report), s.Scenario) {
 		t.Errorf("report.md does not mention scenario %q", s.Scenario)
 	}
-	for _, row := range []string{dir, "acknowledged by broker", "held by broker at end", "bytes per held message", strconv.FormatInt(n, 10)} {
+	for _, row := range []string{dir, "acknowledged by broker", "held by broker at end", "bytes per held delivery", strconv.FormatInt(n, 10)} {
 		if !strings.Contains(res.stdout, row) {
 			t.Errorf("stdout summary table lacks %q:\n%s", row, res.stdout)
 		}
@@ -772,8 +772,8 @@ func TestInterrupt(t *testing.T) {
 				return
 			}
 			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-				t.Errorf("exit: %v, want exit status 1\nstderr:\n%s", err, r.stderr)
+			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+				t.Errorf("exit: %v, want exit status 130 (interrupted)\nstderr:\n%s", err, r.stderr)
 			}
 			if !strings.Contains(r.stderr.String(), "interrupted") {
 				t.Errorf("stderr does not say interrupted:\n%s", r.stderr)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,8 +30,13 @@ var runFlags struct {
 	sets       []string
 	timeScale  float64
 	noProgress bool
+	json       bool
 	connect    scenarios.ConnectFlags
 }
+
+// exitInterrupted is the shell's code for a command ended by Ctrl-C (128 +
+// SIGINT), so scripts can tell an interrupted run from a failed one.
+const exitInterrupted = 130
 
 // runCmd runs scenarios end to end: start the broker, drive it, record the
 // events, render the report, and compare the runs when there are several.
@@ -50,8 +56,9 @@ or wss://HOST:PORT/path (MQTT over websockets).
 scenario's run-wide connect section (a publisher or subscriber group's own
 connect section still wins for it); a password is never recorded, and
 connect.password_env in the scenario keeps it off the command line too.`,
-	Args: cobra.MinimumNArgs(1),
-	RunE: runRun,
+	Args:              cobra.MinimumNArgs(1),
+	RunE:              runRun,
+	ValidArgsFunction: completeScenarios,
 }
 
 func init() {
@@ -62,6 +69,8 @@ func init() {
 	f.StringArrayVar(&runFlags.sets, "set", nil, "override a scenario field or broker key: KEY=VALUE (repeatable)")
 	f.Float64Var(&runFlags.timeScale, "time-scale", 1, "multiply every duration of the scenario by this factor")
 	f.BoolVar(&runFlags.noProgress, "no-progress", false, "no progress line on stderr")
+	f.BoolVar(&runFlags.json, "json", false, "print the summary JSON on stdout (an array for several runs); tables go to stderr")
+	_ = runCmd.RegisterFlagCompletionFunc("broker", completeBroker)
 	c := &runFlags.connect
 	f.StringVarP(&c.Username, "username", "u", "", "MQTT username for every client")
 	f.StringVarP(&c.Password, "password", "P", "", "MQTT password (needs -u; never recorded)")
@@ -76,22 +85,28 @@ func init() {
 func runRun(cmd *cobra.Command, args []string) error {
 	fractional := runFlags.broker == "" || runFlags.broker == launch.KindBundled
 	var list []*scenarios.Scenario
+	// Every scenario is loaded before anything runs, and every error of every
+	// file is reported at once, so one pass fixes them all.
+	var loadErrs []error
 	for _, a := range args {
 		sc, err := scenarios.Load(a, runFlags.sets)
+		if err == nil {
+			err = sc.ApplyConnectFlags(runFlags.connect)
+		}
+		if err == nil {
+			for _, w := range sc.InsecureTLS() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "WARNING: %s: the broker's TLS certificate is NOT verified\n", w)
+			}
+			sc, err = scenarios.Scale(sc, runFlags.timeScale, fractional)
+		}
 		if err != nil {
-			return err
-		}
-		if err := sc.ApplyConnectFlags(runFlags.connect); err != nil {
-			return err
-		}
-		for _, w := range sc.InsecureTLS() {
-			fmt.Fprintf(cmd.ErrOrStderr(), "WARNING: %s: the broker's TLS certificate is NOT verified\n", w)
-		}
-		sc, err = scenarios.Scale(sc, runFlags.timeScale, fractional)
-		if err != nil {
-			return err
+			loadErrs = append(loadErrs, err)
+			continue
 		}
 		list = append(list, scenarios.Expand(sc)...)
+	}
+	if err := errors.Join(loadErrs...); err != nil {
+		return err
 	}
 	stamp := time.Now().UTC().Format("20060102T150405Z")
 	dirs := make([]string, len(list))
@@ -124,10 +139,21 @@ func runRun(cmd *cobra.Command, args []string) error {
 	defer stop()
 
 	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	// With --json stdout carries only the summary JSON; tables go to stderr.
+	tables := out
+	if runFlags.json {
+		tables = errw
+	}
+	var summaries []*bench.Summary
+	defer func() {
+		if runFlags.json && len(summaries) > 0 {
+			_ = writeJSON(out, summaries)
+		}
+	}()
 	var done []string
 	for i, sc := range list {
 		if i > 0 {
-			fmt.Fprintln(out)
+			fmt.Fprintln(tables)
 		}
 		fmt.Fprintf(errw, "running %s -> %s\n", sc.Name, dirs[i])
 		res, err := runOne(ctx, sc, dirs[i], exe, errw)
@@ -136,7 +162,8 @@ func runRun(cmd *cobra.Command, args []string) error {
 			if rerr != nil {
 				fmt.Fprintf(errw, "mqbench: rendering %s: %v\n", dirs[i], rerr)
 			} else {
-				fmt.Fprintf(out, "%s\n%s", dirs[i], reports.SummaryTable(s))
+				fmt.Fprintf(tables, "%s\n%s", dirs[i], reports.SummaryTable(s))
+				summaries = append(summaries, s)
 				for _, w := range reports.Warnings(s) {
 					fmt.Fprintln(errw, "WARNING:", w)
 				}
@@ -147,7 +174,7 @@ func runRun(cmd *cobra.Command, args []string) error {
 			return fmt.Errorf("%s: %w", sc.Name, err)
 		}
 		if res.Footer.Status == "interrupted" || ctx.Err() != nil {
-			return &exitError{code: 1, err: fmt.Errorf("%s: interrupted; the partial run is in %s", sc.Name, dirs[i])}
+			return &exitError{code: exitInterrupted, err: fmt.Errorf("%s: interrupted; the partial run is in %s", sc.Name, dirs[i])}
 		}
 	}
 	if len(done) > 1 {
@@ -155,13 +182,46 @@ func runRun(cmd *cobra.Command, args []string) error {
 		if err != nil {
 			return fmt.Errorf("comparing runs: %w", err)
 		}
-		fmt.Fprintf(out, "\n%s", text)
+		fmt.Fprintf(tables, "\n%s", text)
 	}
 	return nil
 }
 
+// writeJSON prints one run's summary as a JSON object, several as an array,
+// for scripts that read `mqbench run --json`.
+func writeJSON(w io.Writer, ss []*bench.Summary) error {
+	var v any = ss
+	if len(ss) == 1 {
+		v = ss[0]
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// completeScenarios offers the shipped scenario names, and YAML files.
+func completeScenarios(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	var names []string
+	for _, info := range scenarios.Shipped() {
+		names = append(names, info.Name+"\t"+info.Description)
+	}
+	return names, cobra.ShellCompDirectiveDefault
+}
+
+// completeBroker offers the broker kinds and the address schemes.
+func completeBroker(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return []string{
+		launch.KindBundled + "\tmqbench's own broker",
+		launch.KindMosquitto + "\ta real Mosquitto started for the run",
+		"tcp://\tan external broker: tcp://HOST:PORT",
+		"mqtts://\tan external broker over TLS",
+		"ws://\tan external broker over websockets",
+		"wss://\tan external broker over websockets and TLS",
+	}, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+}
+
 // runFiles are what a run writes into its directory: none may exist yet.
-var runFiles = []string{bench.EventsFile, "broker", bench.SummaryFile, reports.ReportFile,
+var runFiles = []string{bench.EventsFile, "broker", bench.SummaryFile, reports.ReportFile, reports.ReportHTML,
 	reports.PersistencePNG, reports.BacklogPNG, reports.LatencyPNG}
 
 // checkRunDirs refuses, before any broker starts, run directories that would

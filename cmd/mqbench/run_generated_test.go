@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqbench/mqbench/internal/testutil"
 )
@@ -90,5 +91,40 @@ func TestGeneratedSecurityRefusedForExternal(t *testing.T) {
 	res := runCLI(t, cliOpts{}, "run", sc, "--broker", "tcp://127.0.0.1:1", "--no-progress", "--out", filepath.Join(t.TempDir(), "r"))
 	if res.code == 0 || !strings.Contains(res.stderr, "security section") {
 		t.Errorf("want a refusal naming the security section:\n%s", res)
+	}
+}
+
+// TestAuthACLScenario: the shipped auth-acl run on both brokers reconciles
+// with nothing lost, and what each subscriber got is what the ACL allows.
+func TestAuthACLScenario(t *testing.T) {
+	want := map[string][2]int64{"alice-sub": {300, 100}, "bob-sub": {0, 400}, "anon-sub": {100, 300}} // delivered, denied
+	for _, kind := range []string{"bundled", "mosquitto"} {
+		t.Run(kind, func(t *testing.T) {
+			if kind == "mosquitto" {
+				testutil.RequireMosquittoBroker(t)
+			}
+			dir := filepath.Join(t.TempDir(), "run")
+			res := runCLI(t, cliOpts{timeout: 90 * time.Second}, "run", "auth-acl", "--broker", kind, "--no-progress", "--out", dir)
+			if res.code != 0 {
+				t.Fatalf("auth-acl failed:\n%s", res)
+			}
+			s := readSummary(t, dir)
+			if s.Lost != 0 || s.Tainted {
+				t.Errorf("lost %d tainted %v (%v)", s.Lost, s.Tainted, s.TaintReasons)
+			}
+			for _, sub := range s.Subscribers {
+				w := want[sub.Client]
+				if sub.Delivered != w[0] || sub.DeniedByACL != w[1] {
+					t.Errorf("%s: delivered %d, denied by ACL %d; want %d and %d", sub.Client, sub.Delivered, sub.DeniedByACL, w[0], w[1])
+				}
+			}
+			report, err := os.ReadFile(filepath.Join(dir, "report.md"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(report), "denied: publisher may not write") || !strings.Contains(string(report), "800 messages were held back") {
+				t.Errorf("report does not show the ACL's decisions:\n%s", report)
+			}
+		})
 	}
 }
