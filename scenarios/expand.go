@@ -99,8 +99,8 @@ func safeName(v string) string {
 // sample interval (never below MinSampleInterval) and a timer-based
 // autosave_interval. fractionalAutosave says whether the broker accepts a
 // fractional autosave_interval (the bundled one does, Mosquitto does not: there
-// it is rounded to whole seconds, at least 1). The factor is recorded in
-// TimeScale.
+// a scale that would make it fractional is refused rather than rounded). The
+// factor is recorded in TimeScale.
 func Scale(s *Scenario, f float64, fractionalAutosave bool) (*Scenario, error) {
 	if f <= 0 || math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, fmt.Errorf("time scale must be a positive number (got %g)", f)
@@ -142,6 +142,11 @@ func Scale(s *Scenario, f float64, fractionalAutosave bool) (*Scenario, error) {
 				secs, err := strconv.ParseFloat(v, 64)
 				if err != nil {
 					return nil, fmt.Errorf("%s: broker.autosave_interval: cannot scale %q: %w", c.at("broker.autosave_interval"), v, err)
+				}
+				if scaled := secs * f; !fractionalAutosave && secs != 0 && scaled != math.Trunc(scaled) {
+					// Rounding would run another experiment than the one
+					// asked for (0.6 s becoming 1 s) without a word.
+					return nil, fmt.Errorf("%s: broker.autosave_interval %s scaled by %g is %g s: this broker takes whole seconds only; choose a scale that keeps it whole, or run on the bundled broker", c.at("broker.autosave_interval"), v, f, scaled)
 				}
 				c.Broker[i].Values[j] = scaleSeconds(secs, f, fractionalAutosave)
 			}

@@ -65,7 +65,8 @@ func TestScale(t *testing.T) {
 		wantErr    string
 	}{
 		{"tenth fractional", 0.1, true, "0.3", 10 * time.Millisecond, ""},
-		{"tenth whole seconds", 0.1, false, "1", 10 * time.Millisecond, ""},
+		// 3 s x 0.1 = 0.3 s: Mosquitto cannot, so the scale is refused, not rounded.
+		{"tenth whole seconds", 0.1, false, "", 0, "takes whole seconds only"},
 		{"double", 2, false, "6", 100 * time.Millisecond, ""},
 		{"zero", 0, true, "", 0, "time scale must be a positive number"},
 		{"negative", -1, true, "", 0, "time scale must be a positive number"},
