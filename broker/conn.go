@@ -28,6 +28,9 @@ type event struct {
 	closed   bool
 	graceful bool  // closed by DISCONNECT
 	err      error // why the connection ended, when not graceful
+	// takeover: the grace a CONNECT waited for the connection it takes
+	// over is up (see state.parkTakeover); c is the new connection.
+	takeover bool
 }
 
 // conn is one client connection: a reader goroutine decoding packets and a writer
@@ -61,6 +64,14 @@ type conn struct {
 	sess     *session
 	detached bool
 	clientID string
+	// A CONNECT taking over another connection's client id waits for that
+	// connection's reader first (state.parkTakeover): parked is the
+	// CONNECT and parkedOn the old connection while it waits, takeovers the
+	// new connections waiting on this one, waited that c has had its wait.
+	parked    *packets.ConnectPacket
+	parkedOn  *conn
+	takeovers []*conn
+	waited    bool
 }
 
 func (b *Broker) acceptLoop(l *listener) {

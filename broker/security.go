@@ -105,3 +105,18 @@ func newClientID(prefix string) string {
 	}
 	return sb.String()
 }
+
+// checkRetainSource reads check_retain_source. Mosquitto keeps it as one
+// broker-wide flag whatever per_listener_settings says, so the last line
+// wins wherever it appears; conf has already refused values that are not
+// booleans.
+func checkRetainSource(cfg *conf.Config) bool {
+	on := false
+	for _, s := range cfg.Lines {
+		if s.Key == "check_retain_source" {
+			v := first(s.Value)
+			on = v == "true" || v == "1"
+		}
+	}
+	return on
+}

@@ -201,7 +201,6 @@ func TestUnhonourableKeysStopBroker(t *testing.T) {
 	for _, line := range []string{
 		"psk_file /tmp/psk", "psk_hint hint", "plugin /usr/lib/x.so", "log_dest syslog",
 		"connection b\naddress 127.0.0.1:1884\ntopic # out", "max_inflight_bytes 10",
-		"check_retain_source true", "mount_point x/",
 	} {
 		conf := testutil.WriteFile(t, t.TempDir(), "r.conf", "listener 0 127.0.0.1\nallow_anonymous true\n"+line+"\n")
 		_, err := testutil.StartBundledErr(t, bin, conf)

@@ -109,6 +109,7 @@ type state struct {
 	sysVersionDone                  bool
 	autosaveTimer, autosaveChanges  bool
 	upgradeQoS                      bool // upgrade_outgoing_qos
+	checkRetainSource               bool // check_retain_source
 }
 
 func newState(b *Broker) *state {
@@ -123,6 +124,7 @@ func newState(b *Broker) *state {
 	st.collectFn = st.collect
 	cfg := b.cfg
 	st.upgradeQoS = cfg.UpgradeOutgoingQoS
+	st.checkRetainSource = checkRetainSource(cfg)
 	st.autosaveTimer = cfg.Persistence && !cfg.AutosaveOnChanges && cfg.AutosaveInterval > 0
 	st.autosaveChanges = cfg.Persistence && cfg.AutosaveOnChanges && cfg.AutosaveInterval > 0 && cfg.AutosaveChanges > 0
 	return st
@@ -241,6 +243,10 @@ func (st *state) stats() Stats {
 
 func (st *state) handle(ev event) {
 	c := ev.c
+	if ev.takeover {
+		st.resumeTakeover(c)
+		return
+	}
 	for _, p := range ev.pkts {
 		if c.detached {
 			break
@@ -249,6 +255,15 @@ func (st *state) handle(ev event) {
 	}
 	if ev.closed {
 		st.connClosed(c, ev.graceful, ev.err)
+	}
+	if c.detached && len(c.takeovers) > 0 {
+		// Everything the old connection sent has been handled: the
+		// CONNECTs waiting for it go on at once.
+		waiting := c.takeovers
+		c.takeovers = nil
+		for _, n := range waiting {
+			st.resumeTakeover(n)
+		}
 	}
 }
 
@@ -325,179 +340,6 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 	default:
 		st.protocolError(c, "unexpected packet")
 	}
-}
-
-// refuse answers CONNECT with a non-zero return code and closes the connection.
-func (st *state) refuse(c *conn, code byte, why string) {
-	st.b.log.printf(logNotice, "Client %s refused: %s.", c.remote, why)
-	c.send(outPkt{kind: outConnack, code: code})
-	c.detached = true
-	c.finish()
-}
-
-func (st *state) connect(c *conn, p *packets.ConnectPacket) {
-	if c.sess != nil || c.detached {
-		st.protocolError(c, "second CONNECT")
-		return
-	}
-	if !supportedVersion(p.ProtocolName, p.ProtocolVersion) {
-		st.refuse(c, packets.ErrRefusedBadProtocolVersion, "unsupported protocol version")
-		return
-	}
-	if p.ProtocolName != "MQTT" && p.ProtocolName != "MQIsdp" {
-		st.protocolError(c, "invalid protocol "+p.ProtocolName)
-		return
-	}
-	if p.ReservedBit != 0 || (!p.WillFlag && (p.WillQos != 0 || p.WillRetain)) ||
-		(p.WillFlag && (p.WillQos > 2 || !validTopicName(p.WillTopic))) ||
-		(p.PasswordFlag && !p.UsernameFlag) {
-		st.protocolError(c, "invalid CONNECT flags")
-		return
-	}
-	id := p.ClientIdentifier
-	v31 := p.ProtocolVersion == 3
-	sec := c.lis.sec
-	if id == "" {
-		if v31 || !p.CleanSession || !sec.allowZeroLength {
-			st.refuse(c, packets.ErrRefusedIDRejected, "empty client id")
-			return
-		}
-		id = newClientID(sec.autoIDPrefix)
-	}
-	// Mosquitto reads every string with packet__read_string, which closes the
-	// connection on anything mosquitto_validate_utf8 refuses (no CONNACK), and
-	// sets no length limit on a 3.1 client id.
-	if !validMQTTString(id) {
-		st.protocolError(c, "malformed UTF-8 in client id")
-		return
-	}
-	if p.UsernameFlag && !validMQTTString(p.Username) {
-		st.protocolError(c, "malformed UTF-8 in username")
-		return
-	}
-	if lim := st.cfg.MessageSizeLimit; p.WillFlag && lim > 0 && len(p.WillMessage) > lim {
-		// will__read: an oversize will is refused as not authorised.
-		st.refuse(c, packets.ErrRefusedNotAuthorised, "will exceeds message_size_limit")
-		return
-	}
-	if pre := st.cfg.ClientIDPrefixes; pre != "" && !strings.HasPrefix(id, pre) {
-		st.refuse(c, packets.ErrRefusedNotAuthorised, "client id does not start with clientid_prefixes")
-		return
-	}
-	username, hasUser := p.Username, p.UsernameFlag
-	certAuth := false
-	if c.certAuth() {
-		name, ok := c.certUsername()
-		if !ok {
-			st.refuse(c, packets.ErrRefusedBadUsernameOrPassword, "no usable client certificate for use_identity_as_username")
-			return
-		}
-		username, hasUser, certAuth = name, true, true
-	}
-	if l := c.lis.cfg; l != nil && l.UseUsernameAsClientID {
-		if !hasUser {
-			st.refuse(c, packets.ErrRefusedNotAuthorised, "use_username_as_clientid and no username")
-			return
-		}
-		id = username
-	}
-	if !certAuth && !sec.checkLogin(p) {
-		st.refuse(c, packets.ErrRefusedNotAuthorised, "not authorised")
-		return
-	}
-	s := st.sessions[id]
-	var takenOver *will
-	if s != nil && s.conn != nil {
-		old := s.conn
-		st.b.log.printf(logInfo, "Client %s already connected, closing old connection.", id)
-		old.detached = true
-		s.conn = nil
-		// Mosquitto's connect__on_authorised sends the old connection's will
-		// when either side has a clean session (MQTT-3.1.2-8); a persistent
-		// session taken over by a persistent connection keeps quiet.
-		if s.clean || p.CleanSession {
-			takenOver = s.will
-		}
-		s.will = nil
-		st.connected--
-		old.finish()
-	}
-	if s != nil && (p.CleanSession || s.clean) {
-		st.removeSession(s)
-		if takenOver != nil {
-			st.publishWill(s, takenOver)
-		}
-		s = nil
-	}
-	present := s != nil
-	if s == nil {
-		st.seq++
-		s = &session{id: id, seq: st.seq, subs: make(map[string]byte), byMid: make(map[uint16]*clientMsg), inByMid: make(map[uint16]*clientMsg)}
-		st.sessions[id] = s
-	}
-	s.clean = p.CleanSession
-	s.proto = p.ProtocolVersion
-	s.username, s.hasUser = username, hasUser
-	s.sec = sec
-	s.conn = c
-	s.listenerPort = uint16(c.lis.port)
-	s.dropping = false
-	s.will = nil
-	if p.WillFlag {
-		s.will = &will{topic: p.WillTopic, payload: p.WillMessage, qos: p.WillQos, retain: p.WillRetain}
-	}
-	c.sess = s
-	c.clientID = id
-	st.connected++
-	c.authorised()
-	c.send(outPkt{kind: outConnack, flag: present && !v31})
-	if host, port, err := net.SplitHostPort(c.remote); err == nil {
-		proto := 2
-		if v31 {
-			proto = 1
-		}
-		st.b.log.conn("New client connected from %s:%s as %s (p%d, c%d, k%d%s).", host, port, id, proto, b2i(p.CleanSession), p.Keepalive, userSuffix(p))
-	}
-	if !s.clean {
-		st.changed()
-	}
-	if present {
-		st.dropDenied(s)
-		st.resume(s)
-	}
-}
-
-func userSuffix(p *packets.ConnectPacket) string {
-	if p.UsernameFlag {
-		return ", u'" + p.Username + "'"
-	}
-	return ""
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// resume re-sends what was in flight when a persistent session reconnects, in
-// order and with DUP set (PUBREL for those waiting for PUBCOMP), then moves queued
-// deliveries into the window.
-func (st *state) resume(s *session) {
-	c := s.conn
-	for cm := s.inflight.head; cm != nil; cm = cm.next {
-		switch cm.state {
-		case persist.StateWaitForPubcomp, persist.StateResendPubrel:
-			cm.state = persist.StateWaitForPubcomp
-			c.send(outPkt{kind: outPubrel, mid: cm.mid})
-		default:
-			cm.state = inflightState(cm.qos)
-			cm.dup = true
-			c.send(outPkt{kind: outPublish, qos: cm.qos, dup: true, retain: cm.retain, mid: cm.mid, topic: cm.msg.topic, payload: cm.msg.payload})
-		}
-	}
-	st.promote(s)
 }
 
 func (st *state) protocolError(c *conn, why string) {
@@ -595,7 +437,7 @@ func (st *state) removeSession(s *session) {
 }
 
 func (st *state) onPublish(c *conn, s *session, p *packets.PublishPacket) {
-	if !validTopicName(p.TopicName) {
+	if !validTopicName(p.TopicName) || tooDeep(p.TopicName) {
 		st.protocolError(c, "invalid topic in PUBLISH")
 		return
 	}
@@ -603,6 +445,10 @@ func (st *state) onPublish(c *conn, s *session, p *packets.PublishPacket) {
 		st.protocolError(c, "PUBLISH without packet identifier")
 		return
 	}
+	// handle__publish checks the topic as sent, then prefixes the listener's
+	// mount_point; the ACL, routing and the stored message see the result.
+	// Deliveries are not stripped of it (Mosquitto 2.0.11 does not strip).
+	p.TopicName = c.mountPoint() + p.TopicName
 	if !s.allowed(p.TopicName, auth.Write) {
 		// Mosquitto's process_bad_message: the flow completes, the message is dropped.
 		st.b.log.printf(logDebug, "Denied PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
@@ -701,236 +547,4 @@ func (st *state) outQoS(sub, msg byte) byte {
 		return sub
 	}
 	return min(sub, msg)
-}
-
-// dropDenied is Mosquitto's connection_check_acl: when a persistent session
-// reconnects (perhaps under another username), outgoing messages it may no
-// longer read are removed before anything is resent.
-func (st *state) dropDenied(s *session) {
-	for _, l := range []*msgList{&s.inflight, &s.queued} {
-		for cm := l.head; cm != nil; {
-			next := cm.next
-			if !s.allowed(cm.msg.topic, auth.Read) {
-				st.removeOut(s, cm)
-			}
-			cm = next
-		}
-	}
-}
-
-func (st *state) roomInFlight(s *session) bool {
-	max := st.cfg.MaxInflightMessages
-	return max == 0 || s.inflight.n < max
-}
-
-// readyForQueue is Mosquitto 2.0's db__ready_for_queue: a connected client may
-// hold max_inflight + max_queued QoS 1/2 deliveries, an offline one max_queued.
-func (st *state) readyForQueue(s *session, qos byte) bool {
-	maxQ, maxB := st.cfg.MaxQueuedMessages, st.cfg.MaxQueuedBytes
-	if maxQ == 0 && maxB == 0 {
-		return true
-	}
-	if qos == 0 && !st.cfg.QueueQoS0Messages {
-		return false
-	}
-	adjust := 0
-	if s.conn != nil {
-		adjust = st.cfg.MaxInflightMessages
-	}
-	validCount := s.held12-adjust < maxQ
-	validBytes := s.heldBytes < maxB
-	switch {
-	case maxB == 0:
-		return validCount
-	case maxQ == 0:
-		return validBytes
-	}
-	return validCount && validBytes
-}
-
-func (st *state) drop(s *session) {
-	st.dropped++
-	if !s.dropping {
-		s.dropping = true
-		st.b.log.printf(logNotice, "Outgoing messages are being dropped for client %s.", s.id)
-	}
-}
-
-// deliver hands m to one session: straight into the in-flight window when the
-// client is connected and there is room, else into its queue, else dropped and
-// counted. QoS 0 is sent at once to a connected client and is not held.
-func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool) {
-	if qos == 0 {
-		if c := s.conn; c != nil {
-			if max := st.cfg.MaxQueuedMessages; max > 0 && c.queueLen() >= max {
-				st.drop(s)
-				return
-			}
-			c.send(outPkt{kind: outPublish, retain: retain, topic: m.topic, payload: m.payload})
-			return
-		}
-		if !st.cfg.QueueQoS0Messages {
-			return
-		}
-	}
-	cm := &clientMsg{msg: m, qos: qos, retain: retain, mid: s.nextMid()}
-	if s.conn != nil && s.queued.n == 0 && st.roomInFlight(s) {
-		st.addInflight(s, cm)
-		return
-	}
-	if !st.readyForQueue(s, qos) {
-		st.drop(s)
-		return
-	}
-	cm.state = persist.StateQueued
-	s.queued.push(cm)
-	st.ref(m)
-	st.held++
-	st.queued++
-	if qos > 0 {
-		s.held12++
-		s.heldBytes += int64(len(m.payload))
-	}
-	s.dropping = false
-	st.changed()
-}
-
-// addInflight takes a reference for a new delivery and puts it in the window.
-func (st *state) addInflight(s *session, cm *clientMsg) {
-	st.ref(cm.msg)
-	st.held++
-	s.held12++
-	s.heldBytes += int64(len(cm.msg.payload))
-	st.putInflight(s, cm)
-}
-
-// putInflight moves a counted delivery into the window and sends its PUBLISH.
-func (st *state) putInflight(s *session, cm *clientMsg) {
-	for s.byMid[cm.mid] != nil {
-		cm.mid = s.nextMid()
-	}
-	cm.state = inflightState(cm.qos)
-	s.inflight.push(cm)
-	s.byMid[cm.mid] = cm
-	st.inflight++
-	s.conn.send(outPkt{kind: outPublish, qos: cm.qos, dup: cm.dup, retain: cm.retain, mid: cm.mid, topic: cm.msg.topic, payload: cm.msg.payload})
-	// Like Mosquitto 2.0.11, a delivery once sent is marked dup (and saved so):
-	// any later send of it is a re-send.
-	cm.dup = true
-}
-
-// removeOut forgets an outgoing delivery (completed, or its session ended).
-func (st *state) removeOut(s *session, cm *clientMsg) {
-	if cm.state == persist.StateQueued {
-		s.queued.remove(cm)
-		st.queued--
-	} else {
-		s.inflight.remove(cm)
-		delete(s.byMid, cm.mid)
-		st.inflight--
-	}
-	st.held--
-	if cm.qos > 0 {
-		s.held12--
-		s.heldBytes -= int64(len(cm.msg.payload))
-	}
-	st.unref(cm.msg)
-}
-
-// promote moves queued deliveries into the window while there is room.
-func (st *state) promote(s *session) {
-	for s.conn != nil && s.queued.n > 0 && st.roomInFlight(s) {
-		cm := s.queued.popFront()
-		st.queued--
-		if cm.qos == 0 {
-			st.held--
-			s.conn.send(outPkt{kind: outPublish, retain: cm.retain, topic: cm.msg.topic, payload: cm.msg.payload})
-			st.unref(cm.msg)
-			continue
-		}
-		st.putInflight(s, cm)
-	}
-}
-
-func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket) {
-	if len(p.Topics) == 0 || p.MessageID == 0 {
-		st.protocolError(c, "empty SUBSCRIBE")
-		return
-	}
-	codes := make([]byte, len(p.Topics))
-	denied := make([]bool, len(p.Topics))
-	for i, f := range p.Topics {
-		q := p.Qoss[i]
-		if q > 2 {
-			st.protocolError(c, "invalid QoS in SUBSCRIBE")
-			return
-		}
-		if !validFilter(f) {
-			// handle__subscribe: an empty, malformed or invalid filter
-			// closes the connection.
-			st.protocolError(c, "invalid subscription filter")
-			return
-		}
-		if !s.allowed(f, auth.Subscribe) {
-			// 3.1.1 gets the failure code; 3.1 has none and is granted
-			// nothing, as in Mosquitto's handle_subscribe.
-			if s.proto == 4 {
-				codes[i] = 0x80
-			} else {
-				codes[i] = q
-			}
-			denied[i] = true
-			continue
-		}
-		if _, ok := s.subs[f]; !ok {
-			st.nsubs++
-			s.subOrder = append(s.subOrder, f)
-		}
-		s.subs[f] = q
-		st.subs.add(f, s, q)
-		codes[i] = q
-		st.b.log.printf(logSubscribe, "%s %d %s", s.id, q, f)
-	}
-	st.changed()
-	c.send(outPkt{kind: outSuback, mid: p.MessageID, codes: codes})
-	for i, f := range p.Topics {
-		if denied[i] {
-			continue
-		}
-		for topic, m := range st.retained {
-			if topicMatch(f, topic) && s.allowed(topic, auth.Read) {
-				st.deliver(s, m, st.outQoS(codes[i], m.qos), true)
-			}
-		}
-	}
-}
-
-func (st *state) onUnsubscribe(c *conn, s *session, p *packets.UnsubscribePacket) {
-	if len(p.Topics) == 0 || p.MessageID == 0 {
-		st.protocolError(c, "empty UNSUBSCRIBE")
-		return
-	}
-	for _, f := range p.Topics {
-		if !validFilter(f) {
-			st.protocolError(c, "invalid unsubscription filter")
-			return
-		}
-	}
-	for _, f := range p.Topics {
-		if _, ok := s.subs[f]; !ok {
-			continue
-		}
-		delete(s.subs, f)
-		for i, g := range s.subOrder {
-			if g == f {
-				s.subOrder = append(s.subOrder[:i], s.subOrder[i+1:]...)
-				break
-			}
-		}
-		st.subs.remove(f, s)
-		st.nsubs--
-		st.b.log.printf(logUnsubscribe, "%s %s", s.id, f)
-	}
-	st.changed()
-	c.send(outPkt{kind: outUnsuback, mid: p.MessageID})
 }

@@ -31,6 +31,16 @@ func validFilter(f string) bool {
 	return true
 }
 
+// topicHierarchyLimit is Mosquitto's TOPIC_HIERARCHY_LIMIT: its topic checks
+// (mosquitto_pub_topic_check, mosquitto_sub_topic_check) refuse a topic or
+// filter with more than 200 '/' separators from a client, so a deep topic is
+// a protocol error there and must be one here. Restored subscriptions are not
+// checked against it, as Mosquitto's restore does not check them either.
+const topicHierarchyLimit = 200
+
+// tooDeep reports a topic or filter beyond topicHierarchyLimit.
+func tooDeep(t string) bool { return strings.Count(t, "/") > topicHierarchyLimit }
+
 // topicMatch reports whether filter matches topic, with the rule that a
 // wildcard in the first level does not match a topic starting with '$'.
 func topicMatch(filter, topic string) bool {

@@ -184,17 +184,19 @@ func ServerTLS(l conf.Listener) (*tls.Config, error) {
 	}
 	// Mosquitto loads cafile, capath and crlfile whether or not it asks for
 	// client certificates, so their errors stop the start either way.
-	pool := x509.NewCertPool()
+	store := &caStore{pool: x509.NewCertPool()}
 	if l.CAFile != "" {
-		if err := loadCAFile(pool, l); err != nil {
+		if err := loadCAFile(store, l); err != nil {
 			return nil, err
 		}
 	}
 	if l.CAPath != "" && !isWS(l) {
-		if err := loadCAPath(pool, l); err != nil {
+		if err := loadCAPath(store, l); err != nil {
 			return nil, err
 		}
 	}
+	pool := store.pool
+	cfg.Certificates[0] = autoChain(pair, store.certs)
 	var crls []*x509.RevocationList
 	if l.CRLFile != "" && !isWS(l) {
 		if crls, err = loadCRLs(l); err != nil {
@@ -242,7 +244,7 @@ func loadKeyPair(l conf.Listener) (tls.Certificate, error) {
 
 // loadCAFile adds every PEM certificate in cafile; none is an error, as
 // OpenSSL's load_verify_file fails on a file without certificates.
-func loadCAFile(pool *x509.CertPool, l conf.Listener) error {
+func loadCAFile(pool *caStore, l conf.Listener) error {
 	data, err := os.ReadFile(l.CAFile)
 	if err != nil {
 		return fmt.Errorf("%s: unable to load CA certificates from %q: %w", placeOf(l, "cafile"), l.CAFile, err)
@@ -262,7 +264,7 @@ var hashName = regexp.MustCompile(`^[0-9a-f]{8}\.[0-9]+$`)
 
 // loadCAPath adds the certificates of capath's HASH.N files. OpenSSL reads
 // them lazily at verification time; they are read once here, at start.
-func loadCAPath(pool *x509.CertPool, l conf.Listener) error {
+func loadCAPath(pool *caStore, l conf.Listener) error {
 	entries, err := os.ReadDir(l.CAPath)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // OpenSSL 3's SSL_CTX_load_verify_dir accepts it too
@@ -286,7 +288,56 @@ func loadCAPath(pool *x509.CertPool, l conf.Listener) error {
 	return nil
 }
 
-func addPEMCerts(pool *x509.CertPool, data []byte) (int, error) {
+// caStore is the verify store cafile and capath make: the pool client
+// certificates are verified against, and the same certificates in load order
+// for building the server's chain (autoChain).
+type caStore struct {
+	pool  *x509.CertPool
+	certs []*x509.Certificate
+}
+
+// maxAutoChain bounds the chain autoChain builds (OpenSSL's default verify
+// depth is 100; real chains are a handful of certificates).
+const maxAutoChain = 10
+
+// autoChain is OpenSSL's automatic chain building (ssl_add_cert_chain without
+// SSL_MODE_NO_AUTO_CHAIN): when certfile holds only the server certificate,
+// Mosquitto's TLS handshake still sends the issuers it finds in the verify
+// store (cafile, capath), up to the root, as far as they can be found and
+// whether or not they are currently valid. Clients that trust only the root
+// then verify a server certificate signed by an intermediate in cafile, as
+// they do against Mosquitto. A certfile that has its own chain is sent as is.
+func autoChain(pair tls.Certificate, cas []*x509.Certificate) tls.Certificate {
+	if len(pair.Certificate) != 1 || len(cas) == 0 {
+		return pair
+	}
+	cur, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return pair
+	}
+	out := pair
+	out.Certificate = [][]byte{pair.Certificate[0]}
+	for len(out.Certificate) < maxAutoChain {
+		if bytes.Equal(cur.RawIssuer, cur.RawSubject) && cur.CheckSignatureFrom(cur) == nil {
+			break // self-signed: the root is already in the chain
+		}
+		var issuer *x509.Certificate
+		for _, c := range cas {
+			if bytes.Equal(c.RawSubject, cur.RawIssuer) && cur.CheckSignatureFrom(c) == nil {
+				issuer = c
+				break
+			}
+		}
+		if issuer == nil || bytes.Equal(issuer.Raw, cur.Raw) {
+			break
+		}
+		out.Certificate = append(out.Certificate, issuer.Raw)
+		cur = issuer
+	}
+	return out
+}
+
+func addPEMCerts(store *caStore, data []byte) (int, error) {
 	n := 0
 	for {
 		var blk *pem.Block
@@ -301,7 +352,8 @@ func addPEMCerts(pool *x509.CertPool, data []byte) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		pool.AddCert(c)
+		store.pool.AddCert(c)
+		store.certs = append(store.certs, c)
 		n++
 	}
 }

@@ -1,0 +1,257 @@
+package broker
+
+import (
+	"net"
+	"strings"
+	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/mqbench/mqbench/broker/persist"
+)
+
+// CONNECT handling: Mosquitto's handle__connect and connect__on_authorised,
+// kept apart from the rest of the state owner so the order of its checks
+// (which decides CONNACK codes and silent closes) reads top to bottom.
+
+// refuse answers CONNECT with a non-zero return code and closes the connection.
+func (st *state) refuse(c *conn, code byte, why string) {
+	st.b.log.printf(logNotice, "Client %s refused: %s.", c.remote, why)
+	c.send(outPkt{kind: outConnack, code: code})
+	c.detached = true
+	c.finish()
+}
+
+func (st *state) connect(c *conn, p *packets.ConnectPacket) {
+	if c.sess != nil || c.detached {
+		st.protocolError(c, "second CONNECT")
+		return
+	}
+	if !supportedVersion(p.ProtocolName, p.ProtocolVersion) {
+		st.refuse(c, packets.ErrRefusedBadProtocolVersion, "unsupported protocol version")
+		return
+	}
+	if p.ProtocolName != "MQTT" && p.ProtocolName != "MQIsdp" {
+		st.protocolError(c, "invalid protocol "+p.ProtocolName)
+		return
+	}
+	if p.ReservedBit != 0 || (!p.WillFlag && (p.WillQos != 0 || p.WillRetain)) ||
+		(p.WillFlag && (p.WillQos > 2 || !validWillTopic(c.mountPoint(), p.WillTopic))) ||
+		(p.PasswordFlag && !p.UsernameFlag) {
+		st.protocolError(c, "invalid CONNECT flags")
+		return
+	}
+	id := p.ClientIdentifier
+	v31 := p.ProtocolVersion == 3
+	sec := c.lis.sec
+	if id == "" {
+		if v31 || !p.CleanSession || !sec.allowZeroLength {
+			st.refuse(c, packets.ErrRefusedIDRejected, "empty client id")
+			return
+		}
+		id = newClientID(sec.autoIDPrefix)
+	}
+	// Mosquitto reads every string with packet__read_string, which closes the
+	// connection on anything mosquitto_validate_utf8 refuses (no CONNACK), and
+	// sets no length limit on a 3.1 client id.
+	if !validMQTTString(id) {
+		st.protocolError(c, "malformed UTF-8 in client id")
+		return
+	}
+	if p.UsernameFlag && !validMQTTString(p.Username) {
+		st.protocolError(c, "malformed UTF-8 in username")
+		return
+	}
+	if lim := st.cfg.MessageSizeLimit; p.WillFlag && lim > 0 && len(p.WillMessage) > lim {
+		// will__read: an oversize will is refused as not authorised.
+		st.refuse(c, packets.ErrRefusedNotAuthorised, "will exceeds message_size_limit")
+		return
+	}
+	if pre := st.cfg.ClientIDPrefixes; pre != "" && !strings.HasPrefix(id, pre) {
+		st.refuse(c, packets.ErrRefusedNotAuthorised, "client id does not start with clientid_prefixes")
+		return
+	}
+	username, hasUser := p.Username, p.UsernameFlag
+	certAuth := false
+	if c.certAuth() {
+		name, ok := c.certUsername()
+		if !ok {
+			st.refuse(c, packets.ErrRefusedBadUsernameOrPassword, "no usable client certificate for use_identity_as_username")
+			return
+		}
+		username, hasUser, certAuth = name, true, true
+	}
+	if l := c.lis.cfg; l != nil && l.UseUsernameAsClientID {
+		if !hasUser {
+			st.refuse(c, packets.ErrRefusedNotAuthorised, "use_username_as_clientid and no username")
+			return
+		}
+		id = username
+	}
+	if !certAuth && !sec.checkLogin(p) {
+		st.refuse(c, packets.ErrRefusedNotAuthorised, "not authorised")
+		return
+	}
+	s := st.sessions[id]
+	if s != nil && s.conn != nil && !c.waited {
+		st.parkTakeover(s.conn, c, p)
+		return
+	}
+	var takenOver *will
+	if s != nil && s.conn != nil {
+		old := s.conn
+		st.b.log.printf(logInfo, "Client %s already connected, closing old connection.", id)
+		old.detached = true
+		s.conn = nil
+		// Mosquitto's connect__on_authorised sends the old connection's will
+		// when either side has a clean session (MQTT-3.1.2-8); a persistent
+		// session taken over by a persistent connection keeps quiet.
+		if s.clean || p.CleanSession {
+			takenOver = s.will
+		}
+		s.will = nil
+		st.connected--
+		old.finish()
+	}
+	if s != nil && (p.CleanSession || s.clean) {
+		st.removeSession(s)
+		if takenOver != nil {
+			st.publishWill(s, takenOver)
+		}
+		s = nil
+	}
+	present := s != nil
+	if s == nil {
+		st.seq++
+		s = &session{id: id, seq: st.seq, subs: make(map[string]byte), byMid: make(map[uint16]*clientMsg), inByMid: make(map[uint16]*clientMsg)}
+		st.sessions[id] = s
+	}
+	s.clean = p.CleanSession
+	s.proto = p.ProtocolVersion
+	s.username, s.hasUser = username, hasUser
+	s.sec = sec
+	s.conn = c
+	s.listenerPort = uint16(c.lis.port)
+	s.dropping = false
+	s.will = nil
+	if p.WillFlag {
+		s.will = &will{topic: c.mountPoint() + p.WillTopic, payload: p.WillMessage, qos: p.WillQos, retain: p.WillRetain}
+	}
+	c.sess = s
+	c.clientID = id
+	st.connected++
+	c.authorised()
+	c.send(outPkt{kind: outConnack, flag: present && !v31})
+	if host, port, err := net.SplitHostPort(c.remote); err == nil {
+		proto := 2
+		if v31 {
+			proto = 1
+		}
+		st.b.log.conn("New client connected from %s:%s as %s (p%d, c%d, k%d%s).", host, port, id, proto, b2i(p.CleanSession), p.Keepalive, userSuffix(p))
+	}
+	if !s.clean {
+		st.changed()
+	}
+	if present {
+		st.dropDenied(s)
+		st.resume(s)
+	}
+}
+
+func userSuffix(p *packets.ConnectPacket) string {
+	if p.UsernameFlag {
+		return ", u'" + p.Username + "'"
+	}
+	return ""
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// resume re-sends what was in flight when a persistent session reconnects, in
+// order and with DUP set (PUBREL for those waiting for PUBCOMP), then moves queued
+// deliveries into the window.
+func (st *state) resume(s *session) {
+	c := s.conn
+	for cm := s.inflight.head; cm != nil; cm = cm.next {
+		switch cm.state {
+		case persist.StateWaitForPubcomp, persist.StateResendPubrel:
+			cm.state = persist.StateWaitForPubcomp
+			c.send(outPkt{kind: outPubrel, mid: cm.mid})
+		default:
+			cm.state = inflightState(cm.qos)
+			cm.dup = true
+			c.send(outPkt{kind: outPublish, qos: cm.qos, dup: true, retain: cm.retain, mid: cm.mid, topic: cm.msg.topic, payload: cm.msg.payload})
+		}
+	}
+	st.promote(s)
+}
+
+// validWillTopic is will__read's check: the will topic must be a non-empty
+// MQTT string as sent, and a valid publish topic (no wildcards, at most
+// 65,535 bytes and 200 levels) once the listener's mount_point is prefixed.
+func validWillTopic(mount, topic string) bool {
+	if topic == "" || !validMQTTString(topic) {
+		return false
+	}
+	t := mount + topic
+	return validTopicName(t) && !tooDeep(t)
+}
+
+// mountPoint is the mount_point of the listener c came in on ("" in
+// local-only mode or without one).
+func (c *conn) mountPoint() string {
+	if l := c.lis.cfg; l != nil {
+		return l.MountPoint
+	}
+	return ""
+}
+
+// takeoverGrace is how long a CONNECT that takes over a connected client id
+// waits for the old connection's reader before the old connection is closed.
+const takeoverGrace = 25 * time.Millisecond
+
+// parkTakeover holds back a CONNECT that would take over old, until old's
+// reader has handed over what it read (it reaches the end of its stream) or
+// takeoverGrace has passed. Mosquitto reads its sockets in the order they
+// became readable, so what a client sent on its old connection before
+// reconnecting with the same client id (a PUBLISH, then closing the socket)
+// is handled before the new CONNECT: the message is routed and an abnormal
+// close sends the will. Here the two connections have their own reader
+// goroutines, and the new one can win the race to the state owner, which
+// would drop the old connection's last packets. The new connection's reader
+// waits at its gate meanwhile, so nothing else is read from it.
+func (st *state) parkTakeover(old, c *conn, p *packets.ConnectPacket) {
+	c.waited = true
+	c.parked, c.parkedOn = p, old
+	old.takeovers = append(old.takeovers, c)
+	b := st.b
+	time.AfterFunc(takeoverGrace, func() {
+		select {
+		case b.inbox <- event{c: c, takeover: true}:
+		case <-b.loopDone:
+		}
+	})
+}
+
+// resumeTakeover runs a parked CONNECT, once: when its grace is up or when
+// the connection it waited for is gone, whichever is first.
+func (st *state) resumeTakeover(c *conn) {
+	p, old := c.parked, c.parkedOn
+	if p == nil {
+		return
+	}
+	c.parked, c.parkedOn = nil, nil
+	if old != nil {
+		for i, n := range old.takeovers {
+			if n == c {
+				old.takeovers = append(old.takeovers[:i], old.takeovers[i+1:]...)
+				break
+			}
+		}
+	}
+	st.connect(c, p)
+}

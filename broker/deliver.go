@@ -1,0 +1,159 @@
+package broker
+
+import (
+	"github.com/mqbench/mqbench/broker/auth"
+	"github.com/mqbench/mqbench/broker/persist"
+)
+
+// Outgoing deliveries: Mosquitto 2.0's in-flight window and queue limits
+// (db__ready_for_flight, db__ready_for_queue), in one file because the
+// persistence snapshot and the drop counters depend on these exact rules.
+
+// dropDenied is Mosquitto's connection_check_acl: when a persistent session
+// reconnects (perhaps under another username), outgoing messages it may no
+// longer read are removed before anything is resent.
+func (st *state) dropDenied(s *session) {
+	for _, l := range []*msgList{&s.inflight, &s.queued} {
+		for cm := l.head; cm != nil; {
+			next := cm.next
+			if !s.allowed(cm.msg.topic, auth.Read) {
+				st.removeOut(s, cm)
+			}
+			cm = next
+		}
+	}
+}
+
+func (st *state) roomInFlight(s *session) bool {
+	max := st.cfg.MaxInflightMessages
+	return max == 0 || s.inflight.n < max
+}
+
+// readyForQueue is Mosquitto 2.0's db__ready_for_queue: a connected client may
+// hold max_inflight + max_queued QoS 1/2 deliveries, an offline one max_queued.
+func (st *state) readyForQueue(s *session, qos byte) bool {
+	maxQ, maxB := st.cfg.MaxQueuedMessages, st.cfg.MaxQueuedBytes
+	if maxQ == 0 && maxB == 0 {
+		return true
+	}
+	if qos == 0 && !st.cfg.QueueQoS0Messages {
+		return false
+	}
+	adjust := 0
+	if s.conn != nil {
+		adjust = st.cfg.MaxInflightMessages
+	}
+	validCount := s.held12-adjust < maxQ
+	validBytes := s.heldBytes < maxB
+	switch {
+	case maxB == 0:
+		return validCount
+	case maxQ == 0:
+		return validBytes
+	}
+	return validCount && validBytes
+}
+
+func (st *state) drop(s *session) {
+	st.dropped++
+	if !s.dropping {
+		s.dropping = true
+		st.b.log.printf(logNotice, "Outgoing messages are being dropped for client %s.", s.id)
+	}
+}
+
+// deliver hands m to one session: straight into the in-flight window when the
+// client is connected and there is room, else into its queue, else dropped and
+// counted. QoS 0 is sent at once to a connected client and is not held.
+func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool) {
+	if qos == 0 {
+		if c := s.conn; c != nil {
+			if max := st.cfg.MaxQueuedMessages; max > 0 && c.queueLen() >= max {
+				st.drop(s)
+				return
+			}
+			c.send(outPkt{kind: outPublish, retain: retain, topic: m.topic, payload: m.payload})
+			return
+		}
+		if !st.cfg.QueueQoS0Messages {
+			return
+		}
+	}
+	cm := &clientMsg{msg: m, qos: qos, retain: retain, mid: s.nextMid()}
+	if s.conn != nil && s.queued.n == 0 && st.roomInFlight(s) {
+		st.addInflight(s, cm)
+		return
+	}
+	if !st.readyForQueue(s, qos) {
+		st.drop(s)
+		return
+	}
+	cm.state = persist.StateQueued
+	s.queued.push(cm)
+	st.ref(m)
+	st.held++
+	st.queued++
+	if qos > 0 {
+		s.held12++
+		s.heldBytes += int64(len(m.payload))
+	}
+	s.dropping = false
+	st.changed()
+}
+
+// addInflight takes a reference for a new delivery and puts it in the window.
+func (st *state) addInflight(s *session, cm *clientMsg) {
+	st.ref(cm.msg)
+	st.held++
+	s.held12++
+	s.heldBytes += int64(len(cm.msg.payload))
+	st.putInflight(s, cm)
+}
+
+// putInflight moves a counted delivery into the window and sends its PUBLISH.
+func (st *state) putInflight(s *session, cm *clientMsg) {
+	for s.byMid[cm.mid] != nil {
+		cm.mid = s.nextMid()
+	}
+	cm.state = inflightState(cm.qos)
+	s.inflight.push(cm)
+	s.byMid[cm.mid] = cm
+	st.inflight++
+	s.conn.send(outPkt{kind: outPublish, qos: cm.qos, dup: cm.dup, retain: cm.retain, mid: cm.mid, topic: cm.msg.topic, payload: cm.msg.payload})
+	// Like Mosquitto 2.0.11, a delivery once sent is marked dup (and saved so):
+	// any later send of it is a re-send.
+	cm.dup = true
+}
+
+// removeOut forgets an outgoing delivery (completed, or its session ended).
+func (st *state) removeOut(s *session, cm *clientMsg) {
+	if cm.state == persist.StateQueued {
+		s.queued.remove(cm)
+		st.queued--
+	} else {
+		s.inflight.remove(cm)
+		delete(s.byMid, cm.mid)
+		st.inflight--
+	}
+	st.held--
+	if cm.qos > 0 {
+		s.held12--
+		s.heldBytes -= int64(len(cm.msg.payload))
+	}
+	st.unref(cm.msg)
+}
+
+// promote moves queued deliveries into the window while there is room.
+func (st *state) promote(s *session) {
+	for s.conn != nil && s.queued.n > 0 && st.roomInFlight(s) {
+		cm := s.queued.popFront()
+		st.queued--
+		if cm.qos == 0 {
+			st.held--
+			s.conn.send(outPkt{kind: outPublish, retain: cm.retain, topic: cm.msg.topic, payload: cm.msg.payload})
+			st.unref(cm.msg)
+			continue
+		}
+		st.putInflight(s, cm)
+	}
+}

@@ -1,0 +1,119 @@
+package broker
+
+import (
+	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/mqbench/mqbench/broker/auth"
+)
+
+// SUBSCRIBE and UNSUBSCRIBE: Mosquitto's handle__subscribe and
+// handle__unsubscribe, with retained messages sent after the SUBACK.
+
+func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket) {
+	if len(p.Topics) == 0 || p.MessageID == 0 {
+		st.protocolError(c, "empty SUBSCRIBE")
+		return
+	}
+	codes := make([]byte, len(p.Topics))
+	denied := make([]bool, len(p.Topics))
+	filters := make([]string, len(p.Topics))
+	for i, f := range p.Topics {
+		q := p.Qoss[i]
+		if q > 2 {
+			st.protocolError(c, "invalid QoS in SUBSCRIBE")
+			return
+		}
+		if !validFilter(f) || tooDeep(f) {
+			// handle__subscribe: an empty, malformed or invalid filter
+			// closes the connection.
+			st.protocolError(c, "invalid subscription filter")
+			return
+		}
+		// The listener's mount_point is prefixed after the checks and
+		// before the ACL, as handle__subscribe does.
+		f = c.mountPoint() + f
+		filters[i] = f
+		if !s.allowed(f, auth.Subscribe) {
+			// 3.1.1 gets the failure code; 3.1 has none and is granted
+			// nothing, as in Mosquitto's handle_subscribe.
+			if s.proto == 4 {
+				codes[i] = 0x80
+			} else {
+				codes[i] = q
+			}
+			denied[i] = true
+			continue
+		}
+		if _, ok := s.subs[f]; !ok {
+			st.nsubs++
+			s.subOrder = append(s.subOrder, f)
+		}
+		s.subs[f] = q
+		st.subs.add(f, s, q)
+		codes[i] = q
+		st.b.log.printf(logSubscribe, "%s %d %s", s.id, q, f)
+	}
+	st.changed()
+	c.send(outPkt{kind: outSuback, mid: p.MessageID, codes: codes})
+	for i, f := range filters {
+		if denied[i] {
+			continue
+		}
+		for topic, m := range st.retained {
+			if topicMatch(f, topic) && s.allowed(topic, auth.Read) && st.retainSourceAllowed(m) {
+				st.deliver(s, m, st.outQoS(codes[i], m.qos), true)
+			}
+		}
+	}
+}
+
+// retainSourceAllowed is check_retain_source (Mosquitto's retain__process): a
+// retained message a client published goes to a new subscriber only while
+// that publisher, as stored with the message (client id, username, listener
+// port), may still write its topic under the ACLs loaded now, so revoking
+// write access also withdraws what the client retained before, across a
+// restart too (CVE-2018-12546). The broker's own $SYS messages are not
+// checked. With per_listener_settings a publisher whose listener no longer
+// exists finds no ACLs, and Mosquitto skips the message.
+func (st *state) retainSourceAllowed(m *storedMsg) bool {
+	if !st.checkRetainSource || m.sys {
+		return true
+	}
+	sec := st.b.securityForPort(int(m.sourcePort))
+	if sec == nil {
+		return false
+	}
+	return sec.acl.Check(m.sourceID, m.sourceUser, m.sourceUser != "", m.topic, auth.Write)
+}
+
+// onUnsubscribe does not prefix the listener's mount_point: Mosquitto 2.0.11's
+// handle__unsubscribe does not either, so on a mounted listener an
+// UNSUBSCRIBE names a filter the client never holds and removes nothing.
+func (st *state) onUnsubscribe(c *conn, s *session, p *packets.UnsubscribePacket) {
+	if len(p.Topics) == 0 || p.MessageID == 0 {
+		st.protocolError(c, "empty UNSUBSCRIBE")
+		return
+	}
+	for _, f := range p.Topics {
+		if !validFilter(f) || tooDeep(f) {
+			st.protocolError(c, "invalid unsubscription filter")
+			return
+		}
+	}
+	for _, f := range p.Topics {
+		if _, ok := s.subs[f]; !ok {
+			continue
+		}
+		delete(s.subs, f)
+		for i, g := range s.subOrder {
+			if g == f {
+				s.subOrder = append(s.subOrder[:i], s.subOrder[i+1:]...)
+				break
+			}
+		}
+		st.subs.remove(f, s)
+		st.nsubs--
+		st.b.log.printf(logUnsubscribe, "%s %s", s.id, f)
+	}
+	st.changed()
+	c.send(outPkt{kind: outUnsuback, mid: p.MessageID})
+}
