@@ -98,11 +98,15 @@ type Header struct {
 	BrokerAddr    string          `json:"broker_addr"`
 	PersistPath   string          `json:"persist_path,omitempty"`
 	BrokerConfig  []string        `json:"broker_config,omitempty"` // the mosquitto.conf lines the broker ran with
-	MQBench       string          `json:"mqbench_version"`
-	GoVersion     string          `json:"go_version"`
-	Host          string          `json:"host"`
-	Start         time.Time       `json:"start"`
-	TimeScale     float64         `json:"time_scale"`
+	// BrokerConfigSource says whose lines BrokerConfig holds: "launched",
+	// "file" (an external broker's own file) or "unknown"; empty in runs
+	// recorded before it existed (then the broker kind decides).
+	BrokerConfigSource string    `json:"broker_config_source,omitempty"`
+	MQBench            string    `json:"mqbench_version"`
+	GoVersion          string    `json:"go_version"`
+	Host               string    `json:"host"`
+	Start              time.Time `json:"start"`
+	TimeScale          float64   `json:"time_scale"`
 }
 
 // Footer is the last line of the event file. A run without a footer was cut

@@ -117,20 +117,21 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	host, _ := os.Hostname()
 	start := time.Now()
 	h := Header{
-		Schema:        EventSchema,
-		RunID:         fmt.Sprintf("%s-%s-%04x", sc.Name, start.UTC().Format("20060102T150405Z"), rand.IntN(1<<16)),
-		ScenarioName:  sc.Name,
-		Scenario:      scJSON,
-		BrokerKind:    o.Target.Kind(),
-		BrokerVersion: o.Target.Version(),
-		BrokerAddr:    o.Target.Addr(),
-		PersistPath:   o.Target.PersistPath(),
-		BrokerConfig:  o.Target.ConfigLines(),
-		MQBench:       o.MQBench,
-		GoVersion:     runtime.Version(),
-		Host:          host,
-		Start:         start,
-		TimeScale:     scale,
+		Schema:             EventSchema,
+		RunID:              fmt.Sprintf("%s-%s-%04x", sc.Name, start.UTC().Format("20060102T150405Z"), rand.IntN(1<<16)),
+		ScenarioName:       sc.Name,
+		Scenario:           scJSON,
+		BrokerKind:         o.Target.Kind(),
+		BrokerVersion:      o.Target.Version(),
+		BrokerAddr:         o.Target.Addr(),
+		PersistPath:        o.Target.PersistPath(),
+		BrokerConfig:       o.Target.ConfigLines(),
+		BrokerConfigSource: configSourceOf(o.Target),
+		MQBench:            o.MQBench,
+		GoVersion:          runtime.Version(),
+		Host:               host,
+		Start:              start,
+		TimeScale:          scale,
 	}
 	rec, err := NewRecorder(path, h)
 	if err != nil {

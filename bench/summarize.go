@@ -81,7 +81,12 @@ func Summarize(run *Run) Summary {
 	sc := decodeScenario(h, note)
 	s.BrokerConfigSource = configSource(h)
 	s.Persist.AutosaveInterval = "unknown"
-	if s.BrokerConfigSource != "unknown" {
+	switch s.BrokerConfigSource {
+	case "unknown":
+	case "file":
+		// The broker's own file: the scenario's broker section does not apply.
+		s.Persist.AutosaveInterval = autosaveSetting(nil, h.BrokerConfig)
+	default:
 		s.Persist.AutosaveInterval = autosaveSetting(sc, h.BrokerConfig)
 	}
 

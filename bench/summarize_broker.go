@@ -61,6 +61,9 @@ func autosaveSetting(sc *scenarios.Scenario, confLines []string) string {
 // broker mqbench started ran with them; for an external broker they are the
 // scenario's, which mqbench cannot apply, so its real settings are unknown.
 func configSource(h Header) string {
+	if h.BrokerConfigSource != "" {
+		return h.BrokerConfigSource
+	}
 	switch h.BrokerKind {
 	case "bundled", "mosquitto":
 		return "launched"
@@ -103,4 +106,15 @@ func (s Summary) MarshalJSON() ([]byte, error) {
 		return b, err
 	}
 	return bytes.Replace(b, []byte(`"dropped_by_broker":0,`), []byte(`"dropped_by_broker":null,`), 1), nil
+}
+
+// configSourcer is a Target that knows whose settings its ConfigLines are.
+type configSourcer interface{ ConfigSource() string }
+
+// configSourceOf is the target's config source, "" when it cannot say.
+func configSourceOf(t Target) string {
+	if cs, ok := t.(configSourcer); ok {
+		return cs.ConfigSource()
+	}
+	return ""
 }

@@ -59,7 +59,18 @@ type Options struct {
 	// Secure secures a local broker with generated certificates, password
 	// and ACL files (see Secure); nil leaves it as the settings say.
 	Secure *Secure
+	// ConfFile is an external broker's own mosquitto.conf: the run records
+	// its settings as the broker's (and samples its persistence file when
+	// DBPath is empty).
+	ConfFile string
 }
+
+// Where the configuration a run records came from (Instance.ConfigSource).
+const (
+	ConfigLaunched = "launched" // launch wrote it and started the broker with it
+	ConfigFromFile = "file"     // an external broker's own file (Options.ConfFile)
+	ConfigUnknown  = "unknown"  // an external broker whose settings are not known
+)
 
 // Instance is one started broker. Its methods are safe for concurrent use.
 type Instance struct {
@@ -71,6 +82,7 @@ type Instance struct {
 	notices     []string
 	opts        Options
 	secure      *SecureFiles // generated security files, when Options.Secure
+	confSource  string       // ConfigFromFile for an external broker with ConfFile
 
 	// local kinds
 	argv     []string
@@ -132,6 +144,19 @@ func (i *Instance) Addr() string {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.addr
+}
+
+// ConfigSource says whose settings ConfigLines are (ConfigLaunched,
+// ConfigFromFile or ConfigUnknown), so a report never shows a scenario's
+// settings as an external broker's.
+func (i *Instance) ConfigSource() string {
+	switch {
+	case i.kind != KindExternal:
+		return ConfigLaunched
+	case i.confSource != "":
+		return i.confSource
+	}
+	return ConfigUnknown
 }
 
 // PersistPath is the persistence file to sample, "" if persistence is off or unknown.
@@ -345,6 +370,24 @@ func startExternal(ctx context.Context, o Options) (*Instance, error) {
 		return nil, err
 	}
 	i := &Instance{kind: KindExternal, addr: addr, persistPath: o.DBPath, opts: o}
+	if o.ConfFile != "" {
+		// The broker's own configuration: what the report shows as its
+		// settings, and where its persistence file is when --db is not given.
+		cfg, err := conf.ParseFile(o.ConfFile)
+		if err != nil {
+			return nil, fmt.Errorf("external broker configuration: %w", err)
+		}
+		i.lines, i.confSource = cfg.Strings(), ConfigFromFile
+		if i.persistPath == "" && cfg.Persistence {
+			i.persistPath = cfg.PersistencePath()
+			i.notices = append(i.notices, fmt.Sprintf("external broker %s: sampling its persistence file %s (from %s)", i.addr, i.persistPath, o.ConfFile))
+		}
+		if len(o.Settings) > 0 {
+			i.notices = append(i.notices, fmt.Sprintf("external broker %s: the scenario's %d broker setting(s) are not applied; its own configuration is %s", i.addr, len(o.Settings), o.ConfFile))
+		}
+		i.version = sysVersion(ctx, i.addr, 2*time.Second)
+		return i, nil
+	}
 	if len(o.Settings) > 0 {
 		cfg, err := conf.FromSettings(o.Settings)
 		if err != nil {

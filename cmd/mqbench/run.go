@@ -26,6 +26,7 @@ import (
 var runFlags struct {
 	broker     string
 	db         string
+	conf       string
 	out        string
 	sets       []string
 	timeScale  float64
@@ -65,6 +66,7 @@ func init() {
 	f := runCmd.Flags()
 	f.StringVar(&runFlags.broker, "broker", launch.KindBundled, "broker: bundled, mosquitto or an address: tcp://, mqtts://HOST:PORT, ws://, wss://HOST:PORT[/path]")
 	f.StringVar(&runFlags.db, "db", "", "external broker: persistence file to sample")
+	f.StringVar(&runFlags.conf, "conf", "", "external broker: its mosquitto.conf, so the report shows its real settings (and samples its persistence file without --db)")
 	f.StringVar(&runFlags.out, "out", "", "run directory (with several runs: their parent); default runs/<scenario>-<UTC time>")
 	f.StringArrayVar(&runFlags.sets, "set", nil, "override a scenario field or broker key: KEY=VALUE (repeatable)")
 	f.Float64Var(&runFlags.timeScale, "time-scale", 1, "multiply every duration of the scenario by this factor")
@@ -83,6 +85,9 @@ func init() {
 }
 
 func runRun(cmd *cobra.Command, args []string) error {
+	if runFlags.conf != "" && (runFlags.broker == "" || runFlags.broker == launch.KindBundled || runFlags.broker == launch.KindMosquitto) {
+		return fmt.Errorf("--conf names an external broker's own mosquitto.conf; for --broker %s the scenario's broker section is the configuration", runFlags.broker)
+	}
 	fractional := runFlags.broker == "" || runFlags.broker == launch.KindBundled
 	var list []*scenarios.Scenario
 	// Every scenario is loaded before anything runs, and every error of every
@@ -266,6 +271,7 @@ func runOne(ctx context.Context, sc *scenarios.Scenario, dir, exe string, errw i
 		DataDir:        filepath.Join(dir, "broker"),
 		BundledCommand: []string{exe, "broker"},
 		DBPath:         runFlags.db,
+		ConfFile:       runFlags.conf,
 		Secure:         secure,
 	})
 	if err != nil {
