@@ -124,21 +124,33 @@ func gaugeSeries(r *bench.Run, name string, zero int64, scale float64, offsetFir
 	return xy
 }
 
-// saveSeries is one point per detected save; held selects the decoded held
-// count instead of the size in bytes (only decoded saves then).
-func saveSeries(r *bench.Run, zero int64, held bool) plotter.XYs {
+// saveKind says what saveSeries plots for each detected save.
+type saveKind int
+
+const (
+	saveSize   saveKind = iota // the file size in bytes (every save)
+	saveHeld                   // deliveries held, one per client and message (decoded saves)
+	saveStored                 // distinct messages stored (decoded saves)
+)
+
+// saveSeries is one point per detected save: its size, or a decoded count.
+// Held and stored are drawn apart: with several subscribers one stored
+// message is held once per subscriber, so held can exceed what was published.
+func saveSeries(r *bench.Run, zero int64, kind saveKind) plotter.XYs {
 	var xy plotter.XYs
 	for _, e := range r.Events {
 		if e.Type != bench.EvSave {
 			continue
 		}
-		if held {
-			if e.Decoded {
-				xy = append(xy, plotter.XY{X: secs(e.T, zero), Y: float64(e.Held)})
-			}
-			continue
+		switch {
+		case kind == saveSize:
+			xy = append(xy, plotter.XY{X: secs(e.T, zero), Y: float64(e.SizeBytes)})
+		case !e.Decoded:
+		case kind == saveHeld:
+			xy = append(xy, plotter.XY{X: secs(e.T, zero), Y: float64(e.Held)})
+		case kind == saveStored:
+			xy = append(xy, plotter.XY{X: secs(e.T, zero), Y: float64(e.Stored)})
 		}
-		xy = append(xy, plotter.XY{X: secs(e.T, zero), Y: float64(e.SizeBytes)})
 	}
 	return xy
 }
@@ -257,7 +269,7 @@ func persistenceChart(r *bench.Run, s *bench.Summary) chart {
 		XLabel: timeAxis, YLabel: "file size", X: axisSeconds, Y: axisBytes,
 		Series: []series{
 			{Label: "file size", XY: gaugeSeries(r, bench.GaugePersistBytes, zero, 1, false), Kind: kindStep, Style: 0},
-			{Label: "file size in save", XY: saveSeries(r, zero, false), Kind: kindPoints, Style: 1},
+			{Label: "file size in save", XY: saveSeries(r, zero, saveSize), Kind: kindPoints, Style: 1},
 		},
 		Marks: runMarks(r, zero),
 	}
@@ -283,7 +295,8 @@ func backlogChart(r *bench.Run) chart {
 			{Label: "held by broker", XY: gaugeSeries(r, bench.GaugeHeld, zero, 1, false), Kind: kindStep, Style: 2},
 			{Label: "broker store count ($SYS)", XY: gaugeSeries(r, bench.GaugeStoreCount, zero, 1, false), Kind: kindStep, Style: 3},
 			{Label: "dropped by broker", XY: gaugeSeries(r, bench.GaugeDropped, zero, 1, true), Kind: kindStep, Style: 4},
-			{Label: "held in save (decoded)", XY: saveSeries(r, zero, true), Kind: kindPoints, Style: 2},
+			{Label: "deliveries held in save (per client)", XY: saveSeries(r, zero, saveHeld), Kind: kindPoints, Style: 2},
+			{Label: "messages stored in save (distinct)", XY: saveSeries(r, zero, saveStored), Kind: kindPoints, Style: 3},
 		},
 		Marks: runMarks(r, zero),
 	}
