@@ -318,3 +318,26 @@ func TestTakeoverAfterLastPacket(t *testing.T) {
 		}
 	})
 }
+
+// TestQoS0DroppedOverQueuedBytes: a QoS 0 delivery to a connected client is
+// dropped once the QoS 1/2 payload it holds reaches max_queued_bytes (with
+// max_queued_messages also set), as db__ready_for_flight decides.
+func TestQoS0DroppedOverQueuedBytes(t *testing.T) {
+	lines := []string{"max_inflight_messages 5", "max_queued_messages 100", "max_queued_bytes 50"}
+	apply := func(c *conf.Config) {
+		c.MaxInflightMessages, c.MaxQueuedMessages, c.MaxQueuedBytes = 5, 100, 50
+	}
+	bothBrokers(t, lines, apply, func(t *testing.T, addr string) {
+		sub := connected(t, addr, "holder", true)
+		sub.subscribe(1, "q/#", 1)
+		pub := connected(t, addr, "pub", true)
+		pub.publish("q/small", 0, 0, []byte("before"), false)
+		if p := awaitPublish(sub); string(p.Payload) != "before" {
+			t.Fatalf("got %q, want the QoS 0 message sent while nothing is held", p.Payload)
+		}
+		pub.publish("q/big", 1, 1, []byte(strings.Repeat("y", 60)), false)
+		awaitPublish(sub) // in flight, not acknowledged: 60 bytes held
+		pub.publish("q/small", 0, 0, []byte("after"), false)
+		expectNoPublish(t, sub, "a QoS 0 message was sent while max_queued_bytes was held")
+	})
+}

@@ -29,6 +29,47 @@ func (st *state) roomInFlight(s *session) bool {
 	return max == 0 || s.inflight.n < max
 }
 
+// readyForFlight is Mosquitto 2.0.11's db__ready_for_flight for a new
+// delivery to a connected client (max_inflight_bytes is refused, so it is
+// 0 here). A QoS 1/2 delivery goes into the window while the window has
+// room and nothing waits in the queue before it. A QoS 0 delivery is sent
+// unless the client's packets waiting to be written reach
+// max_queued_messages, or (with both limits set) the payload it holds, QoS
+// 0 included (msg_bytes), reaches max_queued_bytes; it is never queued, so
+// otherwise it is dropped. Without max_inflight_messages nothing is held
+// back at all.
+func (st *state) readyForFlight(s *session, qos byte) bool {
+	if qos > 0 {
+		return s.queued.n == 0 && st.roomInFlight(s)
+	}
+	maxQ, maxQB := st.cfg.MaxQueuedMessages, st.cfg.MaxQueuedBytes
+	if st.cfg.MaxInflightMessages == 0 || maxQ == 0 {
+		return true
+	}
+	validCount := s.conn.queueLen() < maxQ
+	if maxQB == 0 {
+		return validCount
+	}
+	return validCount && s.heldBytes+st.queuedQoS0Bytes(s) < maxQB
+}
+
+// queuedQoS0Bytes is the payload of the QoS 0 deliveries held in s's queue
+// (queue_qos0_messages, while the client was away), the part of Mosquitto's
+// msg_bytes that msg_bytes12 leaves out. Without queue_qos0_messages there
+// are none, and the queue is not walked.
+func (st *state) queuedQoS0Bytes(s *session) int64 {
+	if !st.cfg.QueueQoS0Messages {
+		return 0
+	}
+	var n int64
+	for cm := s.queued.head; cm != nil; cm = cm.next {
+		if cm.qos == 0 {
+			n += int64(len(cm.msg.payload))
+		}
+	}
+	return n
+}
+
 // readyForQueue is Mosquitto 2.0's db__ready_for_queue: a connected client may
 // hold max_inflight + max_queued QoS 1/2 deliveries, an offline one max_queued.
 func (st *state) readyForQueue(s *session, qos byte) bool {
@@ -68,7 +109,7 @@ func (st *state) drop(s *session) {
 func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool) {
 	if qos == 0 {
 		if c := s.conn; c != nil {
-			if max := st.cfg.MaxQueuedMessages; max > 0 && c.queueLen() >= max {
+			if !st.readyForFlight(s, 0) {
 				st.drop(s)
 				return
 			}
@@ -80,7 +121,7 @@ func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool) {
 		}
 	}
 	cm := &clientMsg{msg: m, qos: qos, retain: retain, mid: s.nextMid()}
-	if s.conn != nil && s.queued.n == 0 && st.roomInFlight(s) {
+	if s.conn != nil && st.readyForFlight(s, qos) {
 		st.addInflight(s, cm)
 		return
 	}
