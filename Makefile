@@ -25,10 +25,14 @@ deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PKGS); \
 	fi
 
+# staticcheck is pinned and fetched through the module proxy like any module.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 # test: the whole suite with the race detector. Mosquitto and browser tests skip
 # when mosquitto or chromium is absent unless MQBENCH_REQUIRE_MOSQUITTO=1 and

@@ -24,13 +24,12 @@ type msgKey struct {
 
 // subState is the per-subscriber bookkeeping of Summarize.
 type subState struct {
-	sum     SubscriberSummary
-	filter  string
-	known   bool                // subscriber is in the scenario (has a filter)
-	seen    map[msgKey]struct{} // unique deliveries
-	maxSeq  map[string]int64    // highest seq consumed per publisher
-	gap     int64               // expected - delivered - held (before drops), >= 0
-	lastRcv int64
+	sum    SubscriberSummary
+	filter string
+	known  bool                // subscriber is in the scenario (has a filter)
+	seen   map[msgKey]struct{} // unique deliveries
+	maxSeq map[string]int64    // highest seq consumed per publisher
+	gap    int64               // expected - delivered - held (before drops), >= 0
 }
 
 // gaugePoint is one gauge sample.

@@ -296,12 +296,11 @@ func TestCLIWill(t *testing.T) {
 		if err := victim.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		msgs, err := watch.WaitTopic("will/victim", cliTimeout)
-		if err != nil {
+		if _, err := watch.WaitTopic("will/victim", cliTimeout); err != nil {
 			t.Fatal(err)
 		}
 		testutil.Pub(t, addr, nil, cliTimeout, "-t", "will/end", "-q", "1", "-m", "end")
-		msgs, err = watch.WaitTopic("will/end", cliTimeout)
+		msgs, err := watch.WaitTopic("will/end", cliTimeout)
 		if err != nil {
 			t.Fatal(err)
 		}

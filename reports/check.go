@@ -133,12 +133,6 @@ var DefaultBaselineMetrics = []string{
 	"persist.duplicate_stores_seen", "lost", "duplicates", "dropped_by_broker",
 }
 
-// countMetrics are counts: a baseline of 0 means any increase fails.
-var countMetrics = map[string]bool{
-	"lost": true, "duplicates": true, "dropped_by_broker": true, "lost_in_crash": true,
-	"persist.duplicate_stores_seen": true,
-}
-
 // Check re-summarizes the run in dir and holds it to the scenario's thresholds,
 // the extra ones in o, and a baseline. Bad thresholds, unknown metrics and
 // unreadable inputs are errors (the check itself could not be done); a metric
