@@ -70,6 +70,16 @@ func Compare(dirs []string, outDir string) (string, error) {
 	if err := savePNG(p, filepath.Join(outDir, ComparePersistencePNG)); err != nil {
 		return "", err
 	}
+	tradeCharts := tradeoffCharts(trade)
+	for _, ch := range tradeCharts {
+		tp, err := pngPlot(ch)
+		if err != nil {
+			return "", err
+		}
+		if err := savePNG(tp, filepath.Join(outDir, ch.ID+".png")); err != nil {
+			return "", err
+		}
+	}
 
 	var b strings.Builder
 	b.WriteString("# mqbench comparison\n\n")
@@ -82,6 +92,9 @@ func Compare(dirs []string, outDir string) (string, error) {
 	b.WriteString("## Autosave trade-off\n\n")
 	b.WriteString(renderTable(true, th, tc))
 	b.WriteString("\n" + tradeoffNote + "\n\n")
+	for _, ch := range tradeCharts {
+		fmt.Fprintf(&b, "![%s](%s.png)\n\n", ch.Title, ch.ID)
+	}
 	fmt.Fprintf(&b, "![persistence file size, all runs](%s)\n", ComparePersistencePNG)
 	for _, r := range runs {
 		for _, w := range Warnings(&r.s) {

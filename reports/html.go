@@ -346,6 +346,9 @@ func writeCompareHTML(path string, runs []compareRun, header []string, rows [][]
 		}
 	}
 	p.Charts = []chartJSON{chartData(compareChart(runs))}
+	for _, ch := range tradeoffCharts(compareTradeoff(runs)) {
+		p.Charts = append(p.Charts, chartData(ch))
+	}
 	p.Data.Charts = p.Charts
 	th, tc := tradeoffTable(compareTradeoff(runs))
 	p.Tables = []htmlTable{

@@ -102,7 +102,9 @@ func TestHTMLInBrowser(t *testing.T) {
 		charts int
 	}{
 		{filepath.Join(dir, ReportHTML), 3},
-		{filepath.Join(cmpDir, CompareHTML), 1},
+		// The runs overlaid, and the two autosave trade-off charts (both
+		// runs have a timed autosave and a sampled file).
+		{filepath.Join(cmpDir, CompareHTML), 3},
 	} {
 		t.Run(filepath.Base(tc.page), func(t *testing.T) {
 			dom, logs := runChromium(t, bin, tc.page, "--dump-dom")

@@ -262,14 +262,19 @@ func TestCompareHTML(t *testing.T) {
 		}
 	}
 	d := pageJSON(t, string(page))
-	if len(d.Charts) != 1 || len(d.Charts[0].Series) != 2 {
-		t.Fatalf("compare.html charts %+v, want one with two series", d.Charts)
+	if len(d.Charts) != 3 || len(d.Charts[0].Series) != 2 || d.Charts[1].ID != "compare-tradeoff-disk" || d.Charts[2].ID != "compare-tradeoff-exposure" {
+		t.Fatalf("compare.html charts %+v, want the overlay with two series and the two trade-off charts", d.Charts)
+	}
+	if tr := d.Charts[2].Series[0]; len(tr.X) != 2 || tr.X[0] != 0.5 || tr.X[1] != 2 {
+		t.Errorf("exposure chart x = %v, want the autosave intervals 0.5 and 2", tr.X)
 	}
 	s0, s1 := d.Charts[0].Series[0], d.Charts[0].Series[1]
 	if s0.Color == s1.Color || len(s1.Dash) == 0 || s0.Width <= s1.Width {
 		t.Errorf("overlaid runs are not told apart: %v/%v/%v against %v/%v/%v", s0.Color, s0.Dash, s0.Width, s1.Color, s1.Dash, s1.Width)
 	}
 	checkPNG(t, filepath.Join(out, ComparePersistencePNG))
+	checkPNG(t, filepath.Join(out, CompareTradeoffDiskPNG))
+	checkPNG(t, filepath.Join(out, CompareTradeoffExposurePNG))
 }
 
 func TestRunMarksWithoutDrain(t *testing.T) {

@@ -167,7 +167,13 @@ func pngPlot(ch chart) (*plot.Plot, error) {
 		for _, d := range compareDash(s.Style) {
 			l.Dashes = append(l.Dashes, vg.Points(d))
 		}
-		m, err := plotter.NewScatter(markerPoints(xy, s.Kind == kindStep, i, n))
+		mp := markerPoints(xy, s.Kind == kindStep, i, n)
+		if len(xy) <= 12 && s.Kind == kindLine {
+			// A few measured points (a trade-off sweep): mark the points
+			// themselves, not evenly spaced positions along the line.
+			mp = xy
+		}
+		m, err := plotter.NewScatter(mp)
 		if err != nil {
 			return nil, fmt.Errorf("plotting %s markers: %w", s.Label, err)
 		}
@@ -182,6 +188,10 @@ func pngPlot(ch chart) (*plot.Plot, error) {
 		}
 	}
 	switch ch.X {
+	case axisInterval:
+		p.X.Tick.Marker = valueTicks{kind: axisInterval}
+		p.X.Min = 0
+		p.X.Max *= 1.05
 	case axisNines:
 		p.X.Tick.Marker = ninesTicks{}
 	case axisSeconds:
@@ -197,7 +207,7 @@ func pngPlot(ch chart) (*plot.Plot, error) {
 	case axisMillis:
 		p.Y.Tick.Marker = log10Ticks{}
 		p.Y.Min, p.Y.Max = math.Floor(p.Y.Min), math.Ceil(p.Y.Max)
-	case axisBytes, axisCount:
+	case axisBytes, axisCount, axisSecs:
 		p.Y.Tick.Marker = valueTicks{kind: ch.Y}
 		p.Y.Min = 0
 		if p.Y.Max <= 0 {

@@ -188,7 +188,8 @@
 		}
 		var data = uPlot.join(tables, tables.map(function () { return [0, 0]; }));
 		var yHover = hoverFmt(ch.y), xHover = hoverFmt(ch.x);
-		var series = [{ label: ch.x === "seconds" ? "time" : "percentile", value: function (u, v) { return v == null ? "-" : xHover(v); } }];
+		var xName = { seconds: "time", nines: "percentile", interval: "autosave interval" }[ch.x] || ch.x;
+		var series = [{ label: xName, value: function (u, v) { return v == null ? "-" : xHover(v); } }];
 		ch.series.forEach(function (s, i) {
 			var o = {
 				label: s.label, stroke: s.color, width: s.width, spanGaps: true,
