@@ -253,5 +253,8 @@ func (st *state) resumeTakeover(c *conn) {
 			}
 		}
 	}
+	if c.detached {
+		return // closed while it waited: nothing to accept
+	}
 	st.connect(c, p)
 }
