@@ -58,17 +58,19 @@ func droppedValue(s *bench.Summary) string {
 
 // accountingFinding is the reconciliation in one sentence.
 func accountingFinding(s *bench.Summary, expected int64) string {
-	dropped := fmt.Sprintf("%s were dropped by it (%s)", groupInt(s.DroppedByBroker), dropSource(s))
-	lost := fmt.Sprintf("%s were lost", groupInt(s.Lost))
+	were := func(n int64) string { return groupInt(n) + " " + plural(n, "was", "were") }
+	are := func(n int64) string { return groupInt(n) + " " + plural(n, "is", "are") }
+	dropped := fmt.Sprintf("%s dropped by it (%s)", were(s.DroppedByBroker), dropSource(s))
+	lost := fmt.Sprintf("%s lost", were(s.Lost))
 	switch {
 	case s.Drops.Source == "unknown":
 		dropped = "an unknown number were dropped by it"
-		lost = fmt.Sprintf("%s are unaccounted for (lost, or dropped uncounted)", groupInt(s.Lost))
+		lost = fmt.Sprintf("%s unaccounted for (lost, or dropped uncounted)", are(s.Lost))
 	case s.Drops.Stale && s.Lost > 0:
-		lost = fmt.Sprintf("%s are unaccounted for (lost, or dropped after the counter's last update)", groupInt(s.Lost))
+		lost = fmt.Sprintf("%s unaccounted for (lost, or dropped after the counter's last update)", are(s.Lost))
 	}
-	return fmt.Sprintf("Of %s %s expected by subscribers, %s were delivered during the run, %s were still held by the broker at the end, %s and %s.",
-		groupInt(expected), plural(expected, "message", "messages"), groupInt(s.Delivered), groupInt(s.HeldAtEnd), dropped, lost)
+	return fmt.Sprintf("Of %s %s expected by subscribers, %s delivered during the run, %s still held by the broker at the end, %s and %s.",
+		groupInt(expected), plural(expected, "message", "messages"), were(s.Delivered), were(s.HeldAtEnd), dropped, lost)
 }
 
 // lostFinding explains the lost count, and what it may hide when the drop

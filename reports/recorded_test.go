@@ -70,3 +70,48 @@ func TestRecordedExternalFindings(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordedLaunchedFindings renders the findings of runs recorded on
+// brokers mqbench started, whose configuration the run knows: crash-3s on the
+// bundled broker (`--set publishers.0.messages=6000`: killed mid-publish) and
+// persist-quick on Mosquitto 2.0.11 with `--set max_queued_messages=100`.
+func TestRecordedLaunchedFindings(t *testing.T) {
+	tests := []struct {
+		dir, kind string
+		want      []string
+	}{
+		{"bundled-crash", "bundled", []string{
+			"predicted loss 1,605. It lost 1,605, exactly as predicted",
+			"differs from the crash's by +1",
+			"(autosave_interval 3 s)",
+		}},
+		{"mosquitto-queue-limit", "mosquitto", []string{
+			"dropped 1,879 of 2,000 messages (94.0%, $SYS) because of max_queued_messages 100",
+			"held at most 120 messages (20 in flight + 100 queued)",
+			"no message was stored twice",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.dir, func(t *testing.T) {
+			run, err := bench.ReadRun(filepath.Join("testdata", tc.dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := bench.Summarize(run)
+			if s.BrokerKind != tc.kind || s.BrokerConfigSource != "launched" {
+				t.Errorf("broker %q config source %q, want %s and launched", s.BrokerKind, s.BrokerConfigSource, tc.kind)
+			}
+			si, err := parseScenario(&run.Header)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(findings(run, &s, configLines(&run.Header, si)), "\n") + "\n"
+			golden(t, tc.dir+"/findings.golden", got)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("findings lack %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
