@@ -43,20 +43,10 @@ func TestRecordedExternalFindings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.dir, func(t *testing.T) {
-			run, err := bench.ReadRun(filepath.Join("testdata", tc.dir))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := bench.Summarize(run)
+			s, got := recordedFindings(t, tc.dir)
 			if s.BrokerConfigSource != "unknown" || s.Persist.AutosaveInterval != "unknown" {
 				t.Errorf("config source %q, autosave %q: want unknown for an external broker", s.BrokerConfigSource, s.Persist.AutosaveInterval)
 			}
-			si, err := parseScenario(&run.Header)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := strings.Join(findings(run, &s, configLines(&run.Header, si)), "\n") + "\n"
-			golden(t, tc.dir+"/findings.golden", got)
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("findings lack %q:\n%s", w, got)
@@ -93,20 +83,10 @@ func TestRecordedLaunchedFindings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.dir, func(t *testing.T) {
-			run, err := bench.ReadRun(filepath.Join("testdata", tc.dir))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := bench.Summarize(run)
+			s, got := recordedFindings(t, tc.dir)
 			if s.BrokerKind != tc.kind || s.BrokerConfigSource != "launched" {
 				t.Errorf("broker %q config source %q, want %s and launched", s.BrokerKind, s.BrokerConfigSource, tc.kind)
 			}
-			si, err := parseScenario(&run.Header)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := strings.Join(findings(run, &s, configLines(&run.Header, si)), "\n") + "\n"
-			golden(t, tc.dir+"/findings.golden", got)
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("findings lack %q:\n%s", w, got)
@@ -114,4 +94,22 @@ func TestRecordedLaunchedFindings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordedFindings summarizes the recorded run testdata/dir and checks its
+// findings against testdata/dir/findings.golden.
+func recordedFindings(t *testing.T, dir string) (bench.Summary, string) {
+	t.Helper()
+	run, err := bench.ReadRun(filepath.Join("testdata", dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := bench.Summarize(run)
+	si, err := parseScenario(&run.Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(findings(run, &s, configLines(&run.Header, si)), "\n") + "\n"
+	golden(t, dir+"/findings.golden", got)
+	return s, got
 }
