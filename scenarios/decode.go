@@ -126,6 +126,8 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 			}
 		}
 		return nil
+	case reflect.Map:
+		return d.decodeMap(n, v, path)
 	case reflect.Slice:
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			v.Set(reflect.Zero(v.Type()))
@@ -180,6 +182,38 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 	default:
 		return d.errorf(n, path, "unsupported field type %s", v.Type())
 	}
+	return nil
+}
+
+// decodeMap fills a map of text to text (user_properties): every key and
+// value a single value, no key twice.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		v.Set(reflect.Zero(v.Type()))
+		return nil
+	}
+	if v.Type().Key().Kind() != reflect.String || v.Type().Elem().Kind() != reflect.String {
+		return d.errorf(n, path, "unsupported field type %s", v.Type())
+	}
+	if n.Kind != yaml.MappingNode {
+		return d.errorf(n, path, "expected a mapping of names to values (got %s)", kindName(n))
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		fp := joinPath(path, k.Value)
+		if k.Kind != yaml.ScalarNode || val.Kind != yaml.ScalarNode {
+			return d.errorf(k, fp, "expected NAME: VALUE")
+		}
+		if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
+			return d.errorf(k, fp, "given twice")
+		}
+		if d.pos != nil {
+			d.pos[fp] = d.loc(k)
+		}
+		m.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(val.Value))
+	}
+	v.Set(m)
 	return nil
 }
 

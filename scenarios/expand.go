@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ func (s *Scenario) Clone() *Scenario {
 	for i := range c.Publishers {
 		c.Publishers[i].CleanSession = cloneBool(c.Publishers[i].CleanSession)
 		c.Publishers[i].Connect = c.Publishers[i].Connect.clone()
+		c.Publishers[i].UserProperties = maps.Clone(c.Publishers[i].UserProperties)
 	}
 	c.Subscribers = append([]Subscriber(nil), s.Subscribers...)
 	for i := range c.Subscribers {

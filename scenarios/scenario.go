@@ -20,6 +20,10 @@ type Scenario struct {
 	// Connect is how every client connects (credentials, TLS, keepalive,
 	// will); a group's own connect section is merged over it (see Connect).
 	Connect *Connect `yaml:"connect,omitempty" json:"connect,omitempty"`
+	// Protocol is the MQTT protocol level every group speaks unless it says
+	// otherwise: 3 (3.1), 4 (3.1.1, the default) or 5. It is run-wide and per
+	// group so one run can set a v5 subscriber against a 3.1.1 publisher.
+	Protocol int `yaml:"protocol,omitempty" json:"protocol,omitempty"`
 	// Security secures a broker mqbench starts with generated certificates,
 	// password and ACL files (see Security).
 	Security *Security `yaml:"security,omitempty" json:"security,omitempty"`
@@ -79,7 +83,29 @@ type Publisher struct {
 	Client string `yaml:"client,omitempty" json:"client,omitempty"`
 	// Connect is merged over the scenario's run-wide connect section.
 	Connect *Connect `yaml:"connect,omitempty" json:"connect,omitempty"`
+	// Protocol overrides the scenario's protocol for this group (3, 4 or 5).
+	Protocol int `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+
+	// MQTT 5 properties put on every PUBLISH; errors on a group that does
+	// not speak MQTT 5, so a property never silently vanishes on the wire.
+	// MessageExpiry is the message expiry interval (whole seconds on the
+	// wire): a message the broker holds longer is discarded, not delivered.
+	MessageExpiry Duration `yaml:"message_expiry,omitempty" json:"message_expiry,omitempty"`
+	// UserProperties are sent as user properties, in key order.
+	UserProperties map[string]string `yaml:"user_properties,omitempty" json:"user_properties,omitempty"`
+	// TopicAlias sends the topic once with alias 1, then the alias alone,
+	// when the broker's CONNACK allows aliases.
+	TopicAlias    bool   `yaml:"topic_alias,omitempty" json:"topic_alias,omitempty"`
+	ContentType   string `yaml:"content_type,omitempty" json:"content_type,omitempty"`
+	ResponseTopic string `yaml:"response_topic,omitempty" json:"response_topic,omitempty"`
 }
+
+// MQTT protocol levels (Scenario.Protocol and the groups').
+const (
+	Protocol31  = 3
+	Protocol311 = 4
+	Protocol5   = 5
+)
 
 // Publisher client implementations (Publisher.Client).
 const (
@@ -114,6 +140,29 @@ type Subscriber struct {
 	StartAt  Duration `yaml:"start_at,omitempty" json:"start_at,omitempty"`
 	// Connect is merged over the scenario's run-wide connect section.
 	Connect *Connect `yaml:"connect,omitempty" json:"connect,omitempty"`
+	// Protocol overrides the scenario's protocol for this group (3, 4 or 5).
+	Protocol int `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+
+	// MQTT 5 settings, errors on a group that does not speak MQTT 5.
+	// SessionExpiry is how long the broker keeps the session after the
+	// connection ends; with clean_session false and no session_expiry the
+	// session never expires, as a 3.1.1 persistent session.
+	SessionExpiry Duration `yaml:"session_expiry,omitempty" json:"session_expiry,omitempty"`
+	// ReceiveMaximum caps the QoS 1/2 deliveries in flight to the subscriber.
+	ReceiveMaximum int  `yaml:"receive_maximum,omitempty" json:"receive_maximum,omitempty"`
+	NoLocal        bool `yaml:"no_local,omitempty" json:"no_local,omitempty"`
+	// SharedGroup subscribes $share/GROUP/FILTER: the group's subscribers
+	// (and any other group naming it) split the matching messages.
+	SharedGroup string `yaml:"shared_group,omitempty" json:"shared_group,omitempty"`
+}
+
+// SubscribeFilter is the filter sent in SUBSCRIBE: $share/GROUP/FILTER for
+// a shared group, else the filter itself.
+func (s Subscriber) SubscribeFilter() string {
+	if s.SharedGroup != "" {
+		return "$share/" + s.SharedGroup + "/" + s.Filter
+	}
+	return s.Filter
 }
 
 // Action runs at a given time after the start.

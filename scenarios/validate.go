@@ -41,6 +41,9 @@ func (s *Scenario) ApplyDefaults() {
 		if p.RateScope == "" {
 			p.RateScope = "per_publisher"
 		}
+		if p.Protocol == 0 {
+			p.Protocol = s.protocol()
+		}
 		if p.Client == "" {
 			p.Client = ClientLean
 			if p.ConnectionPerMessage {
@@ -56,6 +59,9 @@ func (s *Scenario) ApplyDefaults() {
 		sub.ClientID = clientIDTemplate(sub.ClientID, "sub", i, len(s.Subscribers), sub.Count)
 		if sub.PaceMode == "" {
 			sub.PaceMode = "ack"
+		}
+		if sub.Protocol == 0 {
+			sub.Protocol = s.protocol()
 		}
 	}
 	if s.Sample.Interval == 0 {
@@ -326,6 +332,7 @@ func (s *Scenario) Validate() error {
 		}
 	}
 	s.validateConnect(bad)
+	s.validateProtocol(bad)
 	s.validateSecurity(bad)
 	if err := s.validateBroker(); err != nil {
 		errs = append(errs, err)
