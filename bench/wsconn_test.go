@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/gorilla/websocket"
+
+	"github.com/mqbench/mqbench/internal/wsconn"
 )
 
 // wsServer is a loopback websocket server running handle on each upgraded
@@ -125,7 +128,7 @@ func TestWSConnErrors(t *testing.T) {
 		}
 		defer nc.Close()
 		nc.SetReadDeadline(time.Now().Add(hangGuard))
-		if _, err := nc.Read(make([]byte, 10)); err == nil || !strings.Contains(err.Error(), "non-binary") {
+		if _, err := nc.Read(make([]byte, 10)); !errors.Is(err, wsconn.ErrTextFrame) {
 			t.Fatalf("err %v", err)
 		}
 	})

@@ -2,8 +2,6 @@ package listen
 
 import (
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"io"
 	"log"
 	"net"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/mqbench/mqbench/internal/wsconn"
 )
 
 // Websockets listener limits, comparable to what libwebsockets applies for
@@ -112,7 +112,7 @@ func (s *wsServer) handle(up *websocket.Upgrader, w http.ResponseWriter, r *http
 		discard(ws)
 		return
 	}
-	c := &wsConn{ws: ws, tlsState: r.TLS}
+	c := &wsConn{Conn: wsconn.New(ws), tlsState: r.TLS}
 	select {
 	case s.conns <- c:
 	case <-s.done:
@@ -167,80 +167,10 @@ func (s *wsServer) close() error {
 	return s.closeErr
 }
 
-// wsConn is an upgraded websocket as a net.Conn carrying the MQTT byte
-// stream: MQTT does not align packets with websocket messages, so Read
-// streams the payloads of consecutive binary messages and Write sends each
-// buffer as one binary message. A text message closes the connection
-// (MQTT 3.1.1 section 6: "If any other type of data frame is received the
-// recipient MUST close the Network Connection"). Mosquitto 2.0.11 differs
-// here: libwebsockets hands it text payloads too and it parses them as MQTT.
+// wsConn is an upgraded websocket carrying the MQTT byte stream
+// (package wsconn, shared with mqbench's clients), with the state of the TLS
+// connection it arrived over for certificate usernames.
 type wsConn struct {
-	ws       *websocket.Conn
+	*wsconn.Conn
 	tlsState *tls.ConnectionState
-	r        io.Reader // current message, nil between messages
-	wm       sync.Mutex
-}
-
-// errTextFrame is returned by Read when the client sent a text message.
-var errTextFrame = errors.New("websocket: text message received, MQTT needs binary messages")
-
-func (c *wsConn) Read(p []byte) (int, error) {
-	for {
-		if c.r == nil {
-			typ, r, err := c.ws.NextReader()
-			if err != nil {
-				if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
-					return 0, io.EOF
-				}
-				return 0, err
-			}
-			if typ != websocket.BinaryMessage {
-				msg := websocket.FormatCloseMessage(websocket.CloseUnsupportedData, "binary messages only")
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-				_ = c.ws.Close()
-				return 0, errTextFrame
-			}
-			c.r = r
-		}
-		n, err := c.r.Read(p)
-		if errors.Is(err, io.EOF) {
-			c.r = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		if err != nil {
-			return n, fmt.Errorf("websocket read: %w", err)
-		}
-		return n, nil
-	}
-}
-
-func (c *wsConn) Write(p []byte) (int, error) {
-	c.wm.Lock()
-	defer c.wm.Unlock()
-	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// Close sends a close frame (best effort, bounded) and closes the socket.
-func (c *wsConn) Close() error {
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(100*time.Millisecond))
-	return c.ws.Close()
-}
-
-func (c *wsConn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
-func (c *wsConn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
-func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
-
-func (c *wsConn) SetDeadline(t time.Time) error {
-	if err := c.ws.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return c.ws.SetWriteDeadline(t)
 }
