@@ -11,7 +11,11 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require github.com/eclipse/paho.golang v0.23.0 // indirect
+require (
+	github.com/eclipse/paho.golang v0.23.0 // indirect
+	github.com/mochi-mqtt/server/v2 v2.7.9 // indirect
+	github.com/rs/xid v1.4.0 // indirect
+)
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect

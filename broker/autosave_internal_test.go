@@ -169,6 +169,9 @@ func FuzzPacketReader(f *testing.F) {
 		if _, ok := p.(*oversizePublish); ok {
 			return // its payload was skipped, so it cannot round-trip
 		}
+		if _, ok := p.(*v5Connect); ok {
+			return // MQTT 5: the 3.1.1 codec cannot re-encode it
+		}
 		var buf bytes.Buffer
 		if err := p.Write(&buf); err != nil {
 			return // e.g. strings the codec cannot re-encode

@@ -1,10 +1,16 @@
-// Package broker is mqbench's bundled MQTT 3.1/3.1.1 broker. It exists so a run
+// Package broker is mqbench's bundled MQTT 3.1/3.1.1/5 broker. It exists so a run
 // can measure Mosquitto 2.0's queueing and persistence model (per-client in-flight
 // window and queue limits with counted drops, one stored message referenced by
 // every delivery, whole-snapshot autosave to the Mosquitto db format, restore on
 // start, $SYS counters) without a Mosquitto install, and can look inside the
 // broker (Stats) while it runs. Unlike Mosquitto it writes its snapshots off the
 // message loop, so a large backlog does not stall publishers while it is saved.
+//
+// MQTT 5 (v5.go, v5codec.go) covers CONNECT/CONNACK properties and reason
+// codes, PUBLISH properties, acknowledgement reason codes, session and message
+// expiry, incoming topic aliases and DISCONNECT reason codes; what it does not
+// implement yet (will delay, subscription options and identifiers, shared
+// subscriptions) is refused with a reason code, never quietly ignored.
 //
 // One goroutine (the state owner) owns sessions, subscriptions, the message store
 // and every queue; connections talk to it through a channel. That makes a snapshot

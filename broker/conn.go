@@ -31,6 +31,7 @@ type event struct {
 	// takeover: the grace a CONNECT waited for the connection it takes
 	// over is up (see state.parkTakeover); c is the new connection.
 	takeover bool
+	disc     *v5Disconnect // an MQTT 5 client's DISCONNECT
 }
 
 // conn is one client connection: a reader goroutine decoding packets and a writer
@@ -69,9 +70,12 @@ type conn struct {
 	// CONNECT and parkedOn the old connection while it waits, takeovers the
 	// new connections waiting on this one, waited that c has had its wait.
 	parked    *packets.ConnectPacket
+	parked5   *v5Connect
 	parkedOn  *conn
 	takeovers []*conn
 	waited    bool
+	v5        bool              // the client connected with MQTT 5
+	aliases   map[uint16]string // its incoming topic aliases
 }
 
 func (b *Broker) acceptLoop(l *listener) {
@@ -303,14 +307,21 @@ func (c *conn) readLoop() {
 		switch cp := p.(type) {
 		case *packets.PublishPacket, *oversizePublish:
 			b.pubRecv.Add(1)
-		case *packets.ConnectPacket:
+		case *packets.ConnectPacket, *v5Connect:
+			var conp *packets.ConnectPacket
+			switch v := cp.(type) {
+			case *packets.ConnectPacket:
+				conp = v
+			case *v5Connect:
+				conp = v.ConnectPacket
+			}
 			if connected {
 				deliver(event{pkts: batch, closed: true, err: errors.New("second CONNECT")})
 				return
 			}
 			connected = true
-			rules.first, rules.proto = false, cp.ProtocolVersion
-			keepalive = time.Duration(cp.Keepalive) * 1500 * time.Millisecond
+			rules.first, rules.proto = false, conp.ProtocolVersion
+			keepalive = time.Duration(conp.Keepalive) * 1500 * time.Millisecond
 			if keepalive == 0 {
 				_ = c.nc.SetReadDeadline(time.Time{})
 			}
@@ -331,6 +342,9 @@ func (c *conn) readLoop() {
 			continue
 		case *packets.DisconnectPacket:
 			deliver(event{pkts: batch, closed: true, graceful: true})
+			return
+		case *v5Disconnect:
+			deliver(event{pkts: batch, closed: true, graceful: true, disc: cp})
 			return
 		}
 		batch = append(batch, p)

@@ -16,16 +16,20 @@ import (
 // refuse answers CONNECT with a non-zero return code and closes the connection.
 func (st *state) refuse(c *conn, code byte, why string) {
 	st.b.log.printf(logNotice, "Client %s refused: %s.", c.remote, why)
-	c.send(outPkt{kind: outConnack, code: code})
+	if c.v5 {
+		code = v5Refusal(code)
+	}
+	c.send(outPkt{kind: outConnack, code: code, v5: c.v5})
 	c.detached = true
 	c.finish()
 }
 
-func (st *state) connect(c *conn, p *packets.ConnectPacket) {
+func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 	if c.sess != nil || c.detached {
 		st.protocolError(c, "second CONNECT")
 		return
 	}
+	c.v5 = p5 != nil
 	if !supportedVersion(p.ProtocolName, p.ProtocolVersion) {
 		st.refuse(c, packets.ErrRefusedBadProtocolVersion, "unsupported protocol version")
 		return
@@ -41,14 +45,24 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket) {
 		return
 	}
 	id := p.ClientIdentifier
+	assigned := false
+	if p5 != nil && !st.v5ConnectAllowed(c, p5) {
+		return
+	}
 	v31 := p.ProtocolVersion == 3
 	sec := c.lis.sec
 	if id == "" {
-		if v31 || !p.CleanSession || !sec.allowZeroLength {
+		if c.v5 && !sec.allowZeroLength {
+			// handle__connect answers an MQTT 5 client "unspecified error".
+			st.refuse(c, 0x80, "empty client id")
+			return
+		}
+		if !c.v5 && (v31 || !p.CleanSession || !sec.allowZeroLength) {
 			st.refuse(c, packets.ErrRefusedIDRejected, "empty client id")
 			return
 		}
 		id = newClientID(sec.autoIDPrefix)
+		assigned = true
 	}
 	// Mosquitto reads every string with packet__read_string, which closes the
 	// connection on anything mosquitto_validate_utf8 refuses (no CONNACK), and
@@ -87,32 +101,47 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket) {
 		}
 		id = username
 	}
+	if p5 != nil && p5.props.AuthenticationMethod != "" {
+		// No plugin offers extended authentication.
+		st.refuse(c, 0x8C, "unsupported authentication method")
+		return
+	}
 	if !certAuth && !sec.checkLogin(p) {
 		st.refuse(c, packets.ErrRefusedNotAuthorised, "not authorised")
 		return
 	}
 	s := st.sessions[id]
 	if s != nil && s.conn != nil && !c.waited {
-		st.parkTakeover(s.conn, c, p)
+		st.parkTakeover(s.conn, c, p, p5)
 		return
+	}
+	clean, expiry := p.CleanSession, uint32(0)
+	if !clean {
+		expiry = sessionExpiryNever
+	}
+	if p5 != nil {
+		expiry = p5.props.SessionExpiryInterval
 	}
 	var takenOver *will
 	if s != nil && s.conn != nil {
 		old := s.conn
 		st.b.log.printf(logInfo, "Client %s already connected, closing old connection.", id)
 		old.detached = true
+		// Mosquitto 2.0.11 sends the old MQTT 5 connection no DISCONNECT
+		// (no 0x8E, session taken over): it closes it.
 		s.conn = nil
 		// Mosquitto's connect__on_authorised sends the old connection's will
 		// when either side has a clean session (MQTT-3.1.2-8); a persistent
 		// session taken over by a persistent connection keeps quiet.
-		if s.clean || p.CleanSession {
+		if s.expiry == 0 || clean {
 			takenOver = s.will
 		}
 		s.will = nil
 		st.connected--
 		old.finish()
 	}
-	if s != nil && (p.CleanSession || s.clean) {
+	st.unexpire(s)
+	if s != nil && (clean || s.expiry == 0) {
 		st.removeSession(s)
 		if takenOver != nil {
 			st.publishWill(s, takenOver)
@@ -125,8 +154,14 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket) {
 		s = &session{id: id, seq: st.seq, subs: make(map[string]byte), byMid: make(map[uint16]*clientMsg), inByMid: make(map[uint16]*clientMsg)}
 		st.sessions[id] = s
 	}
-	s.clean = p.CleanSession
+	s.clean = clean
+	s.expiry = expiry
 	s.proto = p.ProtocolVersion
+	s.recvMax, s.maxPacket = 0, 0
+	c.aliases = nil
+	if p5 != nil {
+		s.recvMax, s.maxPacket = int(p5.props.ReceiveMaximum), p5.props.MaximumPacketSize
+	}
 	s.username, s.hasUser = username, hasUser
 	s.sec = sec
 	s.conn = c
@@ -135,16 +170,25 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket) {
 	s.will = nil
 	if p.WillFlag {
 		s.will = &will{topic: c.mountPoint() + p.WillTopic, payload: p.WillMessage, qos: p.WillQos, retain: p.WillRetain}
+		if p5 != nil {
+			s.will.props = willPublishProps(&p5.willProps)
+		}
 	}
 	c.sess = s
 	c.clientID = id
 	st.connected++
 	c.authorised()
-	c.send(outPkt{kind: outConnack, flag: present && !v31})
+	if p5 != nil {
+		c.send(outPkt{kind: outConnack, flag: present, v5: true, props: st.connackProps(id, assigned)})
+	} else {
+		c.send(outPkt{kind: outConnack, flag: present && !v31})
+	}
 	if host, port, err := net.SplitHostPort(c.remote); err == nil {
 		proto := 2
 		if v31 {
 			proto = 1
+		} else if c.v5 {
+			proto = 5
 		}
 		st.b.log.conn("New client connected from %s:%s as %s (p%d, c%d, k%d%s).", host, port, id, proto, b2i(p.CleanSession), p.Keepalive, userSuffix(p))
 	}
@@ -184,7 +228,7 @@ func (st *state) resume(s *session) {
 		default:
 			cm.state = inflightState(cm.qos)
 			cm.dup = true
-			c.send(outPkt{kind: outPublish, qos: cm.qos, dup: true, retain: cm.retain, mid: cm.mid, topic: cm.msg.topic, payload: cm.msg.payload})
+			c.send(st.publishPkt(s, cm.msg, cm.qos, true, cm.retain, cm.mid))
 		}
 	}
 	st.promote(s)
@@ -224,9 +268,9 @@ const takeoverGrace = 25 * time.Millisecond
 // goroutines, and the new one can win the race to the state owner, which
 // would drop the old connection's last packets. The new connection's reader
 // waits at its gate meanwhile, so nothing else is read from it.
-func (st *state) parkTakeover(old, c *conn, p *packets.ConnectPacket) {
+func (st *state) parkTakeover(old, c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 	c.waited = true
-	c.parked, c.parkedOn = p, old
+	c.parked, c.parked5, c.parkedOn = p, p5, old
 	old.takeovers = append(old.takeovers, c)
 	b := st.b
 	time.AfterFunc(takeoverGrace, func() {
@@ -240,11 +284,11 @@ func (st *state) parkTakeover(old, c *conn, p *packets.ConnectPacket) {
 // resumeTakeover runs a parked CONNECT, once: when its grace is up or when
 // the connection it waited for is gone, whichever is first.
 func (st *state) resumeTakeover(c *conn) {
-	p, old := c.parked, c.parkedOn
+	p, p5, old := c.parked, c.parked5, c.parkedOn
 	if p == nil {
 		return
 	}
-	c.parked, c.parkedOn = nil, nil
+	c.parked, c.parked5, c.parkedOn = nil, nil, nil
 	if old != nil {
 		for i, n := range old.takeovers {
 			if n == c {
@@ -256,5 +300,5 @@ func (st *state) resumeTakeover(c *conn) {
 	if c.detached {
 		return // closed while it waited: nothing to accept
 	}
-	st.connect(c, p)
+	st.connect(c, p, p5)
 }

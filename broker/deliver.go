@@ -25,8 +25,38 @@ func (st *state) dropDenied(s *session) {
 }
 
 func (st *state) roomInFlight(s *session) bool {
-	max := st.cfg.MaxInflightMessages
+	max := st.inflightMax(s)
 	return max == 0 || s.inflight.n < max
+}
+
+// inflightMax is the session's outgoing window: max_inflight_messages, or
+// what an MQTT 5 client's Receive Maximum set it to (as Mosquitto sets
+// msgs_out.inflight_maximum from it).
+func (st *state) inflightMax(s *session) int {
+	if s.recvMax > 0 && s.conn != nil {
+		return s.recvMax
+	}
+	return st.cfg.MaxInflightMessages
+}
+
+// publishPkt is the PUBLISH of one delivery of m to s, with MQTT 5
+// properties when s's client speaks MQTT 5.
+func (st *state) publishPkt(s *session, m *storedMsg, qos byte, dup, retain bool, mid uint16) outPkt {
+	p := outPkt{kind: outPublish, qos: qos, dup: dup, retain: retain, mid: mid, topic: m.topic, payload: m.payload}
+	if s.conn != nil && s.conn.v5 {
+		p.v5, p.props = true, st.outProps(m)
+	}
+	return p
+}
+
+// tooLarge reports a delivery over the Maximum Packet Size the client set:
+// Mosquitto does not send it (and drops it from the window).
+func (st *state) tooLarge(s *session, m *storedMsg) bool {
+	if s.maxPacket == 0 || s.conn == nil {
+		return false
+	}
+	n := 5 + 2 + len(m.topic) + 2 + len(m.rawProps) + 5 + len(m.payload)
+	return uint32(n) > s.maxPacket
 }
 
 // readyForFlight is Mosquitto 2.0.11's db__ready_for_flight for a new
@@ -43,7 +73,7 @@ func (st *state) readyForFlight(s *session, qos byte) bool {
 		return s.queued.n == 0 && st.roomInFlight(s)
 	}
 	maxQ, maxQB := st.cfg.MaxQueuedMessages, st.cfg.MaxQueuedBytes
-	if st.cfg.MaxInflightMessages == 0 || maxQ == 0 {
+	if st.inflightMax(s) == 0 || maxQ == 0 {
 		return true
 	}
 	validCount := s.conn.queueLen() < maxQ
@@ -82,7 +112,7 @@ func (st *state) readyForQueue(s *session, qos byte) bool {
 	}
 	adjust := 0
 	if s.conn != nil {
-		adjust = st.cfg.MaxInflightMessages
+		adjust = st.inflightMax(s)
 	}
 	validCount := s.held12-adjust < maxQ
 	validBytes := s.heldBytes < maxB
@@ -107,13 +137,16 @@ func (st *state) drop(s *session) {
 // client is connected and there is room, else into its queue, else dropped and
 // counted. QoS 0 is sent at once to a connected client and is not held.
 func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool) {
+	if st.expired(m) || st.tooLarge(s, m) {
+		return
+	}
 	if qos == 0 {
 		if c := s.conn; c != nil {
 			if !st.readyForFlight(s, 0) {
 				st.drop(s)
 				return
 			}
-			c.send(outPkt{kind: outPublish, retain: retain, topic: m.topic, payload: m.payload})
+			c.send(st.publishPkt(s, m, 0, false, retain, 0))
 			return
 		}
 		if !st.cfg.QueueQoS0Messages {
@@ -160,7 +193,7 @@ func (st *state) putInflight(s *session, cm *clientMsg) {
 	s.inflight.push(cm)
 	s.byMid[cm.mid] = cm
 	st.inflight++
-	s.conn.send(outPkt{kind: outPublish, qos: cm.qos, dup: cm.dup, retain: cm.retain, mid: cm.mid, topic: cm.msg.topic, payload: cm.msg.payload})
+	s.conn.send(st.publishPkt(s, cm.msg, cm.qos, cm.dup, cm.retain, cm.mid))
 	// Like Mosquitto 2.0.11, a delivery once sent is marked dup (and saved so):
 	// any later send of it is a re-send.
 	cm.dup = true
@@ -189,9 +222,20 @@ func (st *state) promote(s *session) {
 	for s.conn != nil && s.queued.n > 0 && st.roomInFlight(s) {
 		cm := s.queued.popFront()
 		st.queued--
+		if st.expired(cm.msg) || st.tooLarge(s, cm.msg) {
+			// Mosquitto drops expired queued messages as it moves them on.
+			st.held--
+			if cm.qos > 0 {
+				s.held12--
+				s.heldBytes -= int64(len(cm.msg.payload))
+			}
+			st.unref(cm.msg)
+			st.changed()
+			continue
+		}
 		if cm.qos == 0 {
 			st.held--
-			s.conn.send(outPkt{kind: outPublish, retain: cm.retain, topic: cm.msg.topic, payload: cm.msg.payload})
+			s.conn.send(st.publishPkt(s, cm.msg, 0, false, cm.retain, 0))
 			st.unref(cm.msg)
 			continue
 		}

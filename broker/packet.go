@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
+	mp "github.com/mochi-mqtt/server/v2/packets"
 )
 
 // maxRemainingLength is the largest remaining length MQTT can encode.
@@ -107,16 +108,16 @@ func readPacketRules(r *bufio.Reader, rules readRules) (packets.ControlPacket, e
 	}
 	switch fh.MessageType {
 	case packets.Puback, packets.Pubrec, packets.Pubrel, packets.Pubcomp:
-		if rl != 2 {
+		if rl != 2 && (rules.proto != 5 || rl < 2) {
 			return nil, malformed("%s with remaining length %d", packets.PacketNames[fh.MessageType], rl)
 		}
 	case packets.Pingreq, packets.Disconnect:
-		if rl != 0 {
+		if rl != 0 && (rules.proto != 5 || fh.MessageType == packets.Pingreq) {
 			return nil, malformed("%s with remaining length %d", packets.PacketNames[fh.MessageType], rl)
 		}
 	}
 	var body []byte
-	if fh.MessageType == packets.Publish && limit > 0 {
+	if fh.MessageType == packets.Publish && limit > 0 && rules.proto != 5 {
 		// Read the topic length first so the payload size is known before the
 		// body is buffered.
 		if rl < 2 {
@@ -139,6 +140,20 @@ func readPacketRules(r *bufio.Reader, rules readRules) (packets.ControlPacket, e
 	}
 	if err != nil {
 		return nil, err
+	}
+	if rules.proto == 5 {
+		cp, err := decodeV5(fh, first, body)
+		if err == nil && limit > 0 {
+			if pp, ok := cp.(*v5Publish); ok && len(pp.Payload) > limit {
+				return &oversizePublish{PublishPacket: pp.PublishPacket}, nil
+			}
+		}
+		return cp, err
+	}
+	if fh.MessageType == packets.Connect {
+		if name, level, ok := connectVersion(body); ok && name == "MQTT" && level == 5 {
+			return decodeV5(fh, first, body)
+		}
 	}
 	cp, err := packets.NewControlPacketWithHeader(fh)
 	if err != nil {
@@ -211,14 +226,15 @@ func connectVersion(body []byte) (string, byte, bool) {
 	return string(body[2 : 2+n]), body[2+n], true
 }
 
-// supportedVersion reports MQTT 3.1 ("MQIsdp" level 3) and 3.1.1 ("MQTT" level 4).
+// supportedVersion reports MQTT 3.1 ("MQIsdp" level 3), 3.1.1 ("MQTT" level 4)
+// and 5 ("MQTT" level 5).
 // Other names are not MQTT at all and are handled as protocol errors.
 func supportedVersion(name string, level byte) bool {
 	switch name {
 	case "MQIsdp":
 		return level == 3
 	case "MQTT":
-		return level == 4
+		return level == 4 || level == 5
 	}
 	return true
 }
@@ -290,6 +306,7 @@ const (
 	outSuback
 	outUnsuback
 	outPingresp
+	outDisconnect // MQTT 5 only
 )
 
 // outPkt is one packet queued for a connection's writer. It is small and holds
@@ -305,7 +322,9 @@ type outPkt struct {
 	mid     uint16
 	topic   string
 	payload []byte
-	codes   []byte // SUBACK return codes
+	codes   []byte // SUBACK return codes, MQTT 5 UNSUBACK reason codes
+	v5      bool   // the client speaks MQTT 5: encode with reason codes and properties
+	props   *mp.Properties
 }
 
 // encoder reuses packet structs between writes on one connection.
@@ -319,9 +338,13 @@ type encoder struct {
 	suback packets.SubackPacket
 	unsub  packets.UnsubackPacket
 	ping   packets.PingrespPacket
+	buf    bytes.Buffer
 }
 
 func (e *encoder) write(w io.Writer, p *outPkt) error {
+	if p.v5 {
+		return e.v5Out(w, p)
+	}
 	switch p.kind {
 	case outPublish:
 		e.pub = packets.PublishPacket{

@@ -26,7 +26,7 @@ func TestConnackCodes(t *testing.T) {
 	}{
 		{name: "ok 3.1.1", anonymous: true, mod: func(*packets.ConnectPacket) {}, want: 0},
 		{name: "ok 3.1", anonymous: true, mod: func(p *packets.ConnectPacket) { p.ProtocolName, p.ProtocolVersion = "MQIsdp", 3 }, want: 0},
-		{name: "mqtt 5", anonymous: true, mod: func(p *packets.ConnectPacket) { p.ProtocolVersion = 5 }, want: 1},
+		{name: "mqtt level 6", anonymous: true, mod: func(p *packets.ConnectPacket) { p.ProtocolVersion = 6 }, want: 1},
 		{name: "MQIsdp level 4", anonymous: true, mod: func(p *packets.ConnectPacket) { p.ProtocolName, p.ProtocolVersion = "MQIsdp", 4 }, want: 1},
 		{name: "empty id persistent", anonymous: true, mod: func(p *packets.ConnectPacket) { p.ClientIdentifier, p.CleanSession = "", false }, want: 2},
 		{name: "empty id clean", anonymous: true, mod: func(p *packets.ConnectPacket) { p.ClientIdentifier = "" }, want: 0},

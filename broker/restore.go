@@ -1,12 +1,15 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
 	"os"
 	"time"
+
+	mp "github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/mqbench/mqbench/broker/persist"
 )
@@ -47,11 +50,12 @@ type restorer struct {
 	chk *persist.Checked
 	now time.Time
 
-	drops        []string        // one line per entry skipped by the bundled broker's own rules
-	unresumable  map[string]bool // clients whose session is dropped, expiry interval 0
-	stripped     int             // drops that lose only MQTT 5 properties, not the entry
-	expired      int             // stored messages past their expiry, with their deliveries
-	unreferenced []int           // db.Stores indexes nothing refers to (Mosquitto drops them at its next save)
+	drops        []string         // one line per entry skipped by the bundled broker's own rules
+	unresumable  map[string]bool  // clients whose session is dropped, expiry interval 0
+	stripped     int              // drops that lose only MQTT 5 properties, not the entry
+	expired      int              // stored messages past their expiry, with their deliveries
+	unreferenced []int            // db.Stores indexes nothing refers to (Mosquitto drops them at its next save)
+	expiryTimes  map[string]int64 // saved session expiry times (unix seconds, 0 = not counting)
 }
 
 func (r *restorer) drop(off int64, chunk, format string, args ...any) {
@@ -79,14 +83,21 @@ func (r *restorer) load() {
 			r.expired++
 			continue
 		}
-		if len(ms.Properties) > 0 {
-			r.stripped++
-			r.drop(chk.Offsets.Stores[i], "MSG_STORE", "MQTT 5 properties (%d bytes) of store id %d dropped: the bundled broker keeps MQTT 3.1.1 messages only",
-				len(ms.Properties), ms.StoreID)
-		}
 		msgs[i] = &storedMsg{
 			id: ms.StoreID, topic: ms.Topic, payload: ms.Payload, qos: ms.QoS, retain: ms.Retain,
 			sourceID: ms.SourceID, sourceUser: ms.SourceUsername, sourcePort: ms.SourcePort, sourceMid: ms.SourceMid,
+			expiry: ms.ExpiryTime,
+		}
+		if len(ms.Properties) > 0 {
+			var p mp.Properties
+			if _, err := p.Decode(mp.Publish, bytes.NewBuffer(ms.Properties)); err != nil {
+				r.stripped++
+				r.drop(chk.Offsets.Stores[i], "MSG_STORE", "MQTT 5 properties (%d bytes) of store id %d dropped: %v",
+					len(ms.Properties), ms.StoreID, err)
+			} else {
+				msgs[i].props = publishProps(&p)
+				msgs[i].rawProps = ms.Properties
+			}
 		}
 	}
 	st.lastID = db.LastDBID
@@ -107,10 +118,24 @@ func (r *restorer) load() {
 			continue
 		}
 		st.seq++
+		if r.expiryTimes == nil {
+			r.expiryTimes = make(map[string]int64)
+		}
+		r.expiryTimes[cl.ClientID] = cl.SessionExpiryTime
 		st.sessions[cl.ClientID] = &session{
 			id: cl.ClientID, username: cl.Username, proto: 4, seq: st.seq, lastMid: cl.LastMid,
+			expiry:       cl.SessionExpiryInterval,
 			listenerPort: cl.ListenerPort, subs: make(map[string]byte),
 			byMid: make(map[uint16]*clientMsg), inByMid: make(map[uint16]*clientMsg),
+		}
+	}
+	for _, s := range st.sessions {
+		if s.expiry != sessionExpiryNever {
+			s.expireAt = r.expiryTimes[s.id]
+			if s.expireAt == 0 {
+				s.expireAt = now + int64(s.expiry)
+			}
+			st.expiring[s] = struct{}{}
 		}
 	}
 	// References are counted here and the store list is built afterwards in

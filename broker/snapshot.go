@@ -161,6 +161,7 @@ func (c *snapCut) build() *persist.DB {
 		db.Stores[i] = persist.MsgStore{
 			StoreID: m.id, SourceMid: m.sourceMid, SourceID: m.sourceID, SourceUsername: m.sourceUser,
 			SourcePort: m.sourcePort, Topic: m.topic, QoS: m.qos, Retain: m.retain, Payload: m.payload,
+			ExpiryTime: m.expiry, Properties: m.rawProps,
 		}
 	}
 	c.stores = nil
@@ -190,7 +191,7 @@ func (st *state) snapshot(shutdown bool) *snapCut {
 	for _, s := range sessions {
 		db.Clients = append(db.Clients, persist.Client{
 			ClientID: s.id, Username: s.username, LastMid: s.lastMid,
-			SessionExpiryInterval: sessionExpiryNever, ListenerPort: s.listenerPort,
+			SessionExpiryInterval: s.expiry, SessionExpiryTime: s.expireAt, ListenerPort: s.listenerPort,
 		})
 		add := func(cm *clientMsg, dir uint8) {
 			db.ClientMsgs = append(db.ClientMsgs, persist.ClientMsg{

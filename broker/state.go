@@ -4,10 +4,10 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
+	mp "github.com/mochi-mqtt/server/v2/packets"
 	"github.com/mqbench/mqbench/broker/auth"
 	"github.com/mqbench/mqbench/broker/conf"
 	"github.com/mqbench/mqbench/broker/persist"
@@ -19,6 +19,7 @@ type will struct {
 	payload []byte
 	qos     byte
 	retain  bool
+	props   *mp.Properties // MQTT 5 will properties a PUBLISH carries
 }
 
 // session is a client's state: subscriptions and held deliveries. Persistent
@@ -28,10 +29,16 @@ type session struct {
 	username string
 	hasUser  bool      // a username was given (Mosquitto's username != NULL)
 	sec      *security // the security options of the listener it connected on
-	clean    bool
+	clean    bool      // Clean Session (3.1.1) or Clean Start (5): not saved
+	expiry   uint32    // Session Expiry Interval: 0 ends with the connection, sessionExpiryNever never
+	expireAt int64     // unix seconds an offline session expires at, 0 = not counting
 	proto    byte
-	conn     *conn
-	seq      uint64 // creation order, the order sessions are saved in
+	// recvMax and maxPacket are an MQTT 5 client's Receive Maximum and
+	// Maximum Packet Size (0 = not sent).
+	recvMax   int
+	maxPacket uint32
+	conn      *conn
+	seq       uint64 // creation order, the order sessions are saved in
 
 	subs     map[string]byte
 	subOrder []string
@@ -82,6 +89,7 @@ type state struct {
 	now func() time.Time
 
 	sessions map[string]*session
+	expiring map[*session]struct{} // offline sessions with a finite expiry interval
 	seq      uint64
 	subs     subNode
 	nsubs    int64
@@ -118,6 +126,7 @@ func newState(b *Broker) *state {
 		cfg:      b.cfg,
 		now:      time.Now,
 		sessions: make(map[string]*session),
+		expiring: make(map[*session]struct{}),
 		retained: make(map[string]*storedMsg),
 		sysLast:  make(map[string]string),
 	}
@@ -158,6 +167,7 @@ func (st *state) loop() {
 			}
 		case now := <-tick.C:
 			st.publishSys(now)
+			st.expireSessions(now)
 			if frac == nil && st.timerDue(now) {
 				st.requestSave(nil)
 			}
@@ -254,7 +264,7 @@ func (st *state) handle(ev event) {
 		st.packet(c, p)
 	}
 	if ev.closed {
-		st.connClosed(c, ev.graceful, ev.err)
+		st.connClosed(c, ev.graceful, ev.err, ev.disc)
 	}
 	if c.detached && len(c.takeovers) > 0 {
 		// Everything the old connection sent has been handled: the
@@ -268,8 +278,12 @@ func (st *state) handle(ev event) {
 }
 
 func (st *state) packet(c *conn, p packets.ControlPacket) {
-	if cp, ok := p.(*packets.ConnectPacket); ok {
-		st.connect(c, cp)
+	switch cp := p.(type) {
+	case *packets.ConnectPacket:
+		st.connect(c, cp, nil)
+		return
+	case *v5Connect:
+		st.connect(c, cp.ConnectPacket, cp)
 		return
 	}
 	s := c.sess
@@ -277,9 +291,33 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 		st.protocolError(c, "packet before CONNECT was accepted")
 		return
 	}
+	if a, ok := p.(*v5Ack); ok {
+		if r, ok := a.ControlPacket.(*packets.PubrecPacket); ok && a.reason >= 0x80 {
+			// A failed PUBREC ends the flow: no PUBREL follows.
+			if cm := s.byMid[r.MessageID]; cm != nil && cm.qos == 2 {
+				st.removeOut(s, cm)
+				st.changed()
+				st.promote(s)
+			}
+			return
+		}
+		p = a.ControlPacket
+	}
 	switch p := p.(type) {
 	case *packets.PublishPacket:
-		st.onPublish(c, s, p)
+		st.onPublish(c, s, p, nil)
+	case *v5Publish:
+		if ok, reason := c.resolveAlias(p); !ok {
+			st.b.log.printf(logNotice, "Client %s disconnected due to invalid topic alias.", st.name(c))
+			st.sendDisconnect(c, reason)
+			st.disconnect(c, true)
+			return
+		}
+		st.onPublish(c, s, p.PublishPacket, p)
+	case *v5Subscribe:
+		st.onSubscribe(c, s, p.SubscribePacket, p)
+	case *v5Unsubscribe:
+		st.onUnsubscribe(c, s, p.UnsubscribePacket)
 	case *oversizePublish:
 		// handle__publish: dropped, its flow completed, the client kept.
 		st.b.log.printf(logDebug, "Dropped too large PUBLISH from %s (q%d, m%d, '%s').", s.id, p.Qos, p.MessageID, p.TopicName)
@@ -332,7 +370,7 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 			st.promote(s)
 		}
 	case *packets.SubscribePacket:
-		st.onSubscribe(c, s, p)
+		st.onSubscribe(c, s, p, nil)
 	case *packets.UnsubscribePacket:
 		st.onUnsubscribe(c, s, p)
 	case *packets.PingreqPacket:
@@ -344,6 +382,9 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 
 func (st *state) protocolError(c *conn, why string) {
 	st.b.log.printf(logNotice, "Client %s disconnected due to protocol error: %s.", st.name(c), why)
+	if c.sess != nil {
+		st.sendDisconnect(c, 0x82)
+	}
 	st.disconnect(c, true)
 }
 
@@ -354,7 +395,7 @@ func (st *state) name(c *conn) string {
 	return "<unknown>"
 }
 
-func (st *state) connClosed(c *conn, graceful bool, err error) {
+func (st *state) connClosed(c *conn, graceful bool, err error, disc *v5Disconnect) {
 	if c.detached || c.sess == nil {
 		c.detached = true
 		c.finish()
@@ -372,10 +413,26 @@ func (st *state) connClosed(c *conn, graceful bool, err error) {
 		st.b.log.conn("Client %s closed its connection.", name)
 	case errors.As(err, &me):
 		st.b.log.printf(logNotice, "Client %s disconnected due to malformed packet (%s).", name, me.msg)
+		st.sendDisconnect(c, 0x81)
 	default:
 		st.b.log.conn("Socket error on client %s, disconnecting.", name)
 	}
-	st.disconnect(c, !graceful)
+	sendWill := !graceful
+	if disc != nil {
+		// handle__disconnect: 0x04 asks for the will; a Session Expiry
+		// Interval may be changed, but not from 0 to more.
+		sendWill = disc.reason == 0x04
+		if disc.props.SessionExpiryIntervalFlag {
+			if c.sess.expiry == 0 && disc.props.SessionExpiryInterval != 0 {
+				st.b.log.printf(logNotice, "Client %s disconnected due to protocol error: session expiry set on DISCONNECT.", name)
+				st.sendDisconnect(c, 0x82)
+				sendWill = true
+			} else {
+				c.sess.expiry = disc.props.SessionExpiryInterval
+			}
+		}
+	}
+	st.disconnect(c, sendWill)
 }
 
 // disconnect detaches c from its session, publishes the will when the end was
@@ -394,8 +451,10 @@ func (st *state) disconnect(c *conn, sendWill bool) {
 		if sendWill && w != nil {
 			st.publishWill(s, w)
 		}
-		if s.clean {
+		if s.expiry == 0 {
 			st.removeSession(s)
+		} else {
+			st.startExpiry(s)
 		}
 	}
 	c.finish()
@@ -408,6 +467,10 @@ func (st *state) publishWill(s *session, w *will) {
 	st.lastID++
 	m := &storedMsg{id: st.lastID, topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain,
 		sourceID: s.id, sourceUser: s.username, sourcePort: s.listenerPort}
+	if w.props != nil {
+		m.setExpiry(st.now(), w.props.MessageExpiryInterval)
+		m.props = publishProps(w.props)
+	}
 	st.route(m)
 }
 
@@ -434,117 +497,6 @@ func (st *state) removeSession(s *session) {
 	s.incoming = msgList{}
 	s.inByMid = nil
 	delete(st.sessions, s.id)
+	delete(st.expiring, s)
 }
 
-func (st *state) onPublish(c *conn, s *session, p *packets.PublishPacket) {
-	if !validTopicName(p.TopicName) || tooDeep(p.TopicName) {
-		st.protocolError(c, "invalid topic in PUBLISH")
-		return
-	}
-	if p.Qos > 0 && p.MessageID == 0 {
-		st.protocolError(c, "PUBLISH without packet identifier")
-		return
-	}
-	// handle__publish checks the topic as sent, then prefixes the listener's
-	// mount_point; the ACL, routing and the stored message see the result.
-	// Deliveries are not stripped of it (Mosquitto 2.0.11 does not strip).
-	p.TopicName = c.mountPoint() + p.TopicName
-	if !s.allowed(p.TopicName, auth.Write) {
-		// Mosquitto's process_bad_message: the flow completes, the message is dropped.
-		st.b.log.printf(logDebug, "Denied PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
-			s.id, b2i(p.Dup), p.Qos, b2i(p.Retain), p.MessageID, p.TopicName, len(p.Payload))
-		switch p.Qos {
-		case 1:
-			c.send(outPkt{kind: outPuback, mid: p.MessageID})
-		case 2:
-			c.send(outPkt{kind: outPubrec, mid: p.MessageID})
-		}
-		return
-	}
-	if p.Qos == 2 {
-		if s.inByMid[p.MessageID] == nil {
-			m := st.newMsg(s, p)
-			cm := &clientMsg{msg: m, mid: p.MessageID, qos: 2, state: persist.StateWaitForPubrel, retain: p.Retain, dup: p.Dup}
-			st.ref(m)
-			s.incoming.push(cm)
-			s.inByMid[p.MessageID] = cm
-		}
-		c.send(outPkt{kind: outPubrec, mid: p.MessageID})
-		return
-	}
-	st.route(st.newMsg(s, p))
-	if p.Qos == 1 {
-		c.send(outPkt{kind: outPuback, mid: p.MessageID})
-	}
-}
-
-func (st *state) newMsg(s *session, p *packets.PublishPacket) *storedMsg {
-	st.lastID++
-	return &storedMsg{id: st.lastID, topic: p.TopicName, payload: p.Payload, qos: p.Qos, retain: p.Retain,
-		sourceID: s.id, sourceUser: s.username, sourcePort: s.listenerPort, sourceMid: p.MessageID}
-}
-
-func (st *state) collect(s *session, qos byte) {
-	if s.mark == st.matchGen {
-		if qos > st.matches[s.markIdx].qos {
-			st.matches[s.markIdx].qos = qos
-		}
-		return
-	}
-	s.mark = st.matchGen
-	s.markIdx = len(st.matches)
-	st.matches = append(st.matches, match{s: s, qos: qos})
-}
-
-// route delivers m to every matching session once, at the highest QoS any of its
-// matching subscriptions granted, and updates the retained message.
-func (st *state) route(m *storedMsg) {
-	st.matchGen++
-	st.matches = st.matches[:0]
-	st.subs.match(strings.Split(m.topic, "/"), 0, st.collectFn)
-	for i := range st.matches {
-		mt := st.matches[i]
-		st.matches[i].s = nil
-		if !mt.s.allowed(m.topic, auth.Read) {
-			continue
-		}
-		st.deliver(mt.s, m, st.outQoS(mt.qos, m.qos), false)
-	}
-	if m.retain {
-		st.setRetained(m)
-	}
-}
-
-func (st *state) setRetained(m *storedMsg) {
-	old := st.retained[m.topic]
-	if len(m.payload) == 0 {
-		if old != nil {
-			delete(st.retained, m.topic)
-			old.retained = false
-			st.unref(old)
-			if !m.sys {
-				st.changed()
-			}
-		}
-		return
-	}
-	if old != nil {
-		old.retained = false
-		st.unref(old)
-	}
-	st.retained[m.topic] = m
-	m.retained = true
-	st.ref(m)
-	if !m.sys {
-		st.changed()
-	}
-}
-
-// outQoS is the QoS a delivery goes out at: the lower of the subscription's
-// and the message's, or the subscription's with upgrade_outgoing_qos.
-func (st *state) outQoS(sub, msg byte) byte {
-	if st.upgradeQoS {
-		return sub
-	}
-	return min(sub, msg)
-}

@@ -1,6 +1,80 @@
 package broker
 
-import "github.com/mqbench/mqbench/broker/persist"
+import (
+	"bytes"
+	"time"
+
+	mp "github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mqbench/mqbench/broker/persist"
+)
+
+// setExpiry starts a Message Expiry Interval of secs (0 = none) at now.
+func (m *storedMsg) setExpiry(now time.Time, secs uint32) {
+	if secs > 0 {
+		m.expiry = now.Unix() + int64(secs)
+	}
+}
+
+// propSizes are the value sizes of the fixed-size PUBLISH properties; -1 is a
+// length-prefixed string or binary, -2 a string pair, 0 a varint.
+var propSizes = map[byte]int{1: 1, 2: 4, 3: -1, 8: -1, 9: -1, 11: 0, 35: 2, 38: -2}
+
+// storedProps is what Mosquitto's handle__publish keeps of a PUBLISH's
+// properties for the stored message: all of them in the order received,
+// less the Topic Alias, Message Expiry Interval and Subscription Identifier,
+// with a varint length in front as the db format stores them; nil when none
+// remain. raw was decoded already, so a walk that fails keeps nothing.
+func storedProps(raw []byte) []byte {
+	var keep []byte
+	for i := 0; i < len(raw); {
+		id, start := raw[i], i
+		i++
+		sz, ok := propSizes[id]
+		if !ok {
+			return nil
+		}
+		switch sz {
+		case 0:
+			for i < len(raw) && raw[i]&0x80 != 0 {
+				i++
+			}
+			i++
+		case -1, -2:
+			for n := 0; n < -sz; n++ {
+				if i+2 > len(raw) {
+					return nil
+				}
+				i += 2 + (int(raw[i])<<8 | int(raw[i+1]))
+			}
+		default:
+			i += sz
+		}
+		if i > len(raw) {
+			return nil
+		}
+		if id != 2 && id != 11 && id != 35 {
+			keep = append(keep, raw[start:i]...)
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	for n := len(keep); ; {
+		d := byte(n & 0x7f)
+		n >>= 7
+		if n > 0 {
+			d |= 0x80
+		}
+		b.WriteByte(d)
+		if n == 0 {
+			break
+		}
+	}
+	b.Write(keep)
+	return b.Bytes()
+}
 
 // storedMsg is one message in the store, shared by every delivery of it (as in
 // Mosquitto: one MSG_STORE, many CLIENT_MSGs). The payload and topic are never
@@ -16,6 +90,12 @@ type storedMsg struct {
 	sourceUser string
 	sourcePort uint16
 	sourceMid  uint16
+	// MQTT 5: props are forwarded to MQTT 5 subscribers; rawProps are the
+	// same as received (with their length), saved in MSG_STORE as Mosquitto
+	// saves them; expiry is the unix second the message expires at (0 never).
+	props    *mp.Properties
+	rawProps []byte
+	expiry   int64
 
 	refs     int32 // deliveries, incoming QoS 2 records and the retained map
 	inStore  bool

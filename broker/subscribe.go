@@ -8,10 +8,14 @@ import (
 // SUBSCRIBE and UNSUBSCRIBE: Mosquitto's handle__subscribe and
 // handle__unsubscribe, with retained messages sent after the SUBACK.
 
-func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket) {
+func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5 *v5Subscribe) {
 	if len(p.Topics) == 0 || p.MessageID == 0 {
 		st.protocolError(c, "empty SUBSCRIBE")
 		return
+	}
+	var refused []byte
+	if p5 != nil {
+		refused = v5SubscribeCodes(p5)
 	}
 	codes := make([]byte, len(p.Topics))
 	denied := make([]bool, len(p.Topics))
@@ -32,10 +36,17 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket) {
 		// before the ACL, as handle__subscribe does.
 		f = c.mountPoint() + f
 		filters[i] = f
+		if refused != nil && refused[i] != 0 {
+			codes[i], denied[i] = refused[i], true
+			continue
+		}
 		if !s.allowed(f, auth.Subscribe) {
-			// 3.1.1 gets the failure code; 3.1 has none and is granted
-			// nothing, as in Mosquitto's handle_subscribe.
-			if s.proto == 4 {
+			// 3.1.1 gets the failure code (MQTT 5: 0x87, not authorized);
+			// 3.1 has none and is granted nothing, as in Mosquitto's
+			// handle_subscribe.
+			if s.proto == 5 {
+				codes[i] = 0x87
+			} else if s.proto == 4 {
 				codes[i] = 0x80
 			} else {
 				codes[i] = q
@@ -53,7 +64,7 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket) {
 		st.b.log.printf(logSubscribe, "%s %d %s", s.id, q, f)
 	}
 	st.changed()
-	c.send(outPkt{kind: outSuback, mid: p.MessageID, codes: codes})
+	c.send(outPkt{kind: outSuback, mid: p.MessageID, codes: codes, v5: c.v5})
 	for i, f := range filters {
 		if denied[i] {
 			continue
@@ -99,8 +110,10 @@ func (st *state) onUnsubscribe(c *conn, s *session, p *packets.UnsubscribePacket
 			return
 		}
 	}
-	for _, f := range p.Topics {
+	codes := make([]byte, len(p.Topics))
+	for i, f := range p.Topics {
 		if _, ok := s.subs[f]; !ok {
+			codes[i] = 0x11 // MQTT 5: no subscription existed
 			continue
 		}
 		delete(s.subs, f)
@@ -115,5 +128,8 @@ func (st *state) onUnsubscribe(c *conn, s *session, p *packets.UnsubscribePacket
 		st.b.log.printf(logUnsubscribe, "%s %s", s.id, f)
 	}
 	st.changed()
-	c.send(outPkt{kind: outUnsuback, mid: p.MessageID})
+	if !c.v5 {
+		codes = nil
+	}
+	c.send(outPkt{kind: outUnsuback, mid: p.MessageID, codes: codes, v5: c.v5})
 }

@@ -1,0 +1,138 @@
+package broker
+
+import (
+	"strings"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/mqbench/mqbench/broker/auth"
+	"github.com/mqbench/mqbench/broker/persist"
+)
+
+// PUBLISH handling and routing: Mosquitto's handle__publish and
+// sub__messages_queue, apart from the state owner's bookkeeping so the
+// reason codes an MQTT 5 publisher gets read next to the flow they end.
+
+func (st *state) onPublish(c *conn, s *session, p *packets.PublishPacket, p5 *v5Publish) {
+	if !validTopicName(p.TopicName) || tooDeep(p.TopicName) {
+		st.protocolError(c, "invalid topic in PUBLISH")
+		return
+	}
+	if p.Qos > 0 && p.MessageID == 0 {
+		st.protocolError(c, "PUBLISH without packet identifier")
+		return
+	}
+	// handle__publish checks the topic as sent, then prefixes the listener's
+	// mount_point; the ACL, routing and the stored message see the result.
+	// Deliveries are not stripped of it (Mosquitto 2.0.11 does not strip).
+	p.TopicName = c.mountPoint() + p.TopicName
+	if !s.allowed(p.TopicName, auth.Write) {
+		// Mosquitto's process_bad_message: the flow completes, the message is
+		// dropped; an MQTT 5 client is told 0x87, not authorized.
+		st.b.log.printf(logDebug, "Denied PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
+			s.id, b2i(p.Dup), p.Qos, b2i(p.Retain), p.MessageID, p.TopicName, len(p.Payload))
+		var reason byte
+		if c.v5 {
+			reason = 0x87
+		}
+		c.ack(p.Qos, p.MessageID, reason)
+		return
+	}
+	if p.Qos == 2 {
+		if s.inByMid[p.MessageID] == nil {
+			m := st.newMsg(s, p, p5)
+			cm := &clientMsg{msg: m, mid: p.MessageID, qos: 2, state: persist.StateWaitForPubrel, retain: p.Retain, dup: p.Dup}
+			st.ref(m)
+			s.incoming.push(cm)
+			s.inByMid[p.MessageID] = cm
+		}
+		c.send(outPkt{kind: outPubrec, mid: p.MessageID})
+		return
+	}
+	n := st.route(st.newMsg(s, p, p5))
+	if p.Qos == 1 {
+		var reason byte
+		if c.v5 && n == 0 {
+			reason = 0x10 // no matching subscribers
+		}
+		c.ack(1, p.MessageID, reason)
+	}
+}
+
+func (st *state) newMsg(s *session, p *packets.PublishPacket, p5 *v5Publish) *storedMsg {
+	st.lastID++
+	m := &storedMsg{id: st.lastID, topic: p.TopicName, payload: p.Payload, qos: p.Qos, retain: p.Retain,
+		sourceID: s.id, sourceUser: s.username, sourcePort: s.listenerPort, sourceMid: p.MessageID}
+	if p5 != nil {
+		m.setExpiry(st.now(), p5.props.MessageExpiryInterval)
+		m.props = publishProps(&p5.props)
+		m.rawProps = storedProps(p5.raw)
+	}
+	return m
+}
+
+func (st *state) collect(s *session, qos byte) {
+	if s.mark == st.matchGen {
+		if qos > st.matches[s.markIdx].qos {
+			st.matches[s.markIdx].qos = qos
+		}
+		return
+	}
+	s.mark = st.matchGen
+	s.markIdx = len(st.matches)
+	st.matches = append(st.matches, match{s: s, qos: qos})
+}
+
+// route delivers m to every matching session once, at the highest QoS any of its
+// matching subscriptions granted, and updates the retained message.
+func (st *state) route(m *storedMsg) int {
+	st.matchGen++
+	st.matches = st.matches[:0]
+	st.subs.match(strings.Split(m.topic, "/"), 0, st.collectFn)
+	n := len(st.matches)
+	for i := range st.matches {
+		mt := st.matches[i]
+		st.matches[i].s = nil
+		if !mt.s.allowed(m.topic, auth.Read) {
+			continue
+		}
+		st.deliver(mt.s, m, st.outQoS(mt.qos, m.qos), false)
+	}
+	if m.retain {
+		st.setRetained(m)
+	}
+	return n
+}
+
+func (st *state) setRetained(m *storedMsg) {
+	old := st.retained[m.topic]
+	if len(m.payload) == 0 {
+		if old != nil {
+			delete(st.retained, m.topic)
+			old.retained = false
+			st.unref(old)
+			if !m.sys {
+				st.changed()
+			}
+		}
+		return
+	}
+	if old != nil {
+		old.retained = false
+		st.unref(old)
+	}
+	st.retained[m.topic] = m
+	m.retained = true
+	st.ref(m)
+	if !m.sys {
+		st.changed()
+	}
+}
+
+// outQoS is the QoS a delivery goes out at: the lower of the subscription's
+// and the message's, or the subscription's with upgrade_outgoing_qos.
+func (st *state) outQoS(sub, msg byte) byte {
+	if st.upgradeQoS {
+		return sub
+	}
+	return min(sub, msg)
+}

@@ -1,0 +1,204 @@
+package broker
+
+import (
+	"time"
+
+	mp "github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+// MQTT 5 in the state owner: what an MQTT 5 session adds to the 3.1.1 flows
+// (properties, reason codes, session expiry). Features not implemented yet are
+// refused with a reason code rather than quietly doing less than the client
+// asked: a Will Delay Interval, subscription options, Subscription Identifiers
+// and shared subscriptions.
+
+// v5Refusal maps a 3.1.1 CONNACK return code onto the MQTT 5 reason code
+// Mosquitto 2.0.11 sends for the same refusal.
+func v5Refusal(code byte) byte {
+	switch code {
+	case packets.ErrRefusedBadProtocolVersion:
+		return 0x84
+	case packets.ErrRefusedIDRejected:
+		return 0x85
+	case packets.ErrRefusedServerUnavailable:
+		return 0x88
+	case packets.ErrRefusedBadUsernameOrPassword:
+		return 0x86
+	case packets.ErrRefusedNotAuthorised:
+		return 0x87
+	}
+	return code
+}
+
+// v5ConnectAllowed refuses, with CONNACK 0x83 (implementation specific
+// error), an MQTT 5 CONNECT asking for what the bundled broker does not do
+// yet, so the client knows instead of losing it.
+func (st *state) v5ConnectAllowed(c *conn, p *v5Connect) bool {
+	if p.WillFlag && p.willProps.WillDelayInterval > 0 {
+		st.refuse(c, 0x83, "will delay interval is not implemented by the bundled broker")
+		return false
+	}
+	return true
+}
+
+// maxTopicAlias is Mosquitto's default max_topic_alias, the most incoming
+// topic aliases an MQTT 5 client may set up.
+const maxTopicAlias = 10
+
+// connackProps are the CONNACK properties Mosquitto 2.0.11 sends with the
+// configuration the bundled broker honours, plus the two that say a refused
+// feature is unavailable (Mosquitto offers both, so it sends neither).
+func (st *state) connackProps(id string, assigned bool) *mp.Properties {
+	p := &mp.Properties{TopicAliasMaximum: maxTopicAlias}
+	if assigned {
+		p.AssignedClientID = id
+	}
+	if n := st.cfg.MaxInflightMessages; n > 0 {
+		p.ReceiveMaximum = uint16(n)
+	}
+	p.SubIDAvailable, p.SubIDAvailableFlag = 0, true
+	p.SharedSubAvailable, p.SharedSubAvailableFlag = 0, true
+	return p
+}
+
+// willPublishProps are the will properties a subscriber receives with the
+// will: those a PUBLISH may carry.
+func willPublishProps(w *mp.Properties) *mp.Properties {
+	p := &mp.Properties{PayloadFormat: w.PayloadFormat, PayloadFormatFlag: w.PayloadFormatFlag,
+		MessageExpiryInterval: w.MessageExpiryInterval, ContentType: w.ContentType, ResponseTopic: w.ResponseTopic,
+		CorrelationData: w.CorrelationData, User: w.User}
+	return p
+}
+
+// publishProps are the properties a stored message is forwarded with: the
+// publisher's, less those that only concern its own connection.
+func publishProps(in *mp.Properties) *mp.Properties {
+	if in == nil {
+		return nil
+	}
+	p := willPublishProps(in)
+	p.MessageExpiryInterval = 0
+	if !p.PayloadFormatFlag && p.ContentType == "" && p.ResponseTopic == "" && p.CorrelationData == nil && len(p.User) == 0 {
+		return nil
+	}
+	return p
+}
+
+// outProps are the properties of one delivery of m now: the stored ones and
+// the time the message has left, as Mosquitto decrements it.
+func (st *state) outProps(m *storedMsg) *mp.Properties {
+	if m.expiry == 0 {
+		return m.props
+	}
+	p := &mp.Properties{}
+	if m.props != nil {
+		*p = *m.props
+	}
+	left := m.expiry - st.now().Unix()
+	if left < 1 {
+		left = 1
+	}
+	p.MessageExpiryInterval = uint32(left)
+	return p
+}
+
+// expired reports whether m's Message Expiry Interval has passed.
+func (st *state) expired(m *storedMsg) bool {
+	return m.expiry != 0 && st.now().Unix() >= m.expiry
+}
+
+// unexpire stops the expiry clock of an offline session its client is
+// reconnecting to.
+func (st *state) unexpire(s *session) {
+	if s == nil {
+		return
+	}
+	delete(st.expiring, s)
+	s.expireAt = 0
+}
+
+// startExpiry starts an offline session's Session Expiry Interval.
+func (st *state) startExpiry(s *session) {
+	if s.expiry == 0 || s.expiry == sessionExpiryNever {
+		return
+	}
+	s.expireAt = st.now().Unix() + int64(s.expiry)
+	st.expiring[s] = struct{}{}
+}
+
+// expireSessions removes offline sessions whose expiry interval has passed,
+// with everything queued for them (Mosquitto's session_expiry__check).
+func (st *state) expireSessions(now time.Time) {
+	for s := range st.expiring {
+		if s.conn == nil && s.expireAt != 0 && now.Unix() >= s.expireAt {
+			delete(st.expiring, s)
+			st.b.log.printf(logNotice, "Expiring client %s due to timeout.", s.id)
+			st.removeSession(s)
+			st.changed()
+		}
+	}
+}
+
+// sendDisconnect tells an MQTT 5 client why the server closes its connection.
+func (st *state) sendDisconnect(c *conn, reason byte) {
+	if c.v5 {
+		c.send(outPkt{kind: outDisconnect, code: reason, v5: true})
+	}
+}
+
+// ack sends a PUBACK or PUBREC (by qos) with an MQTT 5 reason code.
+func (c *conn) ack(qos byte, mid uint16, reason byte) {
+	kind := outPuback
+	if qos == 2 {
+		kind = outPubrec
+	}
+	if qos > 0 {
+		c.send(outPkt{kind: kind, mid: mid, code: reason, v5: c.v5})
+	}
+}
+
+// resolveAlias applies an incoming Topic Alias (handle__publish's alias__add
+// and alias__find): false is a protocol error the caller disconnects for.
+func (c *conn) resolveAlias(p *v5Publish) (ok bool, reason byte) {
+	if !p.props.TopicAliasFlag {
+		return true, 0
+	}
+	a := p.props.TopicAlias
+	if a == 0 || a > maxTopicAlias {
+		return false, 0x94
+	}
+	if p.TopicName != "" {
+		if c.aliases == nil {
+			c.aliases = make(map[uint16]string)
+		}
+		c.aliases[a] = p.TopicName
+		return true, 0
+	}
+	t, found := c.aliases[a]
+	if !found {
+		return false, 0x82
+	}
+	p.TopicName = t
+	return true, 0
+}
+
+// v5SubscribeCodes refuses, per filter, subscription features not
+// implemented yet: 0xA1 for a Subscription Identifier, 0x9E for a shared
+// subscription, 0x83 for No Local, Retain As Published or a Retain Handling
+// other than 0. A zero entry means the filter goes on as in 3.1.1.
+func v5SubscribeCodes(p *v5Subscribe) []byte {
+	codes := make([]byte, len(p.subs))
+	for i, s := range p.subs {
+		switch {
+		case p.subID:
+			codes[i] = 0xA1
+		case len(s.Filter) >= 7 && s.Filter[:7] == "$share/":
+			codes[i] = 0x9E
+		case s.NoLocal || s.RetainAsPublished || s.RetainHandling != 0:
+			codes[i] = 0x83
+		}
+	}
+	return codes
+}
