@@ -100,6 +100,9 @@ func BenchmarkPublishQoS2(b *testing.B) {
 		b.Run(fmt.Sprintf("window=%d/lean", window), func(b *testing.B) {
 			measure(b, target.PID(), func() time.Duration { return leanPublish(b, target.Addr(), benchMessages, window) })
 		})
+		b.Run(fmt.Sprintf("window=%d/lean-v5", window), func(b *testing.B) {
+			measure(b, target.PID(), func() time.Duration { return leanPublishV5(b, target.Addr(), benchMessages, window) })
+		})
 		b.Run(fmt.Sprintf("window=%d/paho", window), func(b *testing.B) {
 			measure(b, target.PID(), func() time.Duration { return barePublish(b, target.Addr(), benchMessages, window) })
 		})
@@ -129,8 +132,19 @@ func leanPublish(b *testing.B, addr string, n, window int) time.Duration {
 	return leanPublishTLS(b, addr, nil, n, window)
 }
 
+// leanPublishV5 is leanPublish in the lean publisher's MQTT 5 mode (no
+// properties), so the two codecs are compared on the same broker.
+func leanPublishV5(b *testing.B, addr string, n, window int) time.Duration {
+	return leanPublishWith(b, addr, nil, n, window, newLeanV5(scenarios.Publisher{Protocol: scenarios.Protocol5}))
+}
+
 // leanPublishTLS is leanPublish over any transport (tlsc for mqtts:// and wss://).
 func leanPublishTLS(b *testing.B, addr string, tlsc *tls.Config, n, window int) time.Duration {
+	return leanPublishWith(b, addr, tlsc, n, window, nil)
+}
+
+// leanPublishWith is leanPublishTLS in MQTT 5 mode when v5 is not nil.
+func leanPublishWith(b *testing.B, addr string, tlsc *tls.Config, n, window int, v5 *leanV5) time.Duration {
 	stop := make(chan struct{})
 	defer close(stop)
 	start := time.Now()
@@ -141,6 +155,7 @@ func leanPublishTLS(b *testing.B, addr string, tlsc *tls.Config, n, window int) 
 		Stop: stop, Since: since,
 		OnAck:  func(int64, int64) { acked++ }, // one reader goroutine: no race
 		OnLost: func(err error) bool { b.Errorf("connection lost: %v", err); return false },
+		V5:     v5,
 	})
 	if err != nil {
 		b.Fatal(err)

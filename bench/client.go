@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +41,15 @@ func (e *engine) baseOptions(id string, clean bool) *mqtt.ClientOptions {
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(reconnectMax).
 		SetConnectRetry(false)
+}
+
+// pahoVersion is the paho.mqtt.golang protocol version of a group's level:
+// 3 (MQTT 3.1) or 4 (3.1.1; also for an unset level).
+func pahoVersion(level int) uint {
+	if level == scenarios.Protocol31 {
+		return 3
+	}
+	return 4
 }
 
 // waitToken waits for a paho token within limit; false on timeout or stop.
@@ -100,9 +108,13 @@ func (p *publisher) recordPub(seq int64, size int) {
 }
 
 // recordAck counts the acknowledgement of seq, read at t, and records its ack event.
-func (p *publisher) recordAck(seq, t int64) {
+func (p *publisher) recordAck(seq, t int64) { p.recordAckReason(seq, t, "") }
+
+// recordAckReason is recordAck with the acknowledgement's MQTT 5 reason code
+// label ("puback 0x10"; "" for 3.1.1).
+func (p *publisher) recordAckReason(seq, t int64, reason string) {
 	p.acked.Add(1)
-	p.e.emit(Event{T: t, Type: EvAck, Client: p.id, Seq: seq, QoS: p.cfg.QoS})
+	p.e.emit(Event{T: t, Type: EvAck, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Reason: reason})
 }
 
 // noteStall records that acknowledgements stopped for stallAfter (true) or
@@ -136,6 +148,7 @@ func (p *publisher) connect() error {
 		return p.connectLean()
 	}
 	opts := p.e.clientOptions(p.id, p.cfg.Clean(), p.set, true).
+		SetProtocolVersion(pahoVersion(p.cfg.Protocol)).
 		SetMaxResumePubInFlight(p.cfg.Inflight).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { p.e.connLost("publisher", p.id, err, false) }).
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {})
@@ -255,7 +268,7 @@ func (p *publisher) ackLoop(queue <-chan pending, sem <-chan struct{}) {
 // runPerMessage is paho-mqtt's publish.single: connect, publish, wait for the
 // flow to complete, disconnect, for every message.
 func (p *publisher) runPerMessage() {
-	opts := p.e.clientOptions(p.id, p.cfg.Clean(), p.set, true).SetAutoReconnect(false)
+	opts := p.e.clientOptions(p.id, p.cfg.Clean(), p.set, true).SetAutoReconnect(false).SetProtocolVersion(pahoVersion(p.cfg.Protocol))
 	for seq := int64(1); seq <= int64(p.cfg.Messages); seq++ {
 		if p.e.publishingOver() || !p.lim.wait(p.e.stopPublish) {
 			return
@@ -357,6 +370,7 @@ type subscriber struct {
 	seen        map[string][]bool // publisher id -> consumed, by seq
 	subscribeMu sync.Mutex
 	firstConn   bool
+	v5          *sub5 // MQTT 5 subscribers (sub5.go), else nil
 }
 
 type queued struct {
@@ -445,9 +459,13 @@ func (s *subscriber) consume(m mqtt.Message) {
 }
 
 func (s *subscriber) connect() error {
+	if s.v5 != nil {
+		return s.connectV5()
+	}
 	s.subscribeMu.Lock()
 	if s.client == nil {
 		opts := s.e.clientOptions(s.id, s.cfg.Clean(), s.set, true).
+			SetProtocolVersion(pahoVersion(s.cfg.Protocol)).
 			SetAutoAckDisabled(s.cfg.PaceMode != "block").
 			SetDefaultPublishHandler(s.handler).
 			SetConnectionLostHandler(func(_ mqtt.Client, err error) {
@@ -505,6 +523,9 @@ func (s *subscriber) disconnect() {
 	s.expectedDown.Store(true)
 	s.conn.Add(1)
 	s.connected.Store(false)
+	if s.v5 != nil {
+		s.closeV5()
+	}
 	if s.client != nil {
 		s.client.Disconnect(disconnectQuiet)
 	}
@@ -517,73 +538,4 @@ func (s *subscriber) reconnect() error {
 		s.expectedDown.Store(false)
 	}
 	return err
-}
-
-// sysTopics are the $SYS counters mqbench records, each mapped to its gauge.
-// Subscribing to these alone (not $SYS/#) keeps the broker's own store small.
-var sysTopics = map[string]string{
-	"$SYS/broker/store/messages/count":     GaugeStoreCount,
-	"$SYS/broker/messages/stored":          GaugeStoreCount, // Mosquitto 1.4
-	"$SYS/broker/store/messages/bytes":     GaugeStoreBytes,
-	"$SYS/broker/publish/messages/dropped": GaugeDropped,
-	"$SYS/broker/clients/connected":        GaugeClients,
-}
-
-// sysVersionTopic is where Mosquitto (and the bundled broker) retain their version.
-const sysVersionTopic = "$SYS/broker/version"
-
-// connectSys starts the $SYS monitor, a clean-session client whose counters
-// (dropped messages above all) explain what the file size cannot.
-func (e *engine) connectSys() error {
-	filters := map[string]byte{}
-	for t := range sysTopics {
-		filters[t] = 0
-	}
-	// launch reads an external broker's version without the run's
-	// credentials or TLS files, so a secured broker's header has none: the
-	// monitor, which has them, records it in a note.
-	var versionOnce sync.Once
-	if e.target.Version() == "" {
-		filters[sysVersionTopic] = 0
-	}
-	handler := func(_ mqtt.Client, m mqtt.Message) {
-		if m.Topic() == sysVersionTopic {
-			versionOnce.Do(func() { e.note("info", fmt.Sprintf("broker version (from %s): %.100s", sysVersionTopic, m.Payload())) })
-			return
-		}
-		name, ok := sysTopics[m.Topic()]
-		if !ok {
-			return
-		}
-		v, err := strconv.ParseFloat(string(m.Payload()), 64)
-		if err != nil {
-			return
-		}
-		e.emit(Event{T: e.rec.Since(), Type: EvGauge, Name: name, Value: v})
-	}
-	subscribed := make(chan error, 1)
-	opts := e.clientOptions("mqbench-sys", true, e.conns.sys, false).
-		SetDefaultPublishHandler(handler).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) { e.connLost("$SYS monitor", "mqbench-sys", err, false) }).
-		SetOnConnectHandler(func(c mqtt.Client) {
-			err := e.waitToken(c.SubscribeMultiple(filters, handler), connectTimeout)
-			select {
-			case subscribed <- err:
-			default:
-			}
-		})
-	c := mqtt.NewClient(opts)
-	e.sys = c
-	if err := e.waitToken(c.Connect(), connectTimeout); err != nil {
-		return fmt.Errorf("connecting $SYS monitor: %w", err)
-	}
-	select {
-	case err := <-subscribed:
-		if err != nil {
-			return fmt.Errorf("subscribing to $SYS: %w", err)
-		}
-	case <-time.After(connectTimeout):
-		return fmt.Errorf("subscribing to $SYS: no SUBACK within %s", connectTimeout)
-	}
-	return nil
 }

@@ -24,6 +24,10 @@ const (
 	EvAction = "action" // a scenario action ran (Action, Target, Err)
 	EvNote   = "note"   // free text worth keeping (Msg), e.g. a disconnect; Level "warn" taints the run
 	EvPhase  = "phase"  // a phase began: "connect", "run", "drain", "done" (Msg holds the phase)
+	// EvReason is a reason code that is not a successful publish's (Reason):
+	// CONNACK, SUBACK per filter, DISCONNECT from the broker, or a publish
+	// the broker refused (Client, Seq: it was never acknowledged).
+	EvReason = "reason"
 )
 
 // Gauge names written by the sampler.
@@ -83,6 +87,13 @@ type Event struct {
 	Err    string `json:"err,omitempty"`
 	Level  string `json:"level,omitempty"` // note: "info" or "warn"
 	Msg    string `json:"msg,omitempty"`
+
+	// Reason is an MQTT 5 reason code as "PACKET 0xNN" ("puback 0x10"): on
+	// an ack event the acknowledgement's (for QoS 2 the PUBREC's when it is
+	// not success, else the PUBCOMP's), on a reason event a CONNACK, a SUBACK
+	// filter (Msg holds the filter), a DISCONNECT from the broker or a
+	// refused publish (Seq set). Empty for MQTT 3.1.1, which has none.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Header is the first line of the event file: everything needed to understand
@@ -266,6 +277,11 @@ type SubscriberSummary struct {
 	// DeniedByACL counts acknowledged publishes its filter matched that the
 	// scenario's ACL keeps from it (not expected, not lost).
 	DeniedByACL int64 `json:"denied_by_acl,omitempty"`
+	// ExpiredOrLost counts messages with an MQTT 5 message expiry it never
+	// got that had been acknowledged longer ago than their expiry when the
+	// run ended: the broker may have discarded them as expired (Mosquitto
+	// counts that nowhere a client can read), or lost them. Not in Lost.
+	ExpiredOrLost int64 `json:"expired_or_lost,omitempty"`
 }
 
 // Summary is derived from the events only (Summarize), so any recorded run can be
@@ -290,6 +306,14 @@ type Summary struct {
 	DroppedByBroker int64 `json:"dropped_by_broker"`
 	HeldAtEnd       int64 `json:"held_at_end"`
 	LostInCrash     int64 `json:"lost_in_crash"` // messages acked before a kill that no subscriber ever got
+	// ExpiredOrLost sums the subscribers' (see SubscriberSummary).
+	ExpiredOrLost int64 `json:"expired_or_lost,omitempty"`
+	// Refused counts publishes the broker refused with an MQTT 5 reason
+	// code of 0x80 or above (never acknowledged).
+	Refused int64 `json:"refused,omitempty"`
+	// ReasonCodes counts every MQTT 5 reason code received, by label
+	// ("puback 0x10": 123); absent for MQTT 3.1.1 runs.
+	ReasonCodes map[string]int64 `json:"reason_codes,omitempty"`
 
 	// BrokerConfigSource says whose settings the header's broker_config lines
 	// are: "launched" (mqbench wrote them and started the broker with them),

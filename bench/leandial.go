@@ -117,6 +117,9 @@ func (o *leanOptions) connectPacket() *packets.ConnectPacket {
 	cp := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
 	cp.ProtocolName = "MQTT"
 	cp.ProtocolVersion = 4
+	if o.Protocol == 3 {
+		cp.ProtocolName, cp.ProtocolVersion = "MQIsdp", 3
+	}
 	cp.CleanSession = o.Clean
 	cp.ClientIdentifier = o.ClientID
 	cp.Keepalive = uint16(o.KeepAlive / time.Second)
@@ -144,24 +147,19 @@ func (c *leanClient) dial() (*leanConn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("connecting to %s: %w", where, err)
 	}
-	if err := c.o.connectPacket().Write(nc); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("sending CONNECT to %s: %w", where, err)
-	}
 	br := bufio.NewReaderSize(nc, leanBufSize)
-	pkt, err := packets.ReadPacket(br)
-	if err != nil {
+	var aliasMax uint16
+	if c.o.V5 != nil {
+		recvMax, am, err := c.connectV5(nc, br)
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("connecting to %s: %w", where, err)
+		}
+		aliasMax = am
+		c.capWindow(int(recvMax))
+	} else if err := c.connect311(nc, br); err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("reading CONNACK from %s: %w", where, err)
-	}
-	ca, ok := pkt.(*packets.ConnackPacket)
-	if !ok {
-		nc.Close()
-		return nil, fmt.Errorf("connecting to %s: expected CONNACK, got %s", where, packetName(pkt))
-	}
-	if ca.ReturnCode != packets.Accepted {
-		nc.Close()
-		return nil, fmt.Errorf("connecting to %s: broker refused: %s (CONNACK %d)", where, packets.ConnackReturnCodes[ca.ReturnCode], ca.ReturnCode)
+		return nil, fmt.Errorf("connecting to %s: %w", where, err)
 	}
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		nc.Close()
@@ -174,8 +172,44 @@ func (c *leanClient) dial() (*leanConn, error) {
 		writerDone: make(chan struct{}),
 		kick:       make(chan struct{}, 1),
 	}
+	cn.aliasMax = aliasMax
 	cn.lastWrite.Store(c.o.Since())
 	return cn, nil
+}
+
+// connect311 sends the 3.1/3.1.1 CONNECT and checks the CONNACK.
+func (c *leanClient) connect311(nc net.Conn, br *bufio.Reader) error {
+	if err := c.o.connectPacket().Write(nc); err != nil {
+		return fmt.Errorf("sending CONNECT: %w", err)
+	}
+	pkt, err := packets.ReadPacket(br)
+	if err != nil {
+		return fmt.Errorf("reading CONNACK: %w", err)
+	}
+	ca, ok := pkt.(*packets.ConnackPacket)
+	if !ok {
+		return fmt.Errorf("expected CONNACK, got %s", packetName(pkt))
+	}
+	if ca.ReturnCode != packets.Accepted {
+		return fmt.Errorf("broker refused: %s (CONNACK %d)", packets.ConnackReturnCodes[ca.ReturnCode], ca.ReturnCode)
+	}
+	return nil
+}
+
+// capWindow keeps the window within the broker's receive maximum (MQTT 5
+// CONNACK): more unacknowledged QoS 1/2 publishes would be a protocol error
+// (DISCONNECT 0x93). A reconnect may lower it further, never raise it.
+func (c *leanClient) capWindow(recvMax int) {
+	if c.o.QoS == 0 || recvMax <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if recvMax < c.window {
+		c.note("info", fmt.Sprintf("publisher %s: window %d capped to the broker's receive maximum %d", c.o.ClientID, c.window, recvMax))
+		c.window = recvMax
+		c.batch = min(max(recvMax/4, 1), leanFlushBatch)
+	}
 }
 
 // start runs the connection's reader and writer.

@@ -56,13 +56,17 @@ type leanOptions struct {
 	// HasPassword sends Password even when empty (MQTT tells an empty password from none).
 	HasPassword bool
 	Will        *scenarios.Will // nil = no will
-	Clean       bool
-	QoS         byte
-	Topic       string
-	Retain      bool
-	Window      int           // unacknowledged publishes allowed (1..65535); QoS 0: unwritten ones
-	KeepAlive   time.Duration // 0 = keepAlive (60 s)
-	StallAfter  time.Duration // 0 = stallAfter (10 s)
+	// Protocol is 3 (MQTT 3.1) or 4 (3.1.1, also for 0); V5 non-nil makes
+	// the connection MQTT 5 (leanv5.go) and Protocol is then ignored.
+	Protocol   byte
+	V5         *leanV5
+	Clean      bool
+	QoS        byte
+	Topic      string
+	Retain     bool
+	Window     int           // unacknowledged publishes allowed (1..65535); QoS 0: unwritten ones
+	KeepAlive  time.Duration // 0 = keepAlive (60 s)
+	StallAfter time.Duration // 0 = stallAfter (10 s)
 	// Stop ends everything: waits return, the connection is closed. Required.
 	Stop <-chan struct{}
 	// Since stamps acknowledgements (ns since the run's start). Required.
@@ -88,6 +92,7 @@ type leanMsg struct {
 	seq     int64
 	payload []byte
 	rec     bool // PUBREC seen: a resend sends PUBREL, not the PUBLISH
+	recRC   byte // MQTT 5: the PUBREC's reason code
 }
 
 // leanItem is one packet for the writer. Packets are built by the writer from
@@ -112,6 +117,7 @@ type leanConn struct {
 	lastWrite  atomic.Int64  // Since() of the last flush
 	pingSent   atomic.Int64  // Since() of the outstanding PINGREQ, 0 if none
 	kick       chan struct{} // wakes the writer to write and flush what is queued (capacity 1)
+	aliasMax   uint16        // MQTT 5: the broker's topic alias maximum (0 = no aliases)
 	unflushed  atomic.Int64  // PUBLISH/PUBREL queued and not yet flushed
 
 	sendMu sync.Mutex // publisher sends vs the drain after death
@@ -316,85 +322,15 @@ func (c *leanClient) waitIdle(stop <-chan struct{}) bool {
 
 // ack records one acknowledgement; the caller holds mu, so whoever sees the
 // window drain also sees every OnAck that drained it.
-func (c *leanClient) ack(seq, t int64) {
+func (c *leanClient) ack(seq, t int64, reason string) {
 	c.acks.Add(1)
+	if c.o.V5 != nil && c.o.V5.OnAck != nil {
+		c.o.V5.OnAck(seq, t, reason)
+		return
+	}
 	if c.o.OnAck != nil {
 		c.o.OnAck(seq, t)
 	}
-}
-
-// reader completes the acknowledgement flows; when the connection ends it
-// decides, through OnLost, between reconnecting and giving up.
-func (c *leanClient) reader(cn *leanConn) {
-	unexpected := 0
-	// What was read is handled as one batch: PUBRELs flushed and the window
-	// reopened once the read buffer is empty, so the publisher wakes once per
-	// batch of acks and fills every freed slot, instead of once per ack.
-	rels, freed := false, false
-	for {
-		if cn.br.Buffered() == 0 {
-			if rels {
-				if c.wantFlush(cn, true) {
-					cn.requestFlush()
-				}
-				rels = false
-			}
-			if freed {
-				c.signal()
-				freed = false
-			}
-		}
-		pkt, err := packets.ReadPacket(cn.br)
-		if err != nil {
-			cn.fail(fmt.Errorf("reading from broker: %w", err))
-			break
-		}
-		t := c.o.Since()
-		var id uint16
-		var want byte
-		switch p := pkt.(type) {
-		case *packets.PubackPacket:
-			id, want = p.MessageID, 1
-		case *packets.PubcompPacket:
-			id, want = p.MessageID, 2
-		case *packets.PubrecPacket:
-			c.mu.Lock()
-			if m := c.msgs[p.MessageID]; m != nil {
-				m.rec = true
-			}
-			c.mu.Unlock()
-			if cn.trySend(leanItem{kind: packets.Pubrel, id: p.MessageID}) {
-				cn.unflushed.Add(1)
-			} else if c.overflow.Add(1) == 1 {
-				c.note("warn", fmt.Sprintf("publisher %s: writer queue full, PUBREL %d not sent", c.o.ClientID, p.MessageID))
-			}
-			rels = true
-			continue
-		case *packets.PingrespPacket:
-			cn.pingSent.Store(0)
-			continue
-		default:
-			if unexpected++; unexpected == 1 {
-				c.note("info", fmt.Sprintf("publisher %s ignored an unexpected %s from the broker", c.o.ClientID, packetName(pkt)))
-			}
-			continue
-		}
-		c.mu.Lock()
-		m := c.msgs[id]
-		if m == nil || c.o.QoS != want {
-			c.mu.Unlock()
-			if unexpected++; unexpected == 1 {
-				c.note("info", fmt.Sprintf("publisher %s: acknowledgement for packet id %d that is not in flight", c.o.ClientID, id))
-			}
-			continue
-		}
-		c.msgs[id] = nil
-		c.ack(m.seq, t) // under mu: recorded before its slot can be reused
-		c.inflight--
-		c.mu.Unlock()
-		freed = true
-	}
-	c.lost(cn)
 }
 
 // lost handles the end of a connection: unwritten QoS 0 messages are lost;

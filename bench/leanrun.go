@@ -32,12 +32,33 @@ func (p *publisher) connectLean() error {
 		},
 		OnReconnect: func() { e.note("info", fmt.Sprintf("publisher %s reconnected", p.id)) },
 		Note:        e.note,
+		Protocol:    byte(p.cfg.Protocol),
+		V5:          p.leanV5(),
 	})
 	if err != nil {
 		return fmt.Errorf("connecting publisher %s: %w", p.id, err)
 	}
 	p.lean = c
 	return nil
+}
+
+// leanV5 is the publisher's MQTT 5 mode with its reason codes recorded, nil
+// for a 3.1/3.1.1 publisher.
+func (p *publisher) leanV5() *leanV5 {
+	if !p.cfg.V5() {
+		return nil
+	}
+	v := newLeanV5(p.cfg)
+	v.OnAck = p.recordAckReason
+	v.OnReason = func(t int64, reason, client string) {
+		p.e.emit(Event{T: t, Type: EvReason, Client: client, Reason: reason})
+	}
+	v.OnRefused = func(seq, t int64, reason string) {
+		p.e.emit(Event{T: t, Type: EvReason, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Reason: reason})
+		pkt, code, _ := ParseReason(reason)
+		p.noteErr("info", fmt.Sprintf("publisher %s seq %d refused by the broker: %s (%s)", p.id, seq, reason, ReasonName(pkt, code)))
+	}
+	return v
 }
 
 // runLean is run() for the lean publisher: the same pacing, window and events

@@ -19,6 +19,10 @@ func (c *leanClient) writer(cn *leanConn) {
 	bw := bufio.NewWriterSize(cn.nc, leanBufSize)
 	pub := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
 	pub.Qos, pub.Retain, pub.TopicName = c.o.QoS, c.o.Retain, c.o.Topic
+	var w5 *leanWriter5
+	if c.o.V5 != nil {
+		w5 = c.newWriter5(cn)
+	}
 	var written0 []int64 // QoS 0 publishes written since the last flush: acked once flushed
 	for {
 		select {
@@ -39,7 +43,13 @@ func (c *leanClient) writer(cn *leanConn) {
 			default:
 				break drain
 			}
-			if err := c.writeItem(bw, pub, it); err != nil {
+			var err error
+			if w5 != nil {
+				err = w5.writeItem5(bw, it)
+			} else {
+				err = c.writeItem(bw, pub, it)
+			}
+			if err != nil {
 				cn.fail(fmt.Errorf("writing to broker: %w", err))
 				return
 			}
@@ -64,7 +74,7 @@ func (c *leanClient) writer(cn *leanConn) {
 		if len(written0) > 0 {
 			c.mu.Lock()
 			for _, seq := range written0 {
-				c.ack(seq, t)
+				c.ack(seq, t, "")
 			}
 			c.inflight -= len(written0)
 			c.mu.Unlock()

@@ -364,6 +364,10 @@ func appendEvent(b []byte, e *Event) []byte {
 		b = append(b, `,"msg":`...)
 		b = appendString(b, e.Msg)
 	}
+	if e.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendString(b, e.Reason)
+	}
 	return append(b, '}', '\n')
 }
 

@@ -380,6 +380,10 @@ func (e *engine) setup() error {
 				subscribed: make(chan error, 1),
 				seen:       map[string][]bool{},
 			}
+			if scfg.V5() {
+				s.v5 = &sub5{}
+				s.firstConn = true
+			}
 			e.subs = append(e.subs, s)
 			e.subByID[id] = s
 		}
@@ -397,6 +401,32 @@ func (e *engine) expected(s *subscriber) int64 {
 		}
 	}
 	return n
+}
+
+// missing is how many expected deliveries have not arrived yet; the
+// members of a shared subscription count together, as the broker gives
+// each message to one of them.
+func (e *engine) missing() int64 {
+	var missing int64
+	shares := map[string]int64{}
+	expected := map[string]int64{}
+	for _, s := range e.subs {
+		if s.cfg.SharedGroup != "" {
+			k := s.cfg.SubscribeFilter()
+			shares[k] += s.unique.Load()
+			expected[k] = e.expected(s)
+			continue
+		}
+		if d := e.expected(s) - s.unique.Load(); d > 0 {
+			missing += d
+		}
+	}
+	for k, got := range shares {
+		if d := expected[k] - got; d > 0 {
+			missing += d
+		}
+	}
+	return missing
 }
 
 func (e *engine) acked() int64 {
@@ -556,10 +586,10 @@ func (e *engine) drain() {
 		complete, quiet := pubsDone, pubsDone
 		now := e.rec.Since()
 		startNS := now - int64(time.Since(start))
+		if e.missing() > 0 {
+			complete = false
+		}
 		for _, s := range e.subs {
-			if s.unique.Load() < e.expected(s) {
-				complete = false
-			}
 			if s.expectedDown.Load() {
 				continue
 			}
@@ -579,12 +609,7 @@ func (e *engine) drain() {
 			return
 		}
 		if time.Now().After(deadline) {
-			var missing int64
-			for _, s := range e.subs {
-				if d := e.expected(s) - s.unique.Load(); d > 0 {
-					missing += d
-				}
-			}
+			missing := e.missing()
 			e.note("info", fmt.Sprintf("drain timeout after %s: %d expected deliveries not received", e.sc.DrainTimeout.D(), missing))
 			return
 		}
@@ -663,6 +688,10 @@ func (e *engine) shutdown() {
 		disc(p.client)
 	}
 	for _, s := range e.subs {
+		if s.v5 != nil {
+			cwg.Add(1)
+			go func() { defer cwg.Done(); s.closeV5() }()
+		}
 		s.subscribeMu.Lock()
 		c := s.client
 		s.subscribeMu.Unlock()

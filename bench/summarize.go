@@ -170,6 +170,10 @@ func Summarize(run *Run) Summary {
 			}
 		}
 		for _, g := range sc.Subscribers {
+			if g.SharedGroup != "" {
+				addShare(subs, g, addSub)
+				continue
+			}
 			for _, id := range g.IDs() {
 				if _, dup := subs[id]; !dup {
 					addSub(id, g.Filter, true)
@@ -204,6 +208,9 @@ func Summarize(run *Run) Summary {
 	var maxDupStores int64
 	for i := range run.Events {
 		e := &run.Events[i]
+		if e.Reason != "" {
+			countReason(&s, e)
+		}
 		switch e.Type {
 		case EvPub:
 			k := msgKey{e.Client, e.Seq}
@@ -406,6 +413,7 @@ func Summarize(run *Run) Summary {
 	} else if s.Drops.Stale {
 		note("the broker's drop counter was last updated at %s, before the last acknowledgement at %s: drops after that are counted as lost", fmtNS(s.Drops.LastUpdateT), fmtNS(lastAck))
 	}
+	expiry := messageExpiries(sc)
 	gaps := make([]int64, len(subOrder))
 	for i, id := range subOrder {
 		st := subs[id]
@@ -424,6 +432,11 @@ func Summarize(run *Run) Summary {
 		st := subs[id]
 		st.sum.Dropped = shares[i]
 		st.sum.Lost = st.gap - st.sum.Dropped
+		if exp := expiredCandidates(expiry, st, ackT, topicOf, endT); exp > 0 {
+			st.sum.ExpiredOrLost = min(exp, st.sum.Lost)
+			st.sum.Lost -= st.sum.ExpiredOrLost
+			s.ExpiredOrLost += st.sum.ExpiredOrLost
+		}
 		s.Delivered += st.sum.Delivered
 		s.Duplicates += st.sum.Duplicates
 		s.Reordered += st.sum.Reordered

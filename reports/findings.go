@@ -69,8 +69,23 @@ func accountingFinding(s *bench.Summary, expected int64) string {
 	case s.Drops.Stale && s.Lost > 0:
 		lost = fmt.Sprintf("%s unaccounted for (lost, or dropped after the counter's last update)", are(s.Lost))
 	}
-	return fmt.Sprintf("Of %s %s expected by subscribers, %s delivered during the run, %s still held by the broker at the end, %s and %s.",
-		groupInt(expected), plural(expected, "message", "messages"), were(s.Delivered), were(s.HeldAtEnd), dropped, lost)
+	msg := fmt.Sprintf("Of %s %s expected by subscribers, %s delivered during the run, %s still held by the broker at the end, %s%s and %s.",
+		groupInt(expected), plural(expected, "message", "messages"), were(s.Delivered), were(s.HeldAtEnd), dropped, expiredPart(s), lost)
+	// MQTT 5: the expiry and the reason codes are part of where messages went.
+	for _, more := range []string{expiredFinding(s), reasonFindings(s)} {
+		if more != "" {
+			msg += " " + more
+		}
+	}
+	return msg
+}
+
+// expiredPart is the accounting's clause for messages that may have expired.
+func expiredPart(s *bench.Summary) string {
+	if s.ExpiredOrLost == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %s %s expired or lost", groupInt(s.ExpiredOrLost), plural(s.ExpiredOrLost, "was", "were"))
 }
 
 // lostFinding explains the lost count, and what it may hide when the drop

@@ -98,6 +98,9 @@ func (s *Scenario) validateProtocol(bad func(path, format string, args ...interf
 			}
 			continue
 		}
+		if p.Client != ClientLean || p.ConnectionPerMessage {
+			bad(path+".protocol", "MQTT 5 publishers run on the lean client (client: lean, without connection_per_message)")
+		}
 		if p.ResponseTopic != "" && strings.ContainsAny(p.ResponseTopic, "+#") {
 			bad(path+".response_topic", "a topic name cannot contain wildcards (got %q)", p.ResponseTopic)
 		}

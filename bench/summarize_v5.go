@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"time"
+
+	"github.com/mqbench/mqbench/scenarios"
+)
+
+// countReason counts one MQTT 5 reason code, and a refused publish.
+func countReason(s *Summary, e *Event) {
+	if s.ReasonCodes == nil {
+		s.ReasonCodes = map[string]int64{}
+	}
+	s.ReasonCodes[e.Reason]++
+	if e.Type == EvReason && e.Seq != 0 {
+		if _, code, ok := ParseReason(e.Reason); ok && ReasonFailed(code) {
+			s.Refused++
+		}
+	}
+}
+
+// addShare makes the subscribers of a shared group one entry of the
+// accounting, named by the filter they subscribe ($share/GROUP/FILTER): the
+// broker gives each message to one member, so the share, not each member,
+// is expected to receive it. Groups naming the same share and filter join
+// the same entry.
+func addShare(subs map[string]*subState, g scenarios.Subscriber, addSub func(id, filter string, known bool) *subState) {
+	key := g.SubscribeFilter()
+	st := subs[key]
+	if st == nil {
+		st = addSub(key, g.Filter, true)
+	}
+	for _, id := range g.IDs() {
+		if _, dup := subs[id]; !dup {
+			subs[id] = st
+		}
+	}
+}
+
+// messageExpiries maps each MQTT 5 publisher with a message expiry to that
+// expiry as the broker applies it (whole seconds).
+func messageExpiries(sc *scenarios.Scenario) map[string]int64 {
+	if sc == nil {
+		return nil
+	}
+	var m map[string]int64
+	for _, p := range sc.Publishers {
+		secs := p.MessageExpirySeconds()
+		if !p.V5() || secs == 0 {
+			continue
+		}
+		if m == nil {
+			m = map[string]int64{}
+		}
+		for _, id := range p.IDs() {
+			m[id] = int64(secs) * int64(time.Second)
+		}
+	}
+	return m
+}
+
+// expiredCandidates counts the messages a subscriber expected and never got
+// whose expiry had passed by the end of the run (acknowledged at least their
+// expiry before endT): the broker may have discarded them as expired.
+func expiredCandidates(expiry map[string]int64, st *subState, ackT map[msgKey]int64, topicOf func(string) (string, bool), endT int64) int64 {
+	if len(expiry) == 0 || !st.known {
+		return 0
+	}
+	var n int64
+	for k, t := range ackT {
+		ex, ok := expiry[k.pub]
+		if !ok || t+ex > endT {
+			continue
+		}
+		if topic, ok := topicOf(k.pub); !ok || !MatchTopic(st.filter, topic) {
+			continue
+		}
+		if _, got := st.seen[k]; !got {
+			n++
+		}
+	}
+	return n
+}

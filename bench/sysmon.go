@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// sysTopics are the $SYS counters mqbench records, each mapped to its gauge.
+// Subscribing to these alone (not $SYS/#) keeps the broker's own store small.
+var sysTopics = map[string]string{
+	"$SYS/broker/store/messages/count":     GaugeStoreCount,
+	"$SYS/broker/messages/stored":          GaugeStoreCount, // Mosquitto 1.4
+	"$SYS/broker/store/messages/bytes":     GaugeStoreBytes,
+	"$SYS/broker/publish/messages/dropped": GaugeDropped,
+	"$SYS/broker/clients/connected":        GaugeClients,
+}
+
+// sysVersionTopic is where Mosquitto (and the bundled broker) retain their version.
+const sysVersionTopic = "$SYS/broker/version"
+
+// connectSys starts the $SYS monitor, a clean-session client whose counters
+// (dropped messages above all) explain what the file size cannot.
+func (e *engine) connectSys() error {
+	filters := map[string]byte{}
+	for t := range sysTopics {
+		filters[t] = 0
+	}
+	// launch reads an external broker's version without the run's
+	// credentials or TLS files, so a secured broker's header has none: the
+	// monitor, which has them, records it in a note.
+	var versionOnce sync.Once
+	if e.target.Version() == "" {
+		filters[sysVersionTopic] = 0
+	}
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		if m.Topic() == sysVersionTopic {
+			versionOnce.Do(func() { e.note("info", fmt.Sprintf("broker version (from %s): %.100s", sysVersionTopic, m.Payload())) })
+			return
+		}
+		name, ok := sysTopics[m.Topic()]
+		if !ok {
+			return
+		}
+		v, err := strconv.ParseFloat(string(m.Payload()), 64)
+		if err != nil {
+			return
+		}
+		e.emit(Event{T: e.rec.Since(), Type: EvGauge, Name: name, Value: v})
+	}
+	subscribed := make(chan error, 1)
+	opts := e.clientOptions("mqbench-sys", true, e.conns.sys, false).
+		SetDefaultPublishHandler(handler).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { e.connLost("$SYS monitor", "mqbench-sys", err, false) }).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			err := e.waitToken(c.SubscribeMultiple(filters, handler), connectTimeout)
+			select {
+			case subscribed <- err:
+			default:
+			}
+		})
+	c := mqtt.NewClient(opts)
+	e.sys = c
+	if err := e.waitToken(c.Connect(), connectTimeout); err != nil {
+		return fmt.Errorf("connecting $SYS monitor: %w", err)
+	}
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			return fmt.Errorf("subscribing to $SYS: %w", err)
+		}
+	case <-time.After(connectTimeout):
+		return fmt.Errorf("subscribing to $SYS: no SUBACK within %s", connectTimeout)
+	}
+	return nil
+}
