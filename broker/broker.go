@@ -8,8 +8,8 @@
 //
 // MQTT 5 (v5.go, v5codec.go) covers CONNECT/CONNACK properties and reason
 // codes, PUBLISH properties, acknowledgement reason codes, session and message
-// expiry, incoming topic aliases and DISCONNECT reason codes; what it does not
-// implement yet (will delay, subscription options and identifiers, shared
+// expiry, incoming topic aliases, subscription options and identifiers and
+// DISCONNECT reason codes; what it does not implement yet (will delay, shared
 // subscriptions) is refused with a reason code, never quietly ignored.
 //
 // One goroutine (the state owner) owns sessions, subscriptions, the message store

@@ -228,7 +228,7 @@ func (st *state) resume(s *session) {
 		default:
 			cm.state = inflightState(cm.qos)
 			cm.dup = true
-			c.send(st.publishPkt(s, cm.msg, cm.qos, true, cm.retain, cm.mid))
+			c.send(st.publishPkt(s, cm.msg, cm.qos, true, cm.retain, cm.mid, cm.subIDs))
 		}
 	}
 	st.promote(s)

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	mp "github.com/mochi-mqtt/server/v2/packets"
+
 	"github.com/mqbench/mqbench/broker/auth"
 	"github.com/mqbench/mqbench/broker/persist"
 )
@@ -41,10 +43,20 @@ func (st *state) inflightMax(s *session) int {
 
 // publishPkt is the PUBLISH of one delivery of m to s, with MQTT 5
 // properties when s's client speaks MQTT 5.
-func (st *state) publishPkt(s *session, m *storedMsg, qos byte, dup, retain bool, mid uint16) outPkt {
+func (st *state) publishPkt(s *session, m *storedMsg, qos byte, dup, retain bool, mid uint16, ids []uint32) outPkt {
 	p := outPkt{kind: outPublish, qos: qos, dup: dup, retain: retain, mid: mid, topic: m.topic, payload: m.payload}
 	if s.conn != nil && s.conn.v5 {
 		p.v5, p.props = true, st.outProps(m)
+		if len(ids) > 0 {
+			pr := &mp.Properties{}
+			if p.props != nil {
+				*pr = *p.props
+			}
+			for _, id := range ids {
+				pr.SubscriptionIdentifier = append(pr.SubscriptionIdentifier, int(id))
+			}
+			p.props = pr
+		}
 	}
 	return p
 }
@@ -136,7 +148,7 @@ func (st *state) drop(s *session) {
 // deliver hands m to one session: straight into the in-flight window when the
 // client is connected and there is room, else into its queue, else dropped and
 // counted. QoS 0 is sent at once to a connected client and is not held.
-func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool) {
+func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool, ids []uint32) {
 	if st.expired(m) || st.tooLarge(s, m) {
 		return
 	}
@@ -146,14 +158,14 @@ func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool) {
 				st.drop(s)
 				return
 			}
-			c.send(st.publishPkt(s, m, 0, false, retain, 0))
+			c.send(st.publishPkt(s, m, 0, false, retain, 0, ids))
 			return
 		}
 		if !st.cfg.QueueQoS0Messages {
 			return
 		}
 	}
-	cm := &clientMsg{msg: m, qos: qos, retain: retain, mid: s.nextMid()}
+	cm := &clientMsg{msg: m, qos: qos, retain: retain, mid: s.nextMid(), subIDs: ids}
 	if s.conn != nil && st.readyForFlight(s, qos) {
 		st.addInflight(s, cm)
 		return
@@ -193,7 +205,7 @@ func (st *state) putInflight(s *session, cm *clientMsg) {
 	s.inflight.push(cm)
 	s.byMid[cm.mid] = cm
 	st.inflight++
-	s.conn.send(st.publishPkt(s, cm.msg, cm.qos, cm.dup, cm.retain, cm.mid))
+	s.conn.send(st.publishPkt(s, cm.msg, cm.qos, cm.dup, cm.retain, cm.mid, cm.subIDs))
 	// Like Mosquitto 2.0.11, a delivery once sent is marked dup (and saved so):
 	// any later send of it is a re-send.
 	cm.dup = true
@@ -235,7 +247,7 @@ func (st *state) promote(s *session) {
 		}
 		if cm.qos == 0 {
 			st.held--
-			s.conn.send(st.publishPkt(s, cm.msg, 0, false, cm.retain, 0))
+			s.conn.send(st.publishPkt(s, cm.msg, 0, false, cm.retain, 0, cm.subIDs))
 			st.unref(cm.msg)
 			continue
 		}

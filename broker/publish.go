@@ -70,16 +70,24 @@ func (st *state) newMsg(s *session, p *packets.PublishPacket, p5 *v5Publish) *st
 	return m
 }
 
-func (st *state) collect(s *session, qos byte) {
+// collect records one matching subscription; sub is its QoS with the MQTT 5
+// options No Local and Retain As Published in the bits the SUB chunk keeps
+// them in (subNoLocal, subRetainAsPublished). A No Local subscription does
+// not match its own client's messages, as in subs__process.
+func (st *state) collect(s *session, sub byte) {
+	if sub&subNoLocal != 0 && s.id == st.routeSource {
+		return
+	}
+	qos, rap := sub&3, sub&subRetainAsPublished != 0
 	if s.mark == st.matchGen {
-		if qos > st.matches[s.markIdx].qos {
-			st.matches[s.markIdx].qos = qos
-		}
+		mt := &st.matches[s.markIdx]
+		mt.qos = max(mt.qos, qos)
+		mt.rap = mt.rap || rap
 		return
 	}
 	s.mark = st.matchGen
 	s.markIdx = len(st.matches)
-	st.matches = append(st.matches, match{s: s, qos: qos})
+	st.matches = append(st.matches, match{s: s, qos: qos, rap: rap})
 }
 
 // route delivers m to every matching session once, at the highest QoS any of its
@@ -87,15 +95,20 @@ func (st *state) collect(s *session, qos byte) {
 func (st *state) route(m *storedMsg) int {
 	st.matchGen++
 	st.matches = st.matches[:0]
-	st.subs.match(strings.Split(m.topic, "/"), 0, st.collectFn)
-	n := len(st.matches)
+	st.routeSource = m.sourceID
+	if m.sys {
+		st.routeSource = ""
+	}
+	n := st.subs.match(strings.Split(m.topic, "/"), 0, st.collectFn)
 	for i := range st.matches {
 		mt := st.matches[i]
 		st.matches[i].s = nil
 		if !mt.s.allowed(m.topic, auth.Read) {
 			continue
 		}
-		st.deliver(mt.s, m, st.outQoS(mt.qos, m.qos), false)
+		// A live delivery goes out with retain cleared unless a matching
+		// subscription asked for Retain As Published.
+		st.deliver(mt.s, m, st.outQoS(mt.qos, m.qos), mt.rap && m.retain, mt.s.matchingIDs(m.topic))
 	}
 	if m.retain {
 		st.setRetained(m)

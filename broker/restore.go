@@ -160,8 +160,15 @@ func (r *restorer) load() {
 			st.nsubs++
 			s.subOrder = append(s.subOrder, sub.Topic)
 		}
-		s.subs[sub.Topic] = sub.QoS
-		st.subs.add(sub.Topic, s, sub.QoS)
+		opts := sub.Options & (subNoLocal | subRetainAsPublished)
+		s.subs[sub.Topic] = sub.QoS | opts
+		st.subs.add(sub.Topic, s, sub.QoS|opts)
+		if sub.Identifier != 0 {
+			if s.subIDs == nil {
+				s.subIDs = make(map[string]uint32)
+			}
+			s.subIDs[sub.Topic] = sub.Identifier
+		}
 	}
 	for i := range db.Retains {
 		m := msgs[chk.RetainStore[i]]
@@ -216,12 +223,22 @@ func (r *restorer) clientMsg(i int, m *storedMsg) {
 		}
 		return
 	}
-	if len(cmr.Properties) > 0 {
-		r.stripped++
-		r.drop(off, "CLIENT_MSG", "MQTT 5 properties (%d bytes) of the delivery to %q (mid %d) dropped: the bundled broker keeps MQTT 3.1.1 messages only",
-			len(cmr.Properties), cmr.ClientID, cmr.Mid)
-	}
 	cm := &clientMsg{msg: m, mid: cmr.Mid, qos: cmr.QoS, state: cmr.State, retain: cmr.Retain, dup: cmr.Dup}
+	if len(cmr.Properties) > 0 {
+		// Mosquitto keeps a delivery's Subscription Identifiers here.
+		var p mp.Properties
+		_, err := p.Decode(mp.Publish, bytes.NewBuffer(cmr.Properties))
+		if err == nil {
+			for _, id := range p.SubscriptionIdentifier {
+				cm.subIDs = append(cm.subIDs, uint32(id))
+			}
+		}
+		if err != nil || len(cm.subIDs) == 0 {
+			r.stripped++
+			r.drop(off, "CLIENT_MSG", "MQTT 5 properties (%d bytes) of the delivery to %q (mid %d) dropped: only subscription identifiers are kept",
+				len(cmr.Properties), cmr.ClientID, cmr.Mid)
+		}
+	}
 	switch {
 	case cmr.Direction == persist.DirIn:
 		if s.inByMid[cm.mid] != nil {

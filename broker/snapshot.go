@@ -196,7 +196,7 @@ func (st *state) snapshot(shutdown bool) *snapCut {
 		add := func(cm *clientMsg, dir uint8) {
 			db.ClientMsgs = append(db.ClientMsgs, persist.ClientMsg{
 				ClientID: s.id, StoreID: cm.msg.id, Mid: cm.mid, QoS: cm.qos, State: cm.state,
-				Retain: cm.retain, Dup: cm.dup, Direction: dir,
+				Retain: cm.retain, Dup: cm.dup, Direction: dir, Properties: subIDProps(cm.subIDs),
 			})
 		}
 		for cm := s.incoming.head; cm != nil; cm = cm.next {
@@ -211,7 +211,8 @@ func (st *state) snapshot(shutdown bool) *snapCut {
 	}
 	for _, s := range sessions {
 		for _, f := range s.subOrder {
-			db.Subs = append(db.Subs, persist.Sub{ClientID: s.id, Topic: f, QoS: s.subs[f]})
+			db.Subs = append(db.Subs, persist.Sub{ClientID: s.id, Topic: f, QoS: s.subs[f] & 3,
+				Options: s.subs[f] &^ 3, Identifier: s.subIDs[f]})
 		}
 	}
 	topics := make([]string, 0, len(st.retained))
@@ -225,4 +226,33 @@ func (st *state) snapshot(shutdown bool) *snapCut {
 		db.Retains = append(db.Retains, st.retained[t].id)
 	}
 	return cut
+}
+
+// subIDProps is the property block (with its varint length) Mosquitto saves
+// with a delivery carrying Subscription Identifiers, one property each.
+func subIDProps(ids []uint32) []byte {
+	if len(ids) == 0 {
+		return nil
+	}
+	var body []byte
+	for _, id := range ids {
+		body = append(body, 0x0B)
+		body = appendVarint(body, id)
+	}
+	return append(appendVarint(nil, uint32(len(body))), body...)
+}
+
+// appendVarint appends v as an MQTT variable byte integer.
+func appendVarint(b []byte, v uint32) []byte {
+	for {
+		d := byte(v & 0x7f)
+		v >>= 7
+		if v > 0 {
+			d |= 0x80
+		}
+		b = append(b, d)
+		if v == 0 {
+			return b
+		}
+	}
 }

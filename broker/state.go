@@ -40,7 +40,8 @@ type session struct {
 	conn      *conn
 	seq       uint64 // creation order, the order sessions are saved in
 
-	subs     map[string]byte
+	subs     map[string]byte   // filter: QoS | subNoLocal | subRetainAsPublished
+	subIDs   map[string]uint32 // filter: MQTT 5 Subscription Identifier, when it has one
 	subOrder []string
 
 	lastMid  uint16
@@ -72,6 +73,7 @@ func (s *session) nextMid() uint16 {
 type match struct {
 	s   *session
 	qos byte
+	rap bool // a matching subscription has Retain As Published
 }
 
 type saveResult struct {
@@ -105,6 +107,7 @@ type state struct {
 	matches                         []match
 	matchGen                        uint64
 	collectFn                       func(*session, byte)
+	routeSource                     string // client id of the message being routed (No Local)
 	changes                         int
 	lastSaveS                       int64
 	saving, savePending             bool
@@ -388,6 +391,14 @@ func (st *state) protocolError(c *conn, why string) {
 	st.disconnect(c, true)
 }
 
+// malformed closes the connection of a client whose packet Mosquitto
+// refuses as malformed (DISCONNECT 0x81 for MQTT 5).
+func (st *state) malformed(c *conn, why string) {
+	st.b.log.printf(logNotice, "Client %s disconnected due to malformed packet: %s.", st.name(c), why)
+	st.sendDisconnect(c, 0x81)
+	st.disconnect(c, true)
+}
+
 func (st *state) name(c *conn) string {
 	if c.clientID != "" {
 		return c.clientID
@@ -480,7 +491,7 @@ func (st *state) removeSession(s *session) {
 		st.subs.remove(f, s)
 	}
 	st.nsubs -= int64(len(s.subs))
-	s.subs, s.subOrder = nil, nil
+	s.subs, s.subOrder, s.subIDs = nil, nil, nil
 	for cm := s.inflight.head; cm != nil; {
 		next := cm.next
 		st.removeOut(s, cm)
@@ -499,4 +510,3 @@ func (st *state) removeSession(s *session) {
 	delete(st.sessions, s.id)
 	delete(st.expiring, s)
 }
-

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"time"
 
 	mp "github.com/mochi-mqtt/server/v2/packets"
@@ -60,20 +59,7 @@ func storedProps(raw []byte) []byte {
 	if len(keep) == 0 {
 		return nil
 	}
-	var b bytes.Buffer
-	for n := len(keep); ; {
-		d := byte(n & 0x7f)
-		n >>= 7
-		if n > 0 {
-			d |= 0x80
-		}
-		b.WriteByte(d)
-		if n == 0 {
-			break
-		}
-	}
-	b.Write(keep)
-	return b.Bytes()
+	return append(appendVarint(nil, uint32(len(keep))), keep...)
 }
 
 // storedMsg is one message in the store, shared by every delivery of it (as in
@@ -114,6 +100,7 @@ type clientMsg struct {
 	state  uint8 // persist.State* values, as Mosquitto numbers them
 	retain bool
 	dup    bool
+	subIDs []uint32 // MQTT 5 Subscription Identifiers the delivery carries
 	prev   *clientMsg
 	next   *clientMsg
 }

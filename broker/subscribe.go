@@ -20,8 +20,31 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5
 	codes := make([]byte, len(p.Topics))
 	denied := make([]bool, len(p.Topics))
 	filters := make([]string, len(p.Topics))
+	existed := make([]bool, len(p.Topics))
+	var id uint32
+	if p5 != nil && p5.subID {
+		id = uint32(p5.subs[0].Identifier)
+		if id == 0 {
+			st.malformed(c, "subscription identifier 0")
+			return
+		}
+	}
 	for i, f := range p.Topics {
 		q := p.Qoss[i]
+		opts := byte(0)
+		if p5 != nil {
+			o := p5.subs[i]
+			if o.RetainHandling == 3 {
+				st.malformed(c, "retain handling 3")
+				return
+			}
+			if o.NoLocal {
+				opts |= subNoLocal
+			}
+			if o.RetainAsPublished {
+				opts |= subRetainAsPublished
+			}
+		}
 		if q > 2 {
 			st.protocolError(c, "invalid QoS in SUBSCRIBE")
 			return
@@ -57,21 +80,37 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5
 		if _, ok := s.subs[f]; !ok {
 			st.nsubs++
 			s.subOrder = append(s.subOrder, f)
+		} else {
+			existed[i] = true
 		}
-		s.subs[f] = q
-		st.subs.add(f, s, q)
+		s.subs[f] = q | opts
+		st.subs.add(f, s, q|opts)
+		if id != 0 {
+			if s.subIDs == nil {
+				s.subIDs = make(map[string]uint32)
+			}
+			s.subIDs[f] = id
+		} else {
+			delete(s.subIDs, f)
+		}
 		codes[i] = q
 		st.b.log.printf(logSubscribe, "%s %d %s", s.id, q, f)
 	}
 	st.changed()
 	c.send(outPkt{kind: outSuback, mid: p.MessageID, codes: codes, v5: c.v5})
 	for i, f := range filters {
-		if denied[i] {
+		// Retain Handling: 0 sends retained messages, 1 only for a new
+		// subscription, 2 never.
+		if denied[i] || (p5 != nil && (p5.subs[i].RetainHandling == 2 || (p5.subs[i].RetainHandling == 1 && existed[i]))) {
 			continue
+		}
+		var ids []uint32
+		if id != 0 {
+			ids = []uint32{id}
 		}
 		for topic, m := range st.retained {
 			if topicMatch(f, topic) && s.allowed(topic, auth.Read) && st.retainSourceAllowed(m) {
-				st.deliver(s, m, st.outQoS(codes[i], m.qos), true)
+				st.deliver(s, m, st.outQoS(codes[i], m.qos), true, ids)
 			}
 		}
 	}
@@ -117,6 +156,7 @@ func (st *state) onUnsubscribe(c *conn, s *session, p *packets.UnsubscribePacket
 			continue
 		}
 		delete(s.subs, f)
+		delete(s.subIDs, f)
 		for i, g := range s.subOrder {
 			if g == f {
 				s.subOrder = append(s.subOrder[:i], s.subOrder[i+1:]...)

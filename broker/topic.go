@@ -105,31 +105,38 @@ func (n *subNode) removeLevels(levels []string, s *session) bool {
 	return len(n.subs) == 0 && len(n.children) == 0
 }
 
-// match calls fn for every subscription matching the topic levels.
-func (n *subNode) match(levels []string, i int, fn func(*session, byte)) {
+// match calls fn for every subscription matching the topic levels and
+// returns how many it found (before No Local or the ACL rule any out), which
+// is what decides an MQTT 5 PUBACK's "no matching subscribers".
+func (n *subNode) match(levels []string, i int, fn func(*session, byte)) int {
+	found := 0
 	if i == len(levels) {
 		for s, q := range n.subs {
 			fn(s, q)
 		}
+		found += len(n.subs)
 		if h := n.children["#"]; h != nil {
 			for s, q := range h.subs {
 				fn(s, q)
 			}
+			found += len(h.subs)
 		}
-		return
+		return found
 	}
 	if c := n.children[levels[i]]; c != nil {
-		c.match(levels, i+1, fn)
+		found += c.match(levels, i+1, fn)
 	}
 	if i == 0 && strings.HasPrefix(levels[0], "$") {
-		return
+		return found
 	}
 	if c := n.children["+"]; c != nil {
-		c.match(levels, i+1, fn)
+		found += c.match(levels, i+1, fn)
 	}
 	if h := n.children["#"]; h != nil {
 		for s, q := range h.subs {
 			fn(s, q)
 		}
+		found += len(h.subs)
 	}
+	return found
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strings"
 	"time"
 
 	mp "github.com/mochi-mqtt/server/v2/packets"
@@ -11,8 +12,7 @@ import (
 // MQTT 5 in the state owner: what an MQTT 5 session adds to the 3.1.1 flows
 // (properties, reason codes, session expiry). Features not implemented yet are
 // refused with a reason code rather than quietly doing less than the client
-// asked: a Will Delay Interval, subscription options, Subscription Identifiers
-// and shared subscriptions.
+// asked: a Will Delay Interval and shared subscriptions.
 
 // v5Refusal maps a 3.1.1 CONNACK return code onto the MQTT 5 reason code
 // Mosquitto 2.0.11 sends for the same refusal.
@@ -48,8 +48,8 @@ func (st *state) v5ConnectAllowed(c *conn, p *v5Connect) bool {
 const maxTopicAlias = 10
 
 // connackProps are the CONNACK properties Mosquitto 2.0.11 sends with the
-// configuration the bundled broker honours, plus the two that say a refused
-// feature is unavailable (Mosquitto offers both, so it sends neither).
+// configuration the bundled broker honours, plus the one that says a refused
+// feature is unavailable (Mosquitto offers it, so it does not send it).
 func (st *state) connackProps(id string, assigned bool) *mp.Properties {
 	p := &mp.Properties{TopicAliasMaximum: maxTopicAlias}
 	if assigned {
@@ -58,7 +58,6 @@ func (st *state) connackProps(id string, assigned bool) *mp.Properties {
 	if n := st.cfg.MaxInflightMessages; n > 0 {
 		p.ReceiveMaximum = uint16(n)
 	}
-	p.SubIDAvailable, p.SubIDAvailableFlag = 0, true
 	p.SharedSubAvailable, p.SharedSubAvailableFlag = 0, true
 	return p
 }
@@ -184,21 +183,36 @@ func (c *conn) resolveAlias(p *v5Publish) (ok bool, reason byte) {
 	return true, 0
 }
 
-// v5SubscribeCodes refuses, per filter, subscription features not
-// implemented yet: 0xA1 for a Subscription Identifier, 0x9E for a shared
-// subscription, 0x83 for No Local, Retain As Published or a Retain Handling
-// other than 0. A zero entry means the filter goes on as in 3.1.1.
+// The MQTT 5 subscription options kept with a subscription, in the bits of
+// the SUB chunk's options byte (beside the QoS in the low two bits).
+const (
+	subNoLocal           = 0x04
+	subRetainAsPublished = 0x08
+)
+
+// v5SubscribeCodes refuses, per filter, a shared subscription (0x9E, not
+// implemented yet). A zero entry means the filter goes on.
 func v5SubscribeCodes(p *v5Subscribe) []byte {
 	codes := make([]byte, len(p.subs))
 	for i, s := range p.subs {
-		switch {
-		case p.subID:
-			codes[i] = 0xA1
-		case len(s.Filter) >= 7 && s.Filter[:7] == "$share/":
+		if strings.HasPrefix(s.Filter, "$share/") {
 			codes[i] = 0x9E
-		case s.NoLocal || s.RetainAsPublished || s.RetainHandling != 0:
-			codes[i] = 0x83
 		}
 	}
 	return codes
+}
+
+// matchingIDs are the Subscription Identifiers of s's subscriptions that
+// match topic, in the order they were made.
+func (s *session) matchingIDs(topic string) []uint32 {
+	if len(s.subIDs) == 0 {
+		return nil
+	}
+	var ids []uint32
+	for _, f := range s.subOrder {
+		if id := s.subIDs[f]; id != 0 && topicMatch(f, topic) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
