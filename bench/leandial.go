@@ -100,6 +100,9 @@ func dialLean(o leanOptions) (*leanClient, error) {
 		down:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	if o.V5 != nil {
+		c.r5 = &leanReader5{}
+	}
 	cn, err := c.dial()
 	if err != nil {
 		return nil, err

@@ -172,6 +172,7 @@ func (cn *leanConn) trySend(it leanItem) bool {
 type leanClient struct {
 	o      leanOptions
 	tr     leanTransport
+	r5     *leanReader5 // MQTT 5: the reader's reused packets (one reader at a time)
 	window int
 	batch  int // packets worth a flush on their own (wantFlush)
 

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"fmt"
+	"io"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
@@ -89,7 +90,7 @@ func (c *leanClient) writer(cn *leanConn) {
 }
 
 // writeItem encodes one packet with paho's codec.
-func (c *leanClient) writeItem(bw *bufio.Writer, pub *packets.PublishPacket, it leanItem) error {
+func (c *leanClient) writeItem(bw io.Writer, pub *packets.PublishPacket, it leanItem) error {
 	switch it.kind {
 	case packets.Publish:
 		pub.MessageID, pub.Dup, pub.Payload = it.id, it.dup, it.payload

@@ -234,6 +234,9 @@ func (s *subscriber) checkProps(p *paho.Publish) {
 	}
 	got := describeProps(p.Properties)
 	want := describeWant(pp.cfg)
+	if got == want && pp.cfg.ContentType == "" && pp.cfg.ResponseTopic == "" && len(pp.cfg.UserProperties) == 0 {
+		return // nothing was sent, nothing arrived: no news
+	}
 	st := s.v5
 	st.mu.Lock()
 	first := !st.propsSeen
