@@ -99,7 +99,8 @@ func (st *state) route(m *storedMsg) int {
 	if m.sys {
 		st.routeSource = ""
 	}
-	n := st.subs.match(strings.Split(m.topic, "/"), 0, st.collectFn)
+	n := st.routeShared(m)
+	n += st.subs.match(strings.Split(m.topic, "/"), 0, st.collectFn)
 	for i := range st.matches {
 		mt := st.matches[i]
 		st.matches[i].s = nil

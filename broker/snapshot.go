@@ -211,6 +211,9 @@ func (st *state) snapshot(shutdown bool) *snapCut {
 	}
 	for _, s := range sessions {
 		for _, f := range s.subOrder {
+			if _, _, shared := splitShare(f); shared {
+				continue // Mosquitto 2.0.11 does not save shared subscriptions
+			}
 			db.Subs = append(db.Subs, persist.Sub{ClientID: s.id, Topic: f, QoS: s.subs[f] & 3,
 				Options: s.subs[f] &^ 3, Identifier: s.subIDs[f]})
 		}

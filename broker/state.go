@@ -91,7 +91,8 @@ type state struct {
 	now func() time.Time
 
 	sessions map[string]*session
-	expiring map[*session]struct{} // offline sessions with a finite expiry interval
+	expiring map[*session]struct{}  // offline sessions with a finite expiry interval
+	shared   map[string]*shareGroup // shared subscriptions by their whole filter
 	seq      uint64
 	subs     subNode
 	nsubs    int64
@@ -130,6 +131,7 @@ func newState(b *Broker) *state {
 		now:      time.Now,
 		sessions: make(map[string]*session),
 		expiring: make(map[*session]struct{}),
+		shared:   make(map[string]*shareGroup),
 		retained: make(map[string]*storedMsg),
 		sysLast:  make(map[string]string),
 	}
@@ -488,7 +490,7 @@ func (st *state) publishWill(s *session, w *will) {
 // removeSession frees everything a session holds.
 func (st *state) removeSession(s *session) {
 	for _, f := range s.subOrder {
-		st.subs.remove(f, s)
+		st.removeSub(f, s)
 	}
 	st.nsubs -= int64(len(s.subs))
 	s.subs, s.subOrder, s.subIDs = nil, nil, nil

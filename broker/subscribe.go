@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"strings"
+
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/mqbench/mqbench/broker/auth"
 )
@@ -12,10 +14,6 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5
 	if len(p.Topics) == 0 || p.MessageID == 0 {
 		st.protocolError(c, "empty SUBSCRIBE")
 		return
-	}
-	var refused []byte
-	if p5 != nil {
-		refused = v5SubscribeCodes(p5)
 	}
 	codes := make([]byte, len(p.Topics))
 	denied := make([]bool, len(p.Topics))
@@ -55,14 +53,17 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5
 			st.protocolError(c, "invalid subscription filter")
 			return
 		}
+		if strings.HasPrefix(f, "$share/") && !validShare(f) {
+			// sub__add fails: Mosquitto closes the connection, with no
+			// DISCONNECT even for MQTT 5.
+			st.b.log.printf(logNotice, "Client %s disconnected: invalid shared subscription %q.", st.name(c), f)
+			st.disconnect(c, true)
+			return
+		}
 		// The listener's mount_point is prefixed after the checks and
 		// before the ACL, as handle__subscribe does.
 		f = c.mountPoint() + f
 		filters[i] = f
-		if refused != nil && refused[i] != 0 {
-			codes[i], denied[i] = refused[i], true
-			continue
-		}
 		if !s.allowed(f, auth.Subscribe) {
 			// 3.1.1 gets the failure code (MQTT 5: 0x87, not authorized);
 			// 3.1 has none and is granted nothing, as in Mosquitto's
@@ -84,7 +85,7 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5
 			existed[i] = true
 		}
 		s.subs[f] = q | opts
-		st.subs.add(f, s, q|opts)
+		st.addSub(f, s, q|opts)
 		if id != 0 {
 			if s.subIDs == nil {
 				s.subIDs = make(map[string]uint32)
@@ -107,6 +108,9 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5
 		var ids []uint32
 		if id != 0 {
 			ids = []uint32{id}
+		}
+		if _, filter, shared := splitShare(f); shared {
+			f = filter // retain__queue strips $share/GROUP/
 		}
 		for topic, m := range st.retained {
 			if topicMatch(f, topic) && s.allowed(topic, auth.Read) && st.retainSourceAllowed(m) {
@@ -163,7 +167,7 @@ func (st *state) onUnsubscribe(c *conn, s *session, p *packets.UnsubscribePacket
 				break
 			}
 		}
-		st.subs.remove(f, s)
+		st.removeSub(f, s)
 		st.nsubs--
 		st.b.log.printf(logUnsubscribe, "%s %s", s.id, f)
 	}

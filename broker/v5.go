@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"strings"
 	"time"
 
 	mp "github.com/mochi-mqtt/server/v2/packets"
@@ -12,7 +11,7 @@ import (
 // MQTT 5 in the state owner: what an MQTT 5 session adds to the 3.1.1 flows
 // (properties, reason codes, session expiry). Features not implemented yet are
 // refused with a reason code rather than quietly doing less than the client
-// asked: a Will Delay Interval and shared subscriptions.
+// asked: a Will Delay Interval.
 
 // v5Refusal maps a 3.1.1 CONNACK return code onto the MQTT 5 reason code
 // Mosquitto 2.0.11 sends for the same refusal.
@@ -48,8 +47,7 @@ func (st *state) v5ConnectAllowed(c *conn, p *v5Connect) bool {
 const maxTopicAlias = 10
 
 // connackProps are the CONNACK properties Mosquitto 2.0.11 sends with the
-// configuration the bundled broker honours, plus the one that says a refused
-// feature is unavailable (Mosquitto offers it, so it does not send it).
+// configuration the bundled broker honours.
 func (st *state) connackProps(id string, assigned bool) *mp.Properties {
 	p := &mp.Properties{TopicAliasMaximum: maxTopicAlias}
 	if assigned {
@@ -58,7 +56,6 @@ func (st *state) connackProps(id string, assigned bool) *mp.Properties {
 	if n := st.cfg.MaxInflightMessages; n > 0 {
 		p.ReceiveMaximum = uint16(n)
 	}
-	p.SharedSubAvailable, p.SharedSubAvailableFlag = 0, true
 	return p
 }
 
@@ -189,18 +186,6 @@ const (
 	subNoLocal           = 0x04
 	subRetainAsPublished = 0x08
 )
-
-// v5SubscribeCodes refuses, per filter, a shared subscription (0x9E, not
-// implemented yet). A zero entry means the filter goes on.
-func v5SubscribeCodes(p *v5Subscribe) []byte {
-	codes := make([]byte, len(p.subs))
-	for i, s := range p.subs {
-		if strings.HasPrefix(s.Filter, "$share/") {
-			codes[i] = 0x9E
-		}
-	}
-	return codes
-}
 
 // matchingIDs are the Subscription Identifiers of s's subscriptions that
 // match topic, in the order they were made.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	p5 "github.com/eclipse/paho.golang/packets"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // MQTT 5 subscription options and identifiers, against both brokers.
@@ -86,5 +87,32 @@ func TestV5SubscriptionIdentifier(t *testing.T) {
 		if m.Properties.SubscriptionIdentifier == nil || *m.Properties.SubscriptionIdentifier != 42 {
 			t.Fatalf("got %v, want subscription identifier 42", m)
 		}
+	})
+}
+
+// TestSharedSubscription: the members of a group take turns, an MQTT 3.1.1
+// member too, and a plain subscriber beside them gets every message.
+func TestSharedSubscription(t *testing.T) {
+	bothBrokers(t, nil, nil, func(t *testing.T, addr string) {
+		a, _ := connected5(t, addr, "a", true, nil)
+		a.subscribe(1, p5.SubOptions{Topic: "$share/g/sh/#", QoS: 1})
+		b := connected(t, addr, "b", true)
+		b.subscribe(1, "$share/g/sh/#", 1)
+		all, _ := connected5(t, addr, "all", true, nil)
+		all.subscribe(1, p5.SubOptions{Topic: "sh/#", QoS: 0})
+		pub, _ := connected5(t, addr, "pub", true, nil)
+		for i := 0; i < 4; i++ {
+			pub.send(publish5("sh/x", 0, 0, []byte{byte('0' + i)}, nil))
+		}
+		for i := 0; i < 4; i++ {
+			all.expectPublish()
+		}
+		for i := 0; i < 2; i++ {
+			a.expectPublish()
+			if _, ok := b.read().(*packets.PublishPacket); !ok {
+				t.Fatal("3.1.1 member got no PUBLISH")
+			}
+		}
+		a.expectNothing(300 * time.Millisecond)
 	})
 }
