@@ -76,6 +76,7 @@ type publisher struct {
 	lim    *limiter
 	client mqtt.Client // nil in connection-per-message mode and for the lean client
 	lean   *leanClient // client: lean (see leanpub.go), else nil
+	p5     *pub5       // client: paho with protocol 5 (see pub5.go), else nil
 
 	// sendT[seq-1] is the pub event's t_ns, so a delivery's latency needs no
 	// payload timestamp and no map on the hot path. Written by the publishing
@@ -147,6 +148,9 @@ func (p *publisher) connect() error {
 	if p.useLean() {
 		return p.connectLean()
 	}
+	if p.cfg.V5() {
+		return p.connectPaho5()
+	}
 	opts := p.e.clientOptions(p.id, p.cfg.Clean(), p.set, true).
 		SetProtocolVersion(pahoVersion(p.cfg.Protocol)).
 		SetMaxResumePubInFlight(p.cfg.Inflight).
@@ -186,6 +190,10 @@ func (p *publisher) run(runStart time.Time) {
 	}
 	if p.cfg.ConnectionPerMessage {
 		p.runPerMessage()
+		return
+	}
+	if p.p5 != nil {
+		p.runPaho5()
 		return
 	}
 	sem := make(chan struct{}, p.cfg.Inflight)

@@ -686,6 +686,10 @@ func (e *engine) shutdown() {
 	}
 	for _, p := range e.pubList {
 		disc(p.client)
+		if p.p5 != nil {
+			cwg.Add(1)
+			go func() { defer cwg.Done(); p.closePaho5() }()
+		}
 	}
 	for _, s := range e.subs {
 		if s.v5 != nil {

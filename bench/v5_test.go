@@ -48,7 +48,8 @@ func subByName(t *testing.T, s Summary, name string) SubscriberSummary {
 	return SubscriberSummary{}
 }
 
-// TestV5Mosquitto: an MQTT 5 run on Mosquitto. User properties and the
+// TestV5Mosquitto: an MQTT 5 run on Mosquitto, lean and paho.golang
+// publishers. User properties and the
 // content type reach the subscriber (topic alias on), a shared group splits
 // the deliveries and is accounted as one, and a publish nobody subscribed
 // to is acknowledged with PUBACK 0x10, counted.
@@ -71,6 +72,13 @@ publishers:
     qos: 1
     topic: v5/nobody
     start_at: 500ms
+  - client_id: library
+    client: paho
+    messages: 100
+    qos: 2
+    inflight: 10
+    topic: v5/lib
+    content_type: text/plain
 subscribers:
   - client_id: worker-%d
     count: 2
@@ -80,6 +88,9 @@ subscribers:
     start_at: 0s
   - client_id: all
     filter: v5/t
+    qos: 2
+  - client_id: lib
+    filter: v5/lib
     qos: 2
 `)
 	if run.Footer.Tainted {
@@ -109,7 +120,11 @@ subscribers:
 	if !props {
 		t.Error("no note that the user properties and content type arrived")
 	}
-	want := map[string]int64{"puback 0x00": 300, "puback 0x10": 50, "connack 0x00": 5, "suback 0x01": 2, "suback 0x02": 1}
+	lib := subByName(t, s, "lib")
+	if lib.Expected != 100 || lib.Delivered+lib.HeldAtEnd != 100 || lib.Lost != 0 {
+		t.Errorf("lib (from the paho.golang publisher) = %+v", lib)
+	}
+	want := map[string]int64{"puback 0x00": 300, "puback 0x10": 50, "pubcomp 0x00": 100, "connack 0x00": 7, "suback 0x01": 2, "suback 0x02": 2}
 	for k, n := range want {
 		if s.ReasonCodes[k] != n {
 			t.Errorf("reason_codes[%q] = %d, want %d (all: %v)", k, s.ReasonCodes[k], n, s.ReasonCodes)

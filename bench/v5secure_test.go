@@ -11,9 +11,9 @@ import (
 	"github.com/mqbench/mqbench/scenarios"
 )
 
-// v5Sets turn the secure scenario into MQTT 5 (both publishers lean: MQTT 5
-// publishers run on the lean client).
-var v5Sets = []string{"protocol=5", "publishers.1.client=lean"}
+// v5Sets turn the secure scenario into MQTT 5: its lean publisher, its paho
+// publisher (paho.golang's client) and its subscriber.
+var v5Sets = []string{"protocol=5"}
 
 // TestMosquittoV5Secure: over MQTT 5, credentials (a password file),
 // mqtts:// with a client certificate, ws:// and wss:// work as over 3.1.1,

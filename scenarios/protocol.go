@@ -98,8 +98,8 @@ func (s *Scenario) validateProtocol(bad func(path, format string, args ...interf
 			}
 			continue
 		}
-		if p.Client != ClientLean || p.ConnectionPerMessage {
-			bad(path+".protocol", "MQTT 5 publishers run on the lean client (client: lean, without connection_per_message)")
+		if p.ConnectionPerMessage {
+			bad(path+".protocol", "connection_per_message speaks MQTT 3.1.1 (paho-mqtt's publish.single): leave protocol 5 out or publish over one connection")
 		}
 		if p.ResponseTopic != "" && strings.ContainsAny(p.ResponseTopic, "+#") {
 			bad(path+".response_topic", "a topic name cannot contain wildcards (got %q)", p.ResponseTopic)

@@ -1,0 +1,232 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/session/state"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+// The MQTT 5 paho publisher (client: paho, protocol: 5) is paho.golang's
+// paho client, the library an application would use, for comparison with
+// the lean publisher. paho.golang blocks each publish until its
+// acknowledgement, so the window is Inflight publishes in flight at once,
+// each waiting in its own goroutine. One session state is kept across
+// reconnects (a scheduled stop/kill), so unacknowledged publishes are sent
+// again on the new connection, as paho.mqtt.golang does for 3.1.1.
+// paho.golang reports a QoS 2 publish's PUBCOMP code only, so a PUBREC 0x10
+// is counted as "pubcomp 0x00" here (the lean publisher keeps it).
+
+// pahoPacketTimeout bounds paho.golang's wait for one acknowledgement. The
+// run's own stall detection and stop are the real bounds; a broker holding
+// a backlog may take far longer than paho.golang's default 10 s.
+const pahoPacketTimeout = time.Hour
+
+// pub5 is a v5 paho publisher's connection state.
+type pub5 struct {
+	mu   sync.Mutex
+	cli  *paho.Client
+	sess *state.State
+}
+
+// current is the connected client, nil while disconnected.
+func (s *pub5) current() *paho.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cli
+}
+
+// connectPaho5 connects the v5 paho publisher and records its CONNACK code.
+func (p *publisher) connectPaho5() error {
+	e := p.e
+	if p.p5 == nil {
+		p.p5 = &pub5{sess: state.NewInMemory()}
+	}
+	tr, err := leanAddr(e.addr)
+	if err != nil {
+		return fmt.Errorf("connecting publisher %s: %w", p.id, err)
+	}
+	nc, err := tr.open(p.set.tls, connectTimeout)
+	if err != nil {
+		return fmt.Errorf("connecting publisher %s: dialing %s: %w", p.id, tr.hostport, err)
+	}
+	var cli *paho.Client
+	var once sync.Once
+	lost := func(err error) { once.Do(func() { go p.lostPaho5(cli, err) }) }
+	cli = paho.NewClient(paho.ClientConfig{
+		ClientID: p.id, Conn: nc, Session: p.p5.sess, PacketTimeout: pahoPacketTimeout,
+		OnServerDisconnect: func(d *paho.Disconnect) {
+			e.emit(Event{T: e.rec.Since(), Type: EvReason, Client: p.id, Reason: ReasonLabel(rcDisconnect, d.ReasonCode)})
+			lost(fmt.Errorf("broker sent DISCONNECT 0x%02X (%s)", d.ReasonCode, ReasonName(rcDisconnect, d.ReasonCode)))
+		},
+		OnClientError: func(err error) { lost(err) },
+	})
+	cp := &paho.Connect{ClientID: p.id, CleanStart: p.cfg.Clean(), KeepAlive: uint16(keepAlive / time.Second), Properties: &paho.ConnectProperties{}}
+	if p.set.keepAlive > 0 {
+		cp.KeepAlive = uint16(p.set.keepAlive / time.Second)
+	}
+	if !p.cfg.Clean() {
+		never := ^uint32(0) // a persistent session, as 3.1.1's
+		cp.Properties.SessionExpiryInterval = &never
+	}
+	if p.set.username != "" {
+		cp.UsernameFlag, cp.Username = true, p.set.username
+	}
+	if p.set.hasPass {
+		cp.PasswordFlag, cp.Password = true, []byte(p.set.password)
+	}
+	if w := p.set.will; w != nil {
+		cp.WillMessage = &paho.WillMessage{Topic: w.Topic, Payload: []byte(w.Payload), QoS: w.QoS, Retain: w.Retain}
+		cp.WillProperties = &paho.WillProperties{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+	defer cancel()
+	ca, err := cli.Connect(ctx, cp)
+	if ca != nil {
+		e.emit(Event{T: e.rec.Since(), Type: EvReason, Client: p.id, Reason: ReasonLabel(rcConnack, ca.ReasonCode)})
+	}
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("connecting publisher %s: %w", p.id, err)
+	}
+	p.p5.mu.Lock()
+	p.p5.cli = cli
+	p.p5.mu.Unlock()
+	return nil
+}
+
+// lostPaho5 handles a lost connection: during a scheduled stop/kill it
+// reconnects every v5Reconnect until the broker is back or the run ends (as
+// paho.mqtt.golang's auto-reconnect); otherwise the publisher stops.
+func (p *publisher) lostPaho5(cli *paho.Client, err error) {
+	e := p.e
+	p.p5.mu.Lock()
+	if p.p5.cli != cli {
+		p.p5.mu.Unlock()
+		return
+	}
+	p.p5.cli = nil
+	p.p5.mu.Unlock()
+	if e.stopping.Load() {
+		return
+	}
+	e.connLost("publisher", p.id, err, false)
+	if !e.brokerDown.Load() {
+		e.note("warn", fmt.Sprintf("publisher %s stopped: connection closed by the broker (no reconnect outside a scheduled stop/kill)", p.id))
+		return
+	}
+	for e.sleepUntil(time.Now().Add(v5Reconnect)) && !e.stopped() {
+		if p.connectPaho5() == nil {
+			e.note("info", fmt.Sprintf("publisher %s reconnected", p.id))
+			return
+		}
+	}
+}
+
+// runPaho5 is run() for the v5 paho publisher.
+func (p *publisher) runPaho5() {
+	e := p.e
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-e.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	props := &paho.PublishProperties{ContentType: p.cfg.ContentType, ResponseTopic: p.cfg.ResponseTopic}
+	if s := p.cfg.MessageExpirySeconds(); s > 0 {
+		props.MessageExpiry = &s
+	}
+	keys := make([]string, 0, len(p.cfg.UserProperties))
+	for k := range p.cfg.UserProperties {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		props.User.Add(k, p.cfg.UserProperties[k])
+	}
+	sem := make(chan struct{}, p.cfg.Inflight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for seq := int64(1); seq <= int64(p.cfg.Messages); seq++ {
+		if e.publishingOver() || !p.lim.wait(e.stopPublish) {
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-e.stopPublish:
+			return
+		}
+		payload, err := p.gen.make(seq, time.Now())
+		if err != nil {
+			e.note("warn", fmt.Sprintf("publisher %s: %v", p.id, err))
+			return
+		}
+		cli := p.p5.current()
+		p.recordPub(seq, len(payload))
+		if cli == nil {
+			<-sem
+			p.noteErr(e.level(), fmt.Sprintf("publisher %s seq %d: not connected", p.id, seq))
+			continue
+		}
+		wg.Add(1)
+		go func(seq int64, payload []byte) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			resp, err := cli.PublishWithOptions(ctx, &paho.Publish{QoS: p.cfg.QoS, Topic: p.cfg.Topic, Retain: p.cfg.Retain, Payload: payload, Properties: props}, paho.PublishOptions{})
+			t := e.rec.Since()
+			switch {
+			case resp != nil && resp.ReasonCode >= 0x80:
+				label := ReasonLabel(ackKindName(qosAck(p.cfg.QoS, resp)), resp.ReasonCode)
+				e.emit(Event{T: t, Type: EvReason, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Reason: label})
+				p.noteErr("info", fmt.Sprintf("publisher %s seq %d refused by the broker: %s", p.id, seq, label))
+			case err != nil:
+				p.noteErr(e.pubErrLevel(p.sendTime(seq)), fmt.Sprintf("publisher %s seq %d: %v", p.id, seq, err))
+			case p.cfg.QoS == 0:
+				p.recordAck(seq, t)
+			default:
+				p.recordAckReason(seq, t, ReasonLabel(ackKindName(qosAck(p.cfg.QoS, resp)), resp.ReasonCode))
+			}
+		}(seq, payload)
+	}
+}
+
+// qosAck is the packet kind whose code paho.golang's response carries: the
+// PUBACK for QoS 1; for QoS 2 the PUBCOMP, or the PUBREC when it refused.
+func qosAck(qos byte, resp *paho.PublishResponse) byte {
+	if qos == 1 {
+		return packets.Puback
+	}
+	if resp.ReasonCode >= 0x80 {
+		return packets.Pubrec
+	}
+	return packets.Pubcomp
+}
+
+// closePaho5 disconnects the v5 paho publisher at the end of the run.
+func (p *publisher) closePaho5() {
+	if p.p5 == nil {
+		return
+	}
+	p.p5.mu.Lock()
+	cli := p.p5.cli
+	p.p5.cli = nil
+	p.p5.mu.Unlock()
+	if cli == nil {
+		return
+	}
+	_ = cli.Disconnect(&paho.Disconnect{})
+	t := time.NewTimer(disconnectQuiet * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-cli.Done():
+	case <-t.C:
+	}
+}
