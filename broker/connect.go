@@ -171,7 +171,7 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 	if p.WillFlag {
 		s.will = &will{topic: c.mountPoint() + p.WillTopic, payload: p.WillMessage, qos: p.WillQos, retain: p.WillRetain}
 		if p5 != nil {
-			s.will.props = willPublishProps(&p5.willProps)
+			s.will.props = &p5.willProps
 		}
 	}
 	c.sess = s
@@ -179,7 +179,7 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 	st.connected++
 	c.authorised()
 	if p5 != nil {
-		c.send(outPkt{kind: outConnack, flag: present, v5: true, props: st.connackProps(id, assigned)})
+		c.send(outPkt{kind: outConnack, flag: present, v5: true, raw: st.connackProps(id, assigned)})
 	} else {
 		c.send(outPkt{kind: outConnack, flag: present && !v31})
 	}

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	mp "github.com/mochi-mqtt/server/v2/packets"
-
 	"github.com/mqbench/mqbench/broker/auth"
 	"github.com/mqbench/mqbench/broker/persist"
 )
@@ -46,17 +44,7 @@ func (st *state) inflightMax(s *session) int {
 func (st *state) publishPkt(s *session, m *storedMsg, qos byte, dup, retain bool, mid uint16, ids []uint32) outPkt {
 	p := outPkt{kind: outPublish, qos: qos, dup: dup, retain: retain, mid: mid, topic: m.topic, payload: m.payload}
 	if s.conn != nil && s.conn.v5 {
-		p.v5, p.props = true, st.outProps(m)
-		if len(ids) > 0 {
-			pr := &mp.Properties{}
-			if p.props != nil {
-				*pr = *p.props
-			}
-			for _, id := range ids {
-				pr.SubscriptionIdentifier = append(pr.SubscriptionIdentifier, int(id))
-			}
-			p.props = pr
-		}
+		p.v5, p.raw = true, st.outProps(m, ids)
 	}
 	return p
 }

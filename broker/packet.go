@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
-	mp "github.com/mochi-mqtt/server/v2/packets"
 )
 
 // maxRemainingLength is the largest remaining length MQTT can encode.
@@ -324,7 +323,7 @@ type outPkt struct {
 	payload []byte
 	codes   []byte // SUBACK return codes, MQTT 5 UNSUBACK reason codes
 	v5      bool   // the client speaks MQTT 5: encode with reason codes and properties
-	props   *mp.Properties
+	raw     []byte // MQTT 5 PUBLISH or CONNACK property block (without its length)
 }
 
 // encoder reuses packet structs between writes on one connection.

@@ -64,7 +64,6 @@ func (st *state) newMsg(s *session, p *packets.PublishPacket, p5 *v5Publish) *st
 		sourceID: s.id, sourceUser: s.username, sourcePort: s.listenerPort, sourceMid: p.MessageID}
 	if p5 != nil {
 		m.setExpiry(st.now(), p5.props.MessageExpiryInterval)
-		m.props = publishProps(&p5.props)
 		m.rawProps = storedProps(p5.raw)
 	}
 	return m

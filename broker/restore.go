@@ -95,7 +95,6 @@ func (r *restorer) load() {
 				r.drop(chk.Offsets.Stores[i], "MSG_STORE", "MQTT 5 properties (%d bytes) of store id %d dropped: %v",
 					len(ms.Properties), ms.StoreID, err)
 			} else {
-				msgs[i].props = publishProps(&p)
 				msgs[i].rawProps = ms.Properties
 			}
 		}

@@ -482,7 +482,7 @@ func (st *state) publishWill(s *session, w *will) {
 		sourceID: s.id, sourceUser: s.username, sourcePort: s.listenerPort}
 	if w.props != nil {
 		m.setExpiry(st.now(), w.props.MessageExpiryInterval)
-		m.props = publishProps(w.props)
+		m.rawProps = willStoredProps(w.props)
 	}
 	st.route(m)
 }

@@ -3,8 +3,6 @@ package broker
 import (
 	"time"
 
-	mp "github.com/mochi-mqtt/server/v2/packets"
-
 	"github.com/mqbench/mqbench/broker/persist"
 )
 
@@ -76,10 +74,10 @@ type storedMsg struct {
 	sourceUser string
 	sourcePort uint16
 	sourceMid  uint16
-	// MQTT 5: props are forwarded to MQTT 5 subscribers; rawProps are the
-	// same as received (with their length), saved in MSG_STORE as Mosquitto
-	// saves them; expiry is the unix second the message expires at (0 never).
-	props    *mp.Properties
+	// MQTT 5: rawProps are the publisher's properties as received (with
+	// their varint length), forwarded and saved in MSG_STORE in that order as
+	// Mosquitto does; expiry is the unix second the message expires at (0
+	// never).
 	rawProps []byte
 	expiry   int64
 

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"time"
 
 	mp "github.com/mochi-mqtt/server/v2/packets"
@@ -46,58 +47,60 @@ func (st *state) v5ConnectAllowed(c *conn, p *v5Connect) bool {
 // topic aliases an MQTT 5 client may set up.
 const maxTopicAlias = 10
 
-// connackProps are the CONNACK properties Mosquitto 2.0.11 sends with the
-// configuration the bundled broker honours.
-func (st *state) connackProps(id string, assigned bool) *mp.Properties {
-	p := &mp.Properties{TopicAliasMaximum: maxTopicAlias}
+// connackProps is the CONNACK property block Mosquitto 2.0.11 sends with the
+// configuration the bundled broker honours, in its order (connect's
+// properties first, then send__connack's).
+func (st *state) connackProps(id string, assigned bool) []byte {
+	var b []byte
+	b = append(b, 0x22, 0, maxTopicAlias) // topic alias maximum
 	if assigned {
-		p.AssignedClientID = id
+		b = append(b, 0x12, byte(len(id)>>8), byte(len(id)))
+		b = append(b, id...)
 	}
 	if n := st.cfg.MaxInflightMessages; n > 0 {
-		p.ReceiveMaximum = uint16(n)
+		b = append(b, 0x21, byte(n>>8), byte(n)) // receive maximum
 	}
-	return p
+	return b
 }
 
-// willPublishProps are the will properties a subscriber receives with the
-// will: those a PUBLISH may carry.
-func willPublishProps(w *mp.Properties) *mp.Properties {
+// willStoredProps are the will properties a will message keeps: those a
+// PUBLISH may carry (mochi's order, as the will's bytes are not kept).
+func willStoredProps(w *mp.Properties) []byte {
 	p := &mp.Properties{PayloadFormat: w.PayloadFormat, PayloadFormatFlag: w.PayloadFormatFlag,
-		MessageExpiryInterval: w.MessageExpiryInterval, ContentType: w.ContentType, ResponseTopic: w.ResponseTopic,
-		CorrelationData: w.CorrelationData, User: w.User}
-	return p
-}
-
-// publishProps are the properties a stored message is forwarded with: the
-// publisher's, less those that only concern its own connection.
-func publishProps(in *mp.Properties) *mp.Properties {
-	if in == nil {
+		ContentType: w.ContentType, ResponseTopic: w.ResponseTopic, CorrelationData: w.CorrelationData, User: w.User}
+	var buf bytes.Buffer
+	p.Encode(mp.Publish, mp.Mods{AllowResponseInfo: true}, &buf, 0)
+	if buf.Len() <= 1 {
 		return nil
 	}
-	p := willPublishProps(in)
-	p.MessageExpiryInterval = 0
-	if !p.PayloadFormatFlag && p.ContentType == "" && p.ResponseTopic == "" && p.CorrelationData == nil && len(p.User) == 0 {
-		return nil
-	}
-	return p
+	return buf.Bytes()
 }
 
-// outProps are the properties of one delivery of m now: the stored ones and
-// the time the message has left, as Mosquitto decrements it.
-func (st *state) outProps(m *storedMsg) *mp.Properties {
-	if m.expiry == 0 {
-		return m.props
+// outProps is the property block of one delivery of m now, in the order
+// Mosquitto's send__real_publish writes it: the delivery's Subscription
+// Identifiers, the stored properties, then the time the message has left.
+func (st *state) outProps(m *storedMsg, ids []uint32) []byte {
+	var b []byte
+	for _, id := range ids {
+		b = append(b, 0x0B)
+		b = appendVarint(b, id)
 	}
-	p := &mp.Properties{}
-	if m.props != nil {
-		*p = *m.props
+	b = append(b, propsBody(m.rawProps)...)
+	if m.expiry != 0 {
+		left := max(m.expiry-st.now().Unix(), 1)
+		b = append(b, 0x02, byte(left>>24), byte(left>>16), byte(left>>8), byte(left))
 	}
-	left := m.expiry - st.now().Unix()
-	if left < 1 {
-		left = 1
+	return b
+}
+
+// propsBody strips the varint length from a stored property block.
+func propsBody(raw []byte) []byte {
+	for i := 0; i < len(raw) && i < 4; i++ {
+		if raw[i]&0x80 == 0 {
+			return raw[i+1:]
+		}
 	}
-	p.MessageExpiryInterval = uint32(left)
-	return p
+	return nil
 }
 
 // expired reports whether m's Message Expiry Interval has passed.

@@ -180,22 +180,21 @@ func (e *encoder) v5Out(w io.Writer, p *outPkt) error {
 	// AllowResponseInfo: without it mochi leaves out a PUBLISH's Response
 	// Topic and Correlation Data, which Mosquitto forwards.
 	pk := mp.Packet{ProtocolVersion: 5, PacketID: p.mid, ReasonCode: p.code, Mods: mp.Mods{AllowResponseInfo: true}}
-	if p.props != nil {
-		pk.Properties = *p.props
-	}
 	e.buf.Reset()
 	var err error
-	if t, ok := ackTypes[p.kind]; ok && p.code != 0 && p.code < 0x80 && p.props == nil {
+	switch p.kind {
+	case outPublish:
+		return e.framePublish(w, p)
+	case outConnack:
+		return e.frameConnack(w, p)
+	}
+	if t, ok := ackTypes[p.kind]; ok && p.code != 0 && p.code < 0x80 {
 		// mochi leaves out a success reason code other than 0 (such as
 		// PUBACK 0x10, no matching subscribers), which Mosquitto sends.
 		_, err = w.Write([]byte{t, 3, byte(p.mid >> 8), byte(p.mid), p.code})
 		return err
 	}
 	switch p.kind {
-	case outPublish:
-		pk.FixedHeader = mp.FixedHeader{Type: mp.Publish, Qos: p.qos, Dup: p.dup, Retain: p.retain}
-		pk.TopicName, pk.Payload = p.topic, p.payload
-		err = pk.PublishEncode(&e.buf)
 	case outPuback:
 		pk.FixedHeader = mp.FixedHeader{Type: mp.Puback}
 		err = pk.PubackEncode(&e.buf)
@@ -208,10 +207,6 @@ func (e *encoder) v5Out(w io.Writer, p *outPkt) error {
 	case outPubcomp:
 		pk.FixedHeader = mp.FixedHeader{Type: mp.Pubcomp}
 		err = pk.PubcompEncode(&e.buf)
-	case outConnack:
-		pk.FixedHeader = mp.FixedHeader{Type: mp.Connack}
-		pk.SessionPresent = p.flag
-		err = pk.ConnackEncode(&e.buf)
 	case outSuback:
 		pk.FixedHeader = mp.FixedHeader{Type: mp.Suback}
 		pk.ReasonCodes = p.codes
@@ -234,4 +229,74 @@ func (e *encoder) v5Out(w io.Writer, p *outPkt) error {
 	}
 	_, err = w.Write(e.buf.Bytes())
 	return err
+}
+
+// framePublish writes an MQTT 5 PUBLISH around p.raw. mochi would re-encode
+// the properties from its struct in its own order; Mosquitto forwards them in
+// the order received (after the subscription identifiers, before the
+// remaining expiry), and clients and its test suite see that order, so the
+// block goes out as the state owner assembled it.
+func (e *encoder) framePublish(w io.Writer, p *outPkt) error {
+	b := e.buf.AvailableBuffer()[:0]
+	first := byte(0x30) | p.qos<<1
+	if p.dup {
+		first |= 0x08
+	}
+	if p.retain {
+		first |= 0x01
+	}
+	rl := 2 + len(p.topic) + len(p.raw) + varintLen(len(p.raw)) + len(p.payload)
+	if p.qos > 0 {
+		rl += 2
+	}
+	b = append(b, first)
+	b = appendVarint(b, uint32(rl))
+	b = append(b, byte(len(p.topic)>>8), byte(len(p.topic)))
+	b = append(b, p.topic...)
+	if p.qos > 0 {
+		b = append(b, byte(p.mid>>8), byte(p.mid))
+	}
+	b = appendVarint(b, uint32(len(p.raw)))
+	b = append(b, p.raw...)
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	_, err := w.Write(p.payload)
+	return err
+}
+
+// frameConnack writes an MQTT 5 CONNACK with p.raw, Mosquitto's property
+// order (see connackProps); a refusal carries no properties.
+func (e *encoder) frameConnack(w io.Writer, p *outPkt) error {
+	raw := p.raw
+	if p.code >= 0x80 {
+		raw = nil
+	}
+	b := []byte{0x20}
+	b = appendVarint(b, uint32(2+varintLen(len(raw))+len(raw)))
+	b = append(b, b2byte(p.flag), p.code)
+	b = appendVarint(b, uint32(len(raw)))
+	b = append(b, raw...)
+	_, err := w.Write(b)
+	return err
+}
+
+func b2byte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// varintLen is the length of n as an MQTT variable byte integer.
+func varintLen(n int) int {
+	switch {
+	case n < 128:
+		return 1
+	case n < 16384:
+		return 2
+	case n < 2097152:
+		return 3
+	}
+	return 4
 }
