@@ -8,10 +8,8 @@
 //
 // MQTT 5 (v5.go, v5codec.go) covers CONNECT/CONNACK properties and reason
 // codes, PUBLISH properties, acknowledgement reason codes, session and message
-// expiry, incoming topic aliases, subscription options and identifiers,
-// shared subscriptions and DISCONNECT reason codes; what it does not
-// implement yet (will delay) is refused with a reason code, never quietly
-// ignored.
+// expiry, will delay, incoming topic aliases, subscription options and
+// identifiers, shared subscriptions and DISCONNECT reason codes.
 //
 // One goroutine (the state owner) owns sessions, subscriptions, the message store
 // and every queue; connections talk to it through a channel. That makes a snapshot

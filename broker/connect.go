@@ -46,9 +46,6 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 	}
 	id := p.ClientIdentifier
 	assigned := false
-	if p5 != nil && !st.v5ConnectAllowed(c, p5) {
-		return
-	}
 	v31 := p.ProtocolVersion == 3
 	sec := c.lis.sec
 	if id == "" {
@@ -133,7 +130,9 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 		// Mosquitto's connect__on_authorised sends the old connection's will
 		// when either side has a clean session (MQTT-3.1.2-8); a persistent
 		// session taken over by a persistent connection keeps quiet.
-		if s.expiry == 0 || clean {
+		// A will with a Will Delay Interval is dropped instead: Mosquitto
+		// queues it for later and cancels it with the old connection.
+		if (s.expiry == 0 || clean) && (s.will == nil || s.will.delay == 0) {
 			takenOver = s.will
 		}
 		s.will = nil
@@ -141,6 +140,7 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 		old.finish()
 	}
 	st.unexpire(s)
+	st.cancelWill(s)
 	if s != nil && (clean || s.expiry == 0) {
 		st.removeSession(s)
 		if takenOver != nil {
@@ -172,6 +172,7 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 		s.will = &will{topic: c.mountPoint() + p.WillTopic, payload: p.WillMessage, qos: p.WillQos, retain: p.WillRetain}
 		if p5 != nil {
 			s.will.props = &p5.willProps
+			s.will.delay = p5.willProps.WillDelayInterval
 		}
 	}
 	c.sess = s

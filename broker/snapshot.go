@@ -100,6 +100,7 @@ func (st *state) recordSave(res saveResult) {
 // shutdown is the clean exit: wills of connected clients, then the final save
 // (CFG shutdown set), then every connection is told to close after flushing.
 func (st *state) shutdown() error {
+	st.sendAllWills()
 	for _, s := range st.sortedSessions(false) {
 		if s.conn != nil && s.will != nil {
 			w := s.will

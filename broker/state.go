@@ -20,6 +20,7 @@ type will struct {
 	qos     byte
 	retain  bool
 	props   *mp.Properties // MQTT 5 will properties a PUBLISH carries
+	delay   uint32         // MQTT 5 Will Delay Interval, seconds
 }
 
 // session is a client's state: subscriptions and held deliveries. Persistent
@@ -56,7 +57,9 @@ type session struct {
 
 	listenerPort uint16
 	will         *will
-	dropping     bool // a drop notice was logged for the current episode
+	delayedWill  *will // waiting out its Will Delay Interval (offline only)
+	willAt       int64 // unix second the delayed will is due after
+	dropping     bool  // a drop notice was logged for the current episode
 
 	mark    uint64 // routing dedup generation
 	markIdx int
@@ -90,13 +93,14 @@ type state struct {
 	cfg *conf.Config
 	now func() time.Time
 
-	sessions map[string]*session
-	expiring map[*session]struct{}  // offline sessions with a finite expiry interval
-	shared   map[string]*shareGroup // shared subscriptions by their whole filter
-	seq      uint64
-	subs     subNode
-	nsubs    int64
-	retained map[string]*storedMsg
+	sessions    map[string]*session
+	expiring    map[*session]struct{}  // offline sessions with a finite expiry interval
+	shared      map[string]*shareGroup // shared subscriptions by their whole filter
+	willWaiting map[*session]struct{}  // sessions with a delayed will
+	seq         uint64
+	subs        subNode
+	nsubs       int64
+	retained    map[string]*storedMsg
 
 	storeHead, storeTail            *storedMsg
 	storeCount, storeBytes          int64
@@ -126,14 +130,15 @@ type state struct {
 
 func newState(b *Broker) *state {
 	st := &state{
-		b:        b,
-		cfg:      b.cfg,
-		now:      time.Now,
-		sessions: make(map[string]*session),
-		expiring: make(map[*session]struct{}),
-		shared:   make(map[string]*shareGroup),
-		retained: make(map[string]*storedMsg),
-		sysLast:  make(map[string]string),
+		b:           b,
+		cfg:         b.cfg,
+		now:         time.Now,
+		sessions:    make(map[string]*session),
+		expiring:    make(map[*session]struct{}),
+		shared:      make(map[string]*shareGroup),
+		willWaiting: make(map[*session]struct{}),
+		retained:    make(map[string]*storedMsg),
+		sysLast:     make(map[string]string),
 	}
 	st.collectFn = st.collect
 	cfg := b.cfg
@@ -173,6 +178,7 @@ func (st *state) loop() {
 		case now := <-tick.C:
 			st.publishSys(now)
 			st.expireSessions(now)
+			st.checkWills(now.Unix())
 			if frac == nil && st.timerDue(now) {
 				st.requestSave(nil)
 			}
@@ -461,13 +467,20 @@ func (st *state) disconnect(c *conn, sendWill bool) {
 		st.connected--
 		w := s.will
 		s.will = nil
+		delayed := false
 		if sendWill && w != nil {
-			st.publishWill(s, w)
+			if w.delay > 0 {
+				st.delayWill(s, w)
+				delayed = true
+			} else {
+				st.publishWill(s, w)
+			}
 		}
-		if s.expiry == 0 {
-			st.removeSession(s)
-		} else {
+		switch {
+		case s.expiry != 0:
 			st.startExpiry(s)
+		case !delayed:
+			st.removeSession(s)
 		}
 	}
 	c.finish()
@@ -511,4 +524,6 @@ func (st *state) removeSession(s *session) {
 	s.inByMid = nil
 	delete(st.sessions, s.id)
 	delete(st.expiring, s)
+	delete(st.willWaiting, s)
+	s.delayedWill = nil
 }

@@ -32,17 +32,6 @@ func v5Refusal(code byte) byte {
 	return code
 }
 
-// v5ConnectAllowed refuses, with CONNACK 0x83 (implementation specific
-// error), an MQTT 5 CONNECT asking for what the bundled broker does not do
-// yet, so the client knows instead of losing it.
-func (st *state) v5ConnectAllowed(c *conn, p *v5Connect) bool {
-	if p.WillFlag && p.willProps.WillDelayInterval > 0 {
-		st.refuse(c, 0x83, "will delay interval is not implemented by the bundled broker")
-		return false
-	}
-	return true
-}
-
 // maxTopicAlias is Mosquitto's default max_topic_alias, the most incoming
 // topic aliases an MQTT 5 client may set up.
 const maxTopicAlias = 10
@@ -105,7 +94,7 @@ func propsBody(raw []byte) []byte {
 
 // expired reports whether m's Message Expiry Interval has passed.
 func (st *state) expired(m *storedMsg) bool {
-	return m.expiry != 0 && st.now().Unix() >= m.expiry
+	return m.expiry != 0 && st.now().Unix() > m.expiry
 }
 
 // unexpire stops the expiry clock of an offline session its client is
@@ -128,12 +117,14 @@ func (st *state) startExpiry(s *session) {
 }
 
 // expireSessions removes offline sessions whose expiry interval has passed,
-// with everything queued for them (Mosquitto's session_expiry__check).
+// with everything queued for them (Mosquitto's session_expiry__check: the
+// interval is over once its end is before the current second).
 func (st *state) expireSessions(now time.Time) {
 	for s := range st.expiring {
-		if s.conn == nil && s.expireAt != 0 && now.Unix() >= s.expireAt {
+		if s.conn == nil && s.expireAt != 0 && s.expireAt < now.Unix() {
 			delete(st.expiring, s)
 			st.b.log.printf(logNotice, "Expiring client %s due to timeout.", s.id)
+			st.sendDelayedWill(s) // the session ends first: its will goes now
 			st.removeSession(s)
 			st.changed()
 		}
