@@ -321,7 +321,13 @@ func (c *conn) readLoop() {
 			}
 			connected = true
 			rules.first, rules.proto = false, conp.ProtocolVersion
-			keepalive = time.Duration(conp.Keepalive) * 1500 * time.Millisecond
+			ka := conp.Keepalive
+			if _, v5 := cp.(*v5Connect); v5 {
+				if s := serverKeepAlive(b.cfg.MaxKeepalive, ka); s > 0 {
+					ka = s // the Server Keep Alive its CONNACK will carry
+				}
+			}
+			keepalive = time.Duration(ka) * 1500 * time.Millisecond
 			if keepalive == 0 {
 				_ = c.nc.SetReadDeadline(time.Time{})
 			}

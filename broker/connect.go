@@ -44,6 +44,23 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 		st.protocolError(c, "invalid CONNECT flags")
 		return
 	}
+	// handle__connect: a retained will without retain_available, or a will
+	// above the listener's maximum_qos, is refused (MQTT 5: CONNACK 0x9A or
+	// 0x9B; 3.1/3.1.1: closed without CONNACK).
+	if p.WillFlag && ((p.WillRetain && st.cfg.RetainUnavailable) || p.WillQos > c.maxQoS()) {
+		why, code := "retained will without retain_available", byte(0x9A)
+		if !p.WillRetain || !st.cfg.RetainUnavailable {
+			why, code = "will QoS above maximum_qos", 0x9B
+		}
+		if c.v5 {
+			st.refuse(c, code, why)
+		} else {
+			st.b.log.printf(logNotice, "Client %s refused: %s.", c.remote, why)
+			c.detached = true
+			c.finish()
+		}
+		return
+	}
 	id := p.ClientIdentifier
 	assigned := false
 	v31 := p.ProtocolVersion == 3
@@ -180,7 +197,7 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 	st.connected++
 	c.authorised()
 	if p5 != nil {
-		c.send(outPkt{kind: outConnack, flag: present, v5: true, raw: st.connackProps(id, assigned)})
+		c.send(outPkt{kind: outConnack, flag: present, v5: true, raw: st.connackProps(c, id, assigned, p.Keepalive)})
 	} else {
 		c.send(outPkt{kind: outConnack, flag: present && !v31})
 	}

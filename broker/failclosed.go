@@ -46,9 +46,7 @@ var refusedKeys = map[string]string{
 	"auth_plugin_deny_special_chars": "the bundled broker cannot load Mosquitto plugins",
 	"log_timestamp_format":           "custom log timestamp formats are not supported by the bundled broker",
 	"max_packet_size":                "max_packet_size is not enforced by the bundled broker",
-	"persistent_client_expiration":   "persistent client expiry is not implemented by the bundled broker yet",
 	"tls_engine_kpass_sha1":          "OpenSSL engines are not available to Go's crypto/tls",
-	"max_topic_alias":                "topic aliases are MQTT 5, which the bundled broker does not speak yet",
 	"websockets_headers_size":        "websockets_headers_size is not enforced by the bundled broker",
 }
 
@@ -62,11 +60,8 @@ var refusedUnless = map[string]func(conf.Setting) string{
 		}
 		return ""
 	},
-	"retain_available":   unlessValue("true", "retain_available false is not enforced by the bundled broker"),
 	"max_inflight_bytes": unlessValue("0", "max_inflight_bytes is not enforced by the bundled broker"),
 	"memory_limit":       unlessValue("0", "memory_limit is not enforced by the bundled broker"),
-	"maximum_qos":        unlessValue("2", "a maximum QoS below 2 is not enforced by the bundled broker"),
-	"max_qos":            unlessValue("2", "a maximum QoS below 2 is not enforced by the bundled broker"),
 	"user": func(s conf.Setting) string {
 		if first(s.Value) == "root" || !runningAsRoot() {
 			return ""

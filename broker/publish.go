@@ -21,6 +21,18 @@ func (st *state) onPublish(c *conn, s *session, p *packets.PublishPacket, p5 *v5
 		st.protocolError(c, "PUBLISH without packet identifier")
 		return
 	}
+	// handle__publish: above maximum_qos (DISCONNECT 0x9B) or retained
+	// without retain_available (0x9A) closes the connection.
+	if p.Qos > c.maxQoS() || (p.Retain && st.cfg.RetainUnavailable) {
+		reason := byte(0x9B)
+		if p.Qos <= c.maxQoS() {
+			reason = 0x9A
+		}
+		st.b.log.printf(logNotice, "Client %s disconnected: PUBLISH not supported by the configuration (%#x).", st.name(c), reason)
+		st.sendDisconnect(c, reason)
+		st.disconnect(c, true)
+		return
+	}
 	// handle__publish checks the topic as sent, then prefixes the listener's
 	// mount_point; the ACL, routing and the stored message see the result.
 	// Deliveries are not stripped of it (Mosquitto 2.0.11 does not strip).

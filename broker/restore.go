@@ -129,10 +129,10 @@ func (r *restorer) load() {
 		}
 	}
 	for _, s := range st.sessions {
-		if s.expiry != sessionExpiryNever {
+		if left := st.expiryFor(s); left > 0 {
 			s.expireAt = r.expiryTimes[s.id]
 			if s.expireAt == 0 {
-				s.expireAt = now + int64(s.expiry)
+				s.expireAt = now + left
 			}
 			st.expiring[s] = struct{}{}
 		}

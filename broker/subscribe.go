@@ -47,6 +47,7 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5
 			st.protocolError(c, "invalid QoS in SUBSCRIBE")
 			return
 		}
+		q = min(q, c.maxQoS()) // handle__subscribe grants at most maximum_qos
 		if !validFilter(f) || tooDeep(f) {
 			// handle__subscribe: an empty, malformed or invalid filter
 			// closes the connection.

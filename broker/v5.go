@@ -7,6 +7,7 @@ import (
 	mp "github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/mqbench/mqbench/broker/conf"
 )
 
 // MQTT 5 in the state owner: what an MQTT 5 session adds to the 3.1.1 flows
@@ -32,22 +33,70 @@ func v5Refusal(code byte) byte {
 	return code
 }
 
-// maxTopicAlias is Mosquitto's default max_topic_alias, the most incoming
-// topic aliases an MQTT 5 client may set up.
-const maxTopicAlias = 10
+// maxTopicAlias is the most incoming topic aliases an MQTT 5 client of c's
+// listener may set up: max_topic_alias, Mosquitto's default 10.
+func (c *conn) maxTopicAlias() uint16 {
+	if l := c.lis.cfg; l != nil && listenerSet(l, l.MaxTopicAlias, "max_topic_alias") {
+		return uint16(l.MaxTopicAlias)
+	}
+	return 10
+}
+
+// maxQoS is c's listener's maximum_qos (2 unless set).
+func (c *conn) maxQoS() byte {
+	if l := c.lis.cfg; l != nil && listenerSet(l, l.MaxQoS, "max_qos", "maximum_qos") {
+		return byte(l.MaxQoS)
+	}
+	return 2
+}
+
+// listenerSet reports whether a listener limit v was configured: conf marks
+// an unset one -1, but a Listener built in code leaves it 0, so a 0 counts
+// only when a config line set it.
+func listenerSet(l *conf.Listener, v int, keys ...string) bool {
+	if v > 0 {
+		return true
+	}
+	for _, k := range keys {
+		if _, ok := l.Places[k]; ok && v == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// serverKeepAlive is the keep alive an MQTT 5 client gets under
+// max_keepalive: the limit when it asked for more or for none (0 = as asked).
+func serverKeepAlive(max int, asked uint16) uint16 {
+	if max > 0 && (int(asked) > max || asked == 0) {
+		return uint16(max)
+	}
+	return 0
+}
 
 // connackProps is the CONNACK property block Mosquitto 2.0.11 sends with the
 // configuration the bundled broker honours, in its order (connect's
 // properties first, then send__connack's).
-func (st *state) connackProps(id string, assigned bool) []byte {
+func (st *state) connackProps(c *conn, id string, assigned bool, keepalive uint16) []byte {
 	var b []byte
-	b = append(b, 0x22, 0, maxTopicAlias) // topic alias maximum
+	if n := c.maxTopicAlias(); n > 0 {
+		b = append(b, 0x22, byte(n>>8), byte(n)) // topic alias maximum
+	}
+	if ka := serverKeepAlive(st.cfg.MaxKeepalive, keepalive); ka > 0 {
+		b = append(b, 0x13, byte(ka>>8), byte(ka)) // server keep alive
+	}
 	if assigned {
 		b = append(b, 0x12, byte(len(id)>>8), byte(len(id)))
 		b = append(b, id...)
 	}
+	if st.cfg.RetainUnavailable {
+		b = append(b, 0x25, 0) // retain available
+	}
 	if n := st.cfg.MaxInflightMessages; n > 0 {
 		b = append(b, 0x21, byte(n>>8), byte(n)) // receive maximum
+	}
+	if q := c.maxQoS(); q != 2 {
+		b = append(b, 0x24, q) // maximum QoS
 	}
 	return b
 }
@@ -109,11 +158,27 @@ func (st *state) unexpire(s *session) {
 
 // startExpiry starts an offline session's Session Expiry Interval.
 func (st *state) startExpiry(s *session) {
-	if s.expiry == 0 || s.expiry == sessionExpiryNever {
-		return
+	if left := st.expiryFor(s); left > 0 {
+		s.expireAt = st.now().Unix() + left
+		st.expiring[s] = struct{}{}
 	}
-	s.expireAt = st.now().Unix() + int64(s.expiry)
-	st.expiring[s] = struct{}{}
+}
+
+// expiryFor is how long s may stay offline, in seconds (0 = for ever):
+// session_expiry__add's rule, the lower of its interval and
+// persistent_client_expiration, a never-expiring session getting the latter.
+func (st *state) expiryFor(s *session) int64 {
+	pce := int64(st.cfg.PersistentClientExpiration / time.Second)
+	if s.expiry == 0 {
+		return 0
+	}
+	if s.expiry == sessionExpiryNever {
+		return pce
+	}
+	if pce > 0 && pce < int64(s.expiry) {
+		return pce
+	}
+	return int64(s.expiry)
 }
 
 // expireSessions removes offline sessions whose expiry interval has passed,
@@ -156,7 +221,7 @@ func (c *conn) resolveAlias(p *v5Publish) (ok bool, reason byte) {
 		return true, 0
 	}
 	a := p.props.TopicAlias
-	if a == 0 || a > maxTopicAlias {
+	if a == 0 || a > c.maxTopicAlias() {
 		return false, 0x94
 	}
 	if p.TopicName != "" {

@@ -416,7 +416,7 @@ func TestUnacted(t *testing.T) {
 	for _, s := range c.Unacted {
 		got = append(got, s.Key)
 	}
-	want := []string{"user", "retry_interval", "store_clean_interval", "psk_file", "persistent_client_expiration", "cafile", "capath", "certfile", "keyfile",
+	want := []string{"user", "retry_interval", "store_clean_interval", "psk_file", "cafile", "capath", "certfile", "keyfile",
 		"require_certificate", "use_identity_as_username", "psk_hint", "ciphers", "log_dest",
 		"connection", "address", "topic", "keepalive_interval"}
 	if !reflect.DeepEqual(got, want) {

@@ -37,6 +37,8 @@ type Config struct {
 	MaxQueuedBytes             int64
 	QueueQoS0Messages          bool
 	PersistentClientExpiration time.Duration // 0 = never
+	MaxKeepalive               int           // max_keepalive (MQTT 5 clients), 0 = not set
+	RetainUnavailable          bool          // retain_available false
 	MessageSizeLimit           int           // 0 = the protocol maximum (268,435,455)
 	UpgradeOutgoingQoS         bool          // deliver at the subscription's QoS even above the message's
 	SetTCPNoDelay              *bool         // nil = not set (Mosquitto: Nagle on; the bundled broker: Go's no-delay)

@@ -264,14 +264,14 @@ var specs = map[string]spec{
 	"log_facility":                   in(scopeGlobal, 0, 7),
 	"log_timestamp_format":           st(scopeGlobal),
 	"max_inflight_bytes":             in(scopeGlobal, 0, maxInt),
-	"max_keepalive":                  in(scopeGlobal, 10, 65535),
+	"max_keepalive":                  acted(in(scopeGlobal, 10, 65535)),
 	"max_packet_size":                in(scopeGlobal, 20, maxInt),
 	"memory_limit":                   in(scopeGlobal, 0, math.MaxInt64),
 	"password_file":                  acted(st(scopeSecurity)),
 	"per_listener_settings":          acted(bl(scopeGlobal)),
-	"persistent_client_expiration":   sp(scopeGlobal),
+	"persistent_client_expiration":   acted(sp(scopeGlobal)),
 	"psk_file":                       st(scopeSecurity),
-	"retain_available":               bl(scopeGlobal),
+	"retain_available":               acted(bl(scopeGlobal)),
 	"retry_interval":                 in(scopeGlobal, 0, maxInt),
 	"set_tcp_nodelay":                acted(bl(scopeGlobal)),
 	"store_clean_interval":           in(scopeGlobal, 0, maxInt),
@@ -301,9 +301,9 @@ var specs = map[string]spec{
 	"use_identity_as_username": bl(scopeListener),
 	"use_subject_as_username":  bl(scopeListener),
 	"use_username_as_clientid": acted(bl(scopeListener)),
-	"max_topic_alias":          in(scopeListener, 0, 65535),
-	"maximum_qos":              in(scopeListener, 0, 2),
-	"max_qos":                  in(scopeListener, 0, 2),
+	"max_topic_alias":          acted(in(scopeListener, 0, 65535)),
+	"maximum_qos":              acted(in(scopeListener, 0, 2)),
+	"max_qos":                  acted(in(scopeListener, 0, 2)),
 	"protocol":                 en(scopeListener, "mqtt", "websockets"),
 	"socket_domain":            en(scopeListener, "ipv4", "ipv6"),
 
@@ -668,6 +668,10 @@ func (c *Config) set(s Setting, sp spec, b bool, n int64, w string) error {
 		c.SetTCPNoDelay = &b
 	case "store_clean_interval":
 		c.StoreCleanInterval = seconds(n)
+	case "max_keepalive":
+		c.MaxKeepalive = int(n)
+	case "retain_available":
+		c.RetainUnavailable = !b
 	case "persistent_client_expiration":
 		d, err := parseExpiration(s)
 		if err != nil {

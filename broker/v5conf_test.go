@@ -1,0 +1,84 @@
+package broker_test
+
+import (
+	"testing"
+	"time"
+
+	p5 "github.com/eclipse/paho.golang/packets"
+
+	"github.com/mqbench/mqbench/broker/conf"
+)
+
+// Configuration keys MQTT 5 brings to the fore, against both brokers:
+// maximum_qos, retain_available, max_keepalive and max_topic_alias.
+
+func TestV5ConfigLimits(t *testing.T) {
+	lines := []string{"max_qos 1", "max_topic_alias 2", "retain_available false", "max_keepalive 30"}
+	apply := func(c *conf.Config) {
+		c.Listeners[0].MaxQoS, c.Listeners[0].MaxTopicAlias = 1, 2
+		c.RetainUnavailable, c.MaxKeepalive = true, 30
+	}
+	bothBrokers(t, lines, apply, func(t *testing.T, addr string) {
+		t.Run("connack", func(t *testing.T) {
+			_, ack := connected5(t, addr, "c", true, nil)
+			pr := ack.Properties
+			if pr.MaximumQOS == nil || *pr.MaximumQOS != 1 || pr.RetainAvailable == nil || *pr.RetainAvailable != 0 ||
+				pr.ServerKeepAlive == nil || *pr.ServerKeepAlive != 30 || pr.TopicAliasMaximum == nil || *pr.TopicAliasMaximum != 2 {
+				t.Fatalf("CONNACK %v", ack)
+			}
+		})
+		t.Run("subscribe capped", func(t *testing.T) {
+			c, _ := connected5(t, addr, "s", true, nil)
+			if r := c.subscribe(1, p5.SubOptions{Topic: "x", QoS: 2}); len(r) != 1 || r[0] != 1 {
+				t.Fatalf("SUBACK %v, want QoS 1 granted", r)
+			}
+		})
+		t.Run("publish QoS 2", func(t *testing.T) {
+			c, _ := connected5(t, addr, "p2", true, nil)
+			c.send(publish5("x", 2, 1, []byte("x"), nil))
+			if d, ok := c.read().Content.(*p5.Disconnect); !ok || d.ReasonCode != 0x9B {
+				t.Fatalf("got %v, want DISCONNECT 0x9B", d)
+			}
+		})
+		t.Run("publish retained", func(t *testing.T) {
+			c, _ := connected5(t, addr, "pr", true, nil)
+			p := publish5("x", 0, 0, []byte("x"), nil)
+			p.Content.(*p5.Publish).Retain = true
+			p.FixedHeader.Flags |= 1
+			c.send(p)
+			if d, ok := c.read().Content.(*p5.Disconnect); !ok || d.ReasonCode != 0x9A {
+				t.Fatalf("got %v, want DISCONNECT 0x9A", d)
+			}
+		})
+		t.Run("will retained", func(t *testing.T) {
+			c := dial5(t, addr)
+			ack := c.connack(connect5("w", true, func(c *p5.Connect) { c.WillFlag, c.WillTopic, c.WillRetain = true, "w", true }))
+			if ack.ReasonCode != 0x9A {
+				t.Fatalf("reason %#x, want 0x9A", ack.ReasonCode)
+			}
+		})
+		t.Run("alias above maximum", func(t *testing.T) {
+			c, _ := connected5(t, addr, "a", true, nil)
+			c.send(publish5("x", 0, 0, []byte("x"), &p5.Properties{TopicAlias: u16(3)}))
+			if d, ok := c.read().Content.(*p5.Disconnect); !ok || d.ReasonCode != 0x94 {
+				t.Fatalf("got %v, want DISCONNECT 0x94", d)
+			}
+		})
+	})
+}
+
+// TestPersistentClientExpiration: a 3.1.1 persistent session offline longer
+// than persistent_client_expiration is removed (session_expiry__add gives a
+// never-expiring session the global limit). Mosquitto takes the limit in
+// hours at least, so this runs on the bundled broker alone with one second.
+func TestPersistentClientExpiration(t *testing.T) {
+	cfg := quietConfig(t)
+	cfg.PersistentClientExpiration = time.Second
+	b := startBroker(t, cfg)
+	offlineSubscriber(t, b.Addr(), "old", "x", 1)
+	time.Sleep(2500 * time.Millisecond)
+	c := dial(t, b.Addr())
+	if ack := c.connect("old", false); ack.SessionPresent {
+		t.Fatal("session present after persistent_client_expiration")
+	}
+}
