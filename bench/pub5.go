@@ -2,13 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
+	packets5 "github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/eclipse/paho.golang/paho/session/state"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
@@ -16,9 +17,9 @@ import (
 // paho client, the library an application would use, for comparison with
 // the lean publisher. paho.golang blocks each publish until its
 // acknowledgement, so the window is Inflight publishes in flight at once,
-// each waiting in its own goroutine. One session state is kept across
-// reconnects (a scheduled stop/kill), so unacknowledged publishes are sent
-// again on the new connection, as paho.mqtt.golang does for 3.1.1.
+// each waiting in its own goroutine. A publish whose connection is lost (a
+// scheduled stop/kill) is sent again on the next one (publishPaho5), as
+// paho.mqtt.golang resumes unacknowledged publishes for 3.1.1.
 // paho.golang reports a QoS 2 publish's PUBCOMP code only, so a PUBREC 0x10
 // is counted as "pubcomp 0x00" here (the lean publisher keeps it).
 
@@ -29,9 +30,9 @@ const pahoPacketTimeout = time.Hour
 
 // pub5 is a v5 paho publisher's connection state.
 type pub5 struct {
-	mu   sync.Mutex
-	cli  *paho.Client
-	sess *state.State
+	mu     sync.Mutex
+	cli    *paho.Client
+	gaveUp bool // lost outside a scheduled stop/kill: no reconnect will come
 }
 
 // current is the connected client, nil while disconnected.
@@ -45,7 +46,7 @@ func (s *pub5) current() *paho.Client {
 func (p *publisher) connectPaho5() error {
 	e := p.e
 	if p.p5 == nil {
-		p.p5 = &pub5{sess: state.NewInMemory()}
+		p.p5 = &pub5{}
 	}
 	tr, err := leanAddr(e.addr)
 	if err != nil {
@@ -59,7 +60,7 @@ func (p *publisher) connectPaho5() error {
 	var once sync.Once
 	lost := func(err error) { once.Do(func() { go p.lostPaho5(cli, err) }) }
 	cli = paho.NewClient(paho.ClientConfig{
-		ClientID: p.id, Conn: nc, Session: p.p5.sess, PacketTimeout: pahoPacketTimeout,
+		ClientID: p.id, Conn: packets5.NewThreadSafeConn(nc), PacketTimeout: pahoPacketTimeout,
 		OnServerDisconnect: func(d *paho.Disconnect) {
 			e.emit(Event{T: e.rec.Since(), Type: EvReason, Client: p.id, Reason: ReasonLabel(rcDisconnect, d.ReasonCode)})
 			lost(fmt.Errorf("broker sent DISCONNECT 0x%02X (%s)", d.ReasonCode, ReasonName(rcDisconnect, d.ReasonCode)))
@@ -118,6 +119,7 @@ func (p *publisher) lostPaho5(cli *paho.Client, err error) {
 	e.connLost("publisher", p.id, err, false)
 	if !e.brokerDown.Load() {
 		e.note("warn", fmt.Sprintf("publisher %s stopped: connection closed by the broker (no reconnect outside a scheduled stop/kill)", p.id))
+		p.p5.giveUp()
 		return
 	}
 	for e.sleepUntil(time.Now().Add(v5Reconnect)) && !e.stopped() {
@@ -126,6 +128,13 @@ func (p *publisher) lostPaho5(cli *paho.Client, err error) {
 			return
 		}
 	}
+	p.p5.giveUp()
+}
+
+func (s *pub5) giveUp() {
+	s.mu.Lock()
+	s.gaveUp = true
+	s.mu.Unlock()
 }
 
 // runPaho5 is run() for the v5 paho publisher.
@@ -169,18 +178,12 @@ func (p *publisher) runPaho5() {
 			e.note("warn", fmt.Sprintf("publisher %s: %v", p.id, err))
 			return
 		}
-		cli := p.p5.current()
 		p.recordPub(seq, len(payload))
-		if cli == nil {
-			<-sem
-			p.noteErr(e.level(), fmt.Sprintf("publisher %s seq %d: not connected", p.id, seq))
-			continue
-		}
 		wg.Add(1)
 		go func(seq int64, payload []byte) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			resp, err := cli.PublishWithOptions(ctx, &paho.Publish{QoS: p.cfg.QoS, Topic: p.cfg.Topic, Retain: p.cfg.Retain, Payload: payload, Properties: props}, paho.PublishOptions{})
+			resp, err := p.publishPaho5(ctx, &paho.Publish{QoS: p.cfg.QoS, Topic: p.cfg.Topic, Retain: p.cfg.Retain, Payload: payload, Properties: props})
 			t := e.rec.Since()
 			switch {
 			case resp != nil && resp.ReasonCode >= 0x80:
@@ -195,6 +198,54 @@ func (p *publisher) runPaho5() {
 				p.recordAckReason(seq, t, ReasonLabel(ackKindName(qosAck(p.cfg.QoS, resp)), resp.ReasonCode))
 			}
 		}(seq, payload)
+	}
+}
+
+// publishPaho5 publishes one message and waits for its acknowledgement. A
+// connection lost meanwhile (a scheduled stop/kill) makes it wait for the
+// next one and publish again, at least once, as paho.mqtt.golang resumes
+// unacknowledged publishes for 3.1.1; it gives up when the run ends or the
+// publisher stopped for good.
+func (p *publisher) publishPaho5(ctx context.Context, pb *paho.Publish) (*paho.PublishResponse, error) {
+	for {
+		cli := p.p5.waitConnected(ctx, p.e)
+		if cli == nil {
+			return nil, errors.New("not connected")
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-cli.Done():
+				cancel()
+			case <-cctx.Done():
+			}
+		}()
+		resp, err := cli.PublishWithOptions(cctx, pb, paho.PublishOptions{})
+		lost := cctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err == nil || !lost {
+			return resp, err
+		}
+		// The dead client may not be cleared yet (lostPaho5): no busy loop.
+		if !p.e.sleepUntil(time.Now().Add(20 * time.Millisecond)) {
+			return nil, errors.New("run stopped")
+		}
+	}
+}
+
+// waitConnected returns the connected client, waiting while a reconnect may
+// still come (the broker is down on purpose); nil when none will.
+func (s *pub5) waitConnected(ctx context.Context, e *engine) *paho.Client {
+	for {
+		if cli := s.current(); cli != nil {
+			return cli
+		}
+		s.mu.Lock()
+		over := s.gaveUp
+		s.mu.Unlock()
+		if over || ctx.Err() != nil || !e.sleepUntil(time.Now().Add(20*time.Millisecond)) {
+			return nil
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	packets5 "github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/mqbench/mqbench/scenarios"
@@ -21,7 +22,9 @@ import (
 // action) is a new client, as autopaho would make, but driven by the run
 // engine's actions rather than on its own schedule. Deliveries go through
 // the same queue, pacing and accounting as the 3.1.1 subscriber, wrapped as
-// mqtt.Message (msg5).
+// mqtt.Message (msg5). paho.golang writes from several goroutines (acks,
+// pings), which a TLS or websocket stream does not survive interleaved: the
+// connection is wrapped with packets.NewThreadSafeConn, as autopaho does.
 
 // v5Reconnect is the retry pace while the broker is away.
 const v5Reconnect = 250 * time.Millisecond
@@ -74,7 +77,7 @@ func (s *subscriber) connectV5() error {
 	}
 	cli = paho.NewClient(paho.ClientConfig{
 		ClientID:                   s.id,
-		Conn:                       nc,
+		Conn:                       packets5.NewThreadSafeConn(nc),
 		EnableManualAcknowledgment: s.cfg.PaceMode != "block",
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			s.checkProps(pr.Packet)
