@@ -90,8 +90,13 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 		return
 	}
 	if lim := st.cfg.MessageSizeLimit; p.WillFlag && lim > 0 && len(p.WillMessage) > lim {
-		// will__read: an oversize will is refused as not authorised.
-		st.refuse(c, packets.ErrRefusedNotAuthorised, "will exceeds message_size_limit")
+		// will__read: an oversize will is refused as not authorised (MQTT
+		// 5: 0x95, packet too large).
+		code := byte(packets.ErrRefusedNotAuthorised)
+		if c.v5 {
+			code = 0x95
+		}
+		st.refuse(c, code, "will exceeds message_size_limit")
 		return
 	}
 	if pre := st.cfg.ClientIDPrefixes; pre != "" && !strings.HasPrefix(id, pre) {
@@ -189,6 +194,7 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 		s.will = &will{topic: c.mountPoint() + p.WillTopic, payload: p.WillMessage, qos: p.WillQos, retain: p.WillRetain}
 		if p5 != nil {
 			s.will.props = &p5.willProps
+			s.will.raw = storedProps(p5.willRaw)
 			s.will.delay = p5.willProps.WillDelayInterval
 		}
 	}

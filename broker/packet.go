@@ -14,7 +14,10 @@ const maxRemainingLength = 268435455
 
 // malformedError is a packet that cannot be decoded; the connection that sent it
 // is closed, nothing else is affected.
-type malformedError struct{ msg string }
+type malformedError struct {
+	msg  string
+	tell bool // an MQTT 5 PUBLISH, SUBSCRIBE or UNSUBSCRIBE: DISCONNECT 0x81 first
+}
 
 func (e *malformedError) Error() string { return "malformed packet: " + e.msg }
 

@@ -14,11 +14,11 @@ import (
 
 func (st *state) onPublish(c *conn, s *session, p *packets.PublishPacket, p5 *v5Publish) {
 	if !validTopicName(p.TopicName) || tooDeep(p.TopicName) {
-		st.protocolError(c, "invalid topic in PUBLISH")
+		st.handlerError(c, 0x82, "invalid topic in PUBLISH")
 		return
 	}
 	if p.Qos > 0 && p.MessageID == 0 {
-		st.protocolError(c, "PUBLISH without packet identifier")
+		st.handlerError(c, 0x82, "PUBLISH without packet identifier")
 		return
 	}
 	// handle__publish: above maximum_qos (DISCONNECT 0x9B) or retained

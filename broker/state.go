@@ -21,6 +21,7 @@ type will struct {
 	retain  bool
 	props   *mp.Properties // MQTT 5 will properties a PUBLISH carries
 	delay   uint32         // MQTT 5 Will Delay Interval, seconds
+	raw     []byte         // its stored property block (see storedProps)
 }
 
 // session is a client's state: subscriptions and held deliveries. Persistent
@@ -332,12 +333,11 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 	case *oversizePublish:
 		// handle__publish: dropped, its flow completed, the client kept.
 		st.b.log.printf(logDebug, "Dropped too large PUBLISH from %s (q%d, m%d, '%s').", s.id, p.Qos, p.MessageID, p.TopicName)
-		switch p.Qos {
-		case 1:
-			c.send(outPkt{kind: outPuback, mid: p.MessageID})
-		case 2:
-			c.send(outPkt{kind: outPubrec, mid: p.MessageID})
+		var reason byte
+		if c.v5 {
+			reason = 0x95 // packet too large
 		}
+		c.ack(p.Qos, p.MessageID, reason)
 	case *packets.PubackPacket:
 		// db__message_delete_outgoing: an acknowledgement of the wrong kind
 		// for a packet id in flight is a protocol error; an unknown id is not.
@@ -393,17 +393,21 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 
 func (st *state) protocolError(c *conn, why string) {
 	st.b.log.printf(logNotice, "Client %s disconnected due to protocol error: %s.", st.name(c), why)
-	if c.sess != nil {
-		st.sendDisconnect(c, 0x82)
-	}
 	st.disconnect(c, true)
 }
 
-// malformed closes the connection of a client whose packet Mosquitto
-// refuses as malformed (DISCONNECT 0x81 for MQTT 5).
-func (st *state) malformed(c *conn, why string) {
-	st.b.log.printf(logNotice, "Client %s disconnected due to malformed packet: %s.", st.name(c), why)
-	st.sendDisconnect(c, 0x81)
+// handlerError closes the connection for a protocol error (reason 0x82) or
+// malformed packet (0x81) found while handling a PUBLISH, SUBSCRIBE or
+// UNSUBSCRIBE: the only packets after which Mosquitto 2.0.11's
+// handle__packet tells an MQTT 5 client why with a DISCONNECT; for the
+// others it just closes.
+func (st *state) handlerError(c *conn, reason byte, why string) {
+	kind := "protocol error"
+	if reason == 0x81 {
+		kind = "malformed packet"
+	}
+	st.b.log.printf(logNotice, "Client %s disconnected due to %s: %s.", st.name(c), kind, why)
+	st.sendDisconnect(c, reason)
 	st.disconnect(c, true)
 }
 
@@ -432,7 +436,9 @@ func (st *state) connClosed(c *conn, graceful bool, err error, disc *v5Disconnec
 		st.b.log.conn("Client %s closed its connection.", name)
 	case errors.As(err, &me):
 		st.b.log.printf(logNotice, "Client %s disconnected due to malformed packet (%s).", name, me.msg)
-		st.sendDisconnect(c, 0x81)
+		if me.tell {
+			st.sendDisconnect(c, 0x81)
+		}
 	default:
 		st.b.log.conn("Socket error on client %s, disconnecting.", name)
 	}
@@ -495,7 +501,7 @@ func (st *state) publishWill(s *session, w *will) {
 		sourceID: s.id, sourceUser: s.username, sourcePort: s.listenerPort}
 	if w.props != nil {
 		m.setExpiry(st.now(), w.props.MessageExpiryInterval)
-		m.rawProps = willStoredProps(w.props)
+		m.rawProps = w.raw
 	}
 	st.route(m)
 }

@@ -15,11 +15,12 @@ func (m *storedMsg) setExpiry(now time.Time, secs uint32) {
 
 // propSizes are the value sizes of the fixed-size PUBLISH properties; -1 is a
 // length-prefixed string or binary, -2 a string pair, 0 a varint.
-var propSizes = map[byte]int{1: 1, 2: 4, 3: -1, 8: -1, 9: -1, 11: 0, 35: 2, 38: -2}
+var propSizes = map[byte]int{1: 1, 2: 4, 3: -1, 8: -1, 9: -1, 11: 0, 24: 4, 35: 2, 38: -2}
 
 // storedProps is what Mosquitto's handle__publish keeps of a PUBLISH's
 // properties for the stored message: all of them in the order received,
-// less the Topic Alias, Message Expiry Interval and Subscription Identifier,
+// less the Topic Alias, Message Expiry Interval and Subscription Identifier
+// (and, for a will, the Will Delay Interval),
 // with a varint length in front as the db format stores them; nil when none
 // remain. raw was decoded already, so a walk that fails keeps nothing.
 func storedProps(raw []byte) []byte {
@@ -50,7 +51,7 @@ func storedProps(raw []byte) []byte {
 		if i > len(raw) {
 			return nil
 		}
-		if id != 2 && id != 11 && id != 35 {
+		if id != 2 && id != 11 && id != 24 && id != 35 {
 			keep = append(keep, raw[start:i]...)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5 *v5Subscribe) {
 	if len(p.Topics) == 0 || p.MessageID == 0 {
-		st.protocolError(c, "empty SUBSCRIBE")
+		st.handlerError(c, 0x81, "empty SUBSCRIBE")
 		return
 	}
 	codes := make([]byte, len(p.Topics))
@@ -23,7 +23,7 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5
 	if p5 != nil && p5.subID {
 		id = uint32(p5.subs[0].Identifier)
 		if id == 0 {
-			st.malformed(c, "subscription identifier 0")
+			st.handlerError(c, 0x81, "subscription identifier 0")
 			return
 		}
 	}
@@ -33,7 +33,7 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5
 		if p5 != nil {
 			o := p5.subs[i]
 			if o.RetainHandling == 3 {
-				st.malformed(c, "retain handling 3")
+				st.handlerError(c, 0x81, "retain handling 3")
 				return
 			}
 			if o.NoLocal {
@@ -44,14 +44,14 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5
 			}
 		}
 		if q > 2 {
-			st.protocolError(c, "invalid QoS in SUBSCRIBE")
+			st.handlerError(c, 0x81, "invalid QoS in SUBSCRIBE")
 			return
 		}
 		q = min(q, c.maxQoS()) // handle__subscribe grants at most maximum_qos
 		if !validFilter(f) || tooDeep(f) {
 			// handle__subscribe: an empty, malformed or invalid filter
 			// closes the connection.
-			st.protocolError(c, "invalid subscription filter")
+			st.handlerError(c, 0x81, "invalid subscription filter")
 			return
 		}
 		if strings.HasPrefix(f, "$share/") && !validShare(f) {
@@ -145,12 +145,12 @@ func (st *state) retainSourceAllowed(m *storedMsg) bool {
 // UNSUBSCRIBE names a filter the client never holds and removes nothing.
 func (st *state) onUnsubscribe(c *conn, s *session, p *packets.UnsubscribePacket) {
 	if len(p.Topics) == 0 || p.MessageID == 0 {
-		st.protocolError(c, "empty UNSUBSCRIBE")
+		st.handlerError(c, 0x81, "empty UNSUBSCRIBE")
 		return
 	}
 	for _, f := range p.Topics {
 		if !validFilter(f) || tooDeep(f) {
-			st.protocolError(c, "invalid unsubscription filter")
+			st.handlerError(c, 0x81, "invalid unsubscription filter")
 			return
 		}
 	}

@@ -1,10 +1,7 @@
 package broker
 
 import (
-	"bytes"
 	"time"
-
-	mp "github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/mqbench/mqbench/broker/conf"
@@ -99,19 +96,6 @@ func (st *state) connackProps(c *conn, id string, assigned bool, keepalive uint1
 		b = append(b, 0x24, q) // maximum QoS
 	}
 	return b
-}
-
-// willStoredProps are the will properties a will message keeps: those a
-// PUBLISH may carry (mochi's order, as the will's bytes are not kept).
-func willStoredProps(w *mp.Properties) []byte {
-	p := &mp.Properties{PayloadFormat: w.PayloadFormat, PayloadFormatFlag: w.PayloadFormatFlag,
-		ContentType: w.ContentType, ResponseTopic: w.ResponseTopic, CorrelationData: w.CorrelationData, User: w.User}
-	var buf bytes.Buffer
-	p.Encode(mp.Publish, mp.Mods{AllowResponseInfo: true}, &buf, 0)
-	if buf.Len() <= 1 {
-		return nil
-	}
-	return buf.Bytes()
 }
 
 // outProps is the property block of one delivery of m now, in the order

@@ -36,6 +36,32 @@ import (
 type v5Connect struct {
 	*packets.ConnectPacket
 	props, willProps mp.Properties
+	willRaw          []byte // the will properties as received, without their length
+}
+
+// willRawProps finds the will properties in a decoded CONNECT body: after
+// the protocol name, level, flags, keep alive, the CONNECT properties and
+// the client id.
+func willRawProps(body []byte, nameLen, idLen int) []byte {
+	off := 2 + nameLen + 4
+	skip := func() bool {
+		n, w, err := mp.DecodeLength(bytes.NewBuffer(body[min(off, len(body)):]))
+		if err != nil || off+w+n > len(body) {
+			return false
+		}
+		off += w + n
+		return true
+	}
+	if !skip() {
+		return nil
+	}
+	off += 2 + idLen
+	start := off
+	if !skip() {
+		return nil
+	}
+	_, w, _ := mp.DecodeLength(bytes.NewBuffer(body[start:]))
+	return body[start+w : off]
 }
 
 // v5Publish is an MQTT 5 PUBLISH with its properties; raw are the property
@@ -87,7 +113,14 @@ func decodeV5(fh packets.FixedHeader, first byte, body []byte) (cp packets.Contr
 	mfh.Remaining = len(body)
 	pk := &mp.Packet{FixedHeader: mfh, ProtocolVersion: 5}
 	name := packets.PacketNames[fh.MessageType]
-	bad := func(err error) (packets.ControlPacket, error) { return nil, malformed("%s: %v", name, err) }
+	bad := func(err error) (packets.ControlPacket, error) {
+		e := &malformedError{msg: fmt.Sprintf("%s: %v", name, err)}
+		switch fh.MessageType {
+		case packets.Publish, packets.Subscribe, packets.Unsubscribe:
+			e.tell = true
+		}
+		return nil, e
+	}
 	switch fh.MessageType {
 	case packets.Connect:
 		if err := pk.ConnectDecode(body); err != nil {
@@ -99,7 +132,11 @@ func decodeV5(fh packets.FixedHeader, first byte, body []byte) (cp packets.Contr
 			UsernameFlag: c.UsernameFlag, PasswordFlag: c.PasswordFlag, ReservedBit: pk.ReservedBit, Keepalive: c.Keepalive,
 			ClientIdentifier: c.ClientIdentifier, WillTopic: c.WillTopic, WillMessage: c.WillPayload,
 			Username: string(c.Username), Password: c.Password}
-		return &v5Connect{ConnectPacket: p, props: pk.Properties, willProps: c.WillProperties}, nil
+		v := &v5Connect{ConnectPacket: p, props: pk.Properties, willProps: c.WillProperties}
+		if c.WillFlag {
+			v.willRaw = willRawProps(body, len(c.ProtocolName), len(c.ClientIdentifier))
+		}
+		return v, nil
 	case packets.Publish:
 		if err := pk.PublishDecode(body); err != nil {
 			return bad(err)
@@ -219,8 +256,9 @@ func (e *encoder) v5Out(w io.Writer, p *outPkt) error {
 		pk.FixedHeader = mp.FixedHeader{Type: mp.Pingresp}
 		err = pk.PingrespEncode(&e.buf)
 	case outDisconnect:
-		pk.FixedHeader = mp.FixedHeader{Type: mp.Disconnect}
-		err = pk.DisconnectEncode(&e.buf)
+		// send__disconnect: the reason code alone, no property length.
+		_, err = w.Write([]byte{0xE0, 1, p.code})
+		return err
 	default:
 		return fmt.Errorf("unknown outgoing packet kind %d", p.kind)
 	}
