@@ -145,3 +145,18 @@ func TestLeanV5FakeBroker(t *testing.T) {
 		t.Errorf("reasons %v", reasons)
 	}
 }
+
+// TestLeanConnectProtocol31: protocol 3 is MQTT 3.1's CONNECT ("MQIsdp", 3).
+func TestLeanConnectProtocol31(t *testing.T) {
+	o := leanOptions{ClientID: "old", Protocol: 3}
+	if cp := o.connectPacket(); cp.ProtocolName != "MQIsdp" || cp.ProtocolVersion != 3 {
+		t.Errorf("CONNECT %q %d, want MQIsdp 3", cp.ProtocolName, cp.ProtocolVersion)
+	}
+	o.Protocol = 0
+	if cp := o.connectPacket(); cp.ProtocolName != "MQTT" || cp.ProtocolVersion != 4 {
+		t.Errorf("CONNECT %q %d, want MQTT 4", cp.ProtocolName, cp.ProtocolVersion)
+	}
+	if pahoVersion(scenarios.Protocol31) != 3 || pahoVersion(0) != 4 {
+		t.Error("pahoVersion")
+	}
+}

@@ -218,3 +218,36 @@ actions:
 		t.Errorf("published %d acked %d, keeper %+v: want 800 acknowledged and received", s.Published, s.Acked, sub)
 	}
 }
+
+// TestProtocol31Mosquitto: protocol 3 (MQTT 3.1, "MQIsdp") for the lean and
+// paho publishers and the subscriber, on Mosquitto: messages go through, and
+// no reason code is recorded (3.1 has none).
+func TestProtocol31Mosquitto(t *testing.T) {
+	run, s := v5Run(t, `name: v31
+duration: 2s
+drain_timeout: 5s
+protocol: 3
+publishers:
+  - client_id: lean
+    messages: 100
+    qos: 2
+    inflight: 10
+    topic: v31/t
+  - client_id: paho
+    client: paho
+    messages: 100
+    qos: 1
+    topic: v31/t
+subscribers:
+  - client_id: old
+    filter: v31/#
+    qos: 2
+`)
+	if run.Footer.Tainted {
+		t.Errorf("tainted: %v", run.Footer.Reasons)
+	}
+	sub := subByName(t, s, "old")
+	if s.Acked != 200 || sub.Delivered+sub.HeldAtEnd != 200 || sub.Lost != 0 || len(s.ReasonCodes) != 0 {
+		t.Errorf("acked %d, old %+v, reason codes %v", s.Acked, sub, s.ReasonCodes)
+	}
+}
