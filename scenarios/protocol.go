@@ -98,6 +98,9 @@ func (s *Scenario) validateProtocol(bad func(path, format string, args ...interf
 			}
 			continue
 		}
+		if p.TopicAlias && p.Client == ClientPaho {
+			bad(path+".topic_alias", "the paho publisher does not send topic aliases (paho.golang leaves them to an extension): use client: lean")
+		}
 		if p.ConnectionPerMessage {
 			bad(path+".protocol", "connection_per_message speaks MQTT 3.1.1 (paho-mqtt's publish.single): leave protocol 5 out or publish over one connection")
 		}

@@ -81,6 +81,8 @@ func TestProtocolErrors(t *testing.T) {
 			"v5.yaml:7: publishers[0].user_properties: expected a mapping"},
 		{"share name", "protocol: 5\nsubscribers:\n  - {filter: t, shared_group: a/b}\n", "subscribers[0].shared_group: a share name cannot contain"},
 		{"no local shared", "protocol: 5\nsubscribers:\n  - {filter: t, shared_group: g, no_local: true}\n", "subscribers[0].no_local: cannot be set on a shared subscription"},
+		{"paho topic alias", "protocol: 5\npublishers:\n  - {messages: 1, topic: t, client: paho, topic_alias: true}\n", "publishers[0].topic_alias: the paho publisher does not send topic aliases"},
+		{"v5 per message", "protocol: 5\npublishers:\n  - {messages: 1, topic: t, connection_per_message: true}\n", "publishers[0].protocol: connection_per_message speaks MQTT 3.1.1"},
 		{"receive maximum", "protocol: 5\nsubscribers:\n  - {filter: t, receive_maximum: 70000}\n", "subscribers[0].receive_maximum: must be 1 to 65535"},
 	}
 	for _, tt := range tests {
