@@ -74,13 +74,17 @@ func readPacketRules(r *bufio.Reader, rules readRules) (packets.ControlPacket, e
 	switch fh.MessageType {
 	case packets.Publish:
 		if fh.Qos == 3 {
-			return nil, malformed("PUBLISH with QoS 3")
+			// handle__publish refuses it: an MQTT 5 client hears 0x81.
+			return nil, &malformedError{msg: "PUBLISH with QoS 3", tell: rules.proto == 5}
 		}
 	case packets.Pubrel, packets.Subscribe, packets.Unsubscribe:
 		// Mosquitto checks these flags for 3.1.1 only: a 3.1 client may set
 		// DUP on a resent PUBREL.
 		if flags != 0x02 && rules.proto != 3 {
-			return nil, malformed("%s with flags %#x", packets.PacketNames[fh.MessageType], flags)
+			// handle__subscribe and handle__unsubscribe tell an MQTT 5
+			// client (0x81); handle__pubrel does not.
+			return nil, &malformedError{msg: fmt.Sprintf("%s with flags %#x", packets.PacketNames[fh.MessageType], flags),
+				tell: rules.proto == 5 && fh.MessageType != packets.Pubrel}
 		}
 	case packets.Connect, packets.Puback, packets.Pubrec, packets.Pubcomp, packets.Pingreq, packets.Disconnect:
 		if flags != 0 {

@@ -202,3 +202,19 @@ func TestV5DisconnectWithWill(t *testing.T) {
 		}
 	})
 }
+
+// TestV5DisconnectReasonAlone: a DISCONNECT 0x04 without a property length
+// (remaining length 1) still asks for the will.
+func TestV5DisconnectReasonAlone(t *testing.T) {
+	bothBrokers(t, nil, nil, func(t *testing.T, addr string) {
+		obs, _ := connected5(t, addr, "obs", true, nil)
+		obs.subscribe(1, p5.SubOptions{Topic: "will/#", QoS: 0})
+		c, _ := connected5(t, addr, "w", true, func(c *p5.Connect) { c.WillFlag, c.WillTopic, c.WillMessage = true, "will/w", []byte("x") })
+		if _, err := c.nc.Write([]byte{0xE0, 0x01, 0x04}); err != nil {
+			t.Fatal(err)
+		}
+		if m := obs.expectPublish(); m.Topic != "will/w" {
+			t.Fatalf("got %v, want the will", m)
+		}
+	})
+}

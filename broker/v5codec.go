@@ -39,6 +39,33 @@ type v5Connect struct {
 	willRaw          []byte // the will properties as received, without their length
 }
 
+// connectLen is the length the fields of a decoded CONNECT take in body.
+func connectLen(body []byte, c *mp.ConnectParams) int {
+	off := 2 + len(c.ProtocolName) + 4
+	skip := func() {
+		if off >= len(body) {
+			return
+		}
+		n, w, err := mp.DecodeLength(bytes.NewBuffer(body[off:]))
+		if err == nil {
+			off += w + n
+		}
+	}
+	skip()
+	off += 2 + len(c.ClientIdentifier)
+	if c.WillFlag {
+		skip()
+		off += 2 + len(c.WillTopic) + 2 + len(c.WillPayload)
+	}
+	if c.UsernameFlag {
+		off += 2 + len(c.Username)
+	}
+	if c.PasswordFlag {
+		off += 2 + len(c.Password)
+	}
+	return off
+}
+
 // willRawProps finds the will properties in a decoded CONNECT body: after
 // the protocol name, level, flags, keep alive, the CONNECT properties and
 // the client id.
@@ -100,10 +127,15 @@ type v5Disconnect struct {
 // decodeV5 decodes body, the whole remaining length of an MQTT 5 packet whose
 // fixed header fh was read (and size-checked) by readPacketRules.
 func decodeV5(fh packets.FixedHeader, first byte, body []byte) (cp packets.ControlPacket, err error) {
+	tell := false // Mosquitto tells an MQTT 5 client these are malformed
+	switch fh.MessageType {
+	case packets.Publish, packets.Subscribe, packets.Unsubscribe:
+		tell = true
+	}
 	defer func() {
 		// mochi indexes past the end of some truncated packets.
 		if r := recover(); r != nil {
-			cp, err = nil, malformed("%s truncated", packets.PacketNames[fh.MessageType])
+			cp, err = nil, &malformedError{msg: packets.PacketNames[fh.MessageType] + " truncated", tell: tell}
 		}
 	}()
 	var mfh mp.FixedHeader
@@ -114,12 +146,7 @@ func decodeV5(fh packets.FixedHeader, first byte, body []byte) (cp packets.Contr
 	pk := &mp.Packet{FixedHeader: mfh, ProtocolVersion: 5}
 	name := packets.PacketNames[fh.MessageType]
 	bad := func(err error) (packets.ControlPacket, error) {
-		e := &malformedError{msg: fmt.Sprintf("%s: %v", name, err)}
-		switch fh.MessageType {
-		case packets.Publish, packets.Subscribe, packets.Unsubscribe:
-			e.tell = true
-		}
-		return nil, e
+		return nil, &malformedError{msg: fmt.Sprintf("%s: %v", name, err), tell: tell}
 	}
 	switch fh.MessageType {
 	case packets.Connect:
@@ -135,6 +162,11 @@ func decodeV5(fh packets.FixedHeader, first byte, body []byte) (cp packets.Contr
 		v := &v5Connect{ConnectPacket: p, props: pk.Properties, willProps: c.WillProperties}
 		if c.WillFlag {
 			v.willRaw = willRawProps(body, len(c.ProtocolName), len(c.ClientIdentifier))
+		}
+		if connectLen(body, &c) != len(body) {
+			// mochi ignores what follows the last field; Mosquitto (and
+			// the 3.1.1 path here) refuse a CONNECT with bytes left over.
+			return nil, malformed("CONNECT has trailing bytes")
 		}
 		return v, nil
 	case packets.Publish:
@@ -161,10 +193,13 @@ func decodeV5(fh packets.FixedHeader, first byte, body []byte) (cp packets.Contr
 		return &v5Ack{ControlPacket: v3, reason: pk.ReasonCode}, nil
 	case packets.Subscribe:
 		if len(body) < 3 {
-			return nil, malformed("SUBSCRIBE truncated")
+			return bad(fmt.Errorf("truncated"))
 		}
 		if err := pk.SubscribeDecode(body); err != nil {
 			return bad(err)
+		}
+		if reservedSubOptions(body) {
+			return bad(fmt.Errorf("reserved subscription option bits set"))
 		}
 		p := &packets.SubscribePacket{FixedHeader: fh, MessageID: pk.PacketID}
 		for _, s := range pk.Filters {
@@ -189,6 +224,9 @@ func decodeV5(fh packets.FixedHeader, first byte, body []byte) (cp packets.Contr
 	case packets.Disconnect:
 		if err := pk.DisconnectDecode(body); err != nil {
 			return bad(err)
+		}
+		if len(body) == 1 {
+			pk.ReasonCode = body[0] // mochi reads a reason code only with properties after it
 		}
 		return &v5Disconnect{DisconnectPacket: &packets.DisconnectPacket{FixedHeader: fh}, reason: pk.ReasonCode, props: pk.Properties}, nil
 	}
@@ -337,4 +375,25 @@ func varintLen(n int) int {
 		return 3
 	}
 	return 4
+}
+
+// reservedSubOptions reports a SUBSCRIBE whose subscription options set the
+// two reserved high bits, which mochi does not keep and Mosquitto refuses as
+// malformed. body was decoded already, so its layout is sound.
+func reservedSubOptions(body []byte) bool {
+	n, w, err := mp.DecodeLength(bytes.NewBuffer(body[2:]))
+	if err != nil {
+		return false
+	}
+	for off := 2 + w + n; off+2 <= len(body); {
+		off += 2 + (int(body[off])<<8 | int(body[off+1]))
+		if off >= len(body) {
+			return false
+		}
+		if body[off]&0xC0 != 0 {
+			return true
+		}
+		off++
+	}
+	return false
 }
