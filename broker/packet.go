@@ -123,7 +123,10 @@ func readPacketRules(r *bufio.Reader, rules readRules) (packets.ControlPacket, e
 		}
 	}
 	var body []byte
-	if fh.MessageType == packets.Publish && limit > 0 && rules.proto != 5 {
+	if fh.MessageType == packets.Publish && limit > 0 && rules.proto == 5 {
+		return readV5Publish(r, fh, first, rl, limit)
+	}
+	if fh.MessageType == packets.Publish && limit > 0 {
 		// Read the topic length first so the payload size is known before the
 		// body is buffered.
 		if rl < 2 {
@@ -148,13 +151,7 @@ func readPacketRules(r *bufio.Reader, rules readRules) (packets.ControlPacket, e
 		return nil, err
 	}
 	if rules.proto == 5 {
-		cp, err := decodeV5(fh, first, body)
-		if err == nil && limit > 0 {
-			if pp, ok := cp.(*v5Publish); ok && len(pp.Payload) > limit {
-				return &oversizePublish{PublishPacket: pp.PublishPacket}, nil
-			}
-		}
-		return cp, err
+		return decodeV5(fh, first, body)
 	}
 	if fh.MessageType == packets.Connect {
 		if name, level, ok := connectVersion(body); ok && name == "MQTT" && level == 5 {

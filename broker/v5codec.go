@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -396,4 +397,67 @@ func reservedSubOptions(body []byte) bool {
 		off++
 	}
 	return false
+}
+
+// readV5Publish reads an MQTT 5 PUBLISH under message_size_limit limit: the
+// topic, packet id and property length come first, so the payload's size is
+// known before anything past them is buffered, and an oversize payload is
+// skipped unread (as readOversize does for 3.1.1; the properties of a
+// dropped message are skipped with it).
+func readV5Publish(r *bufio.Reader, fh packets.FixedHeader, first byte, rl, limit int) (packets.ControlPacket, error) {
+	if rl < 2 {
+		return nil, &malformedError{msg: "PUBLISH too short", tell: true}
+	}
+	var tl [2]byte
+	if _, err := io.ReadFull(r, tl[:]); err != nil {
+		return nil, noEOF(err)
+	}
+	hdr := 2 + (int(tl[0])<<8 | int(tl[1]))
+	if fh.Qos > 0 {
+		hdr += 2
+	}
+	if hdr >= rl {
+		return nil, &malformedError{msg: "PUBLISH topic longer than the packet", tell: true}
+	}
+	head := make([]byte, hdr, hdr+4)
+	copy(head, tl[:])
+	if _, err := io.ReadFull(r, head[2:]); err != nil {
+		return nil, noEOF(err)
+	}
+	var propLen, shift int
+	for i := 0; ; i++ {
+		if i == 4 || len(head) >= rl {
+			return nil, &malformedError{msg: "PUBLISH property length", tell: true}
+		}
+		d, err := r.ReadByte()
+		if err != nil {
+			return nil, noEOF(err)
+		}
+		head = append(head, d)
+		propLen |= int(d&0x7f) << shift
+		shift += 7
+		if d&0x80 == 0 {
+			break
+		}
+	}
+	rest := rl - len(head)
+	if propLen > rest {
+		return nil, &malformedError{msg: "PUBLISH properties longer than the packet", tell: true}
+	}
+	if rest-propLen > limit {
+		if _, err := io.CopyN(io.Discard, r, int64(rest)); err != nil {
+			return nil, noEOF(err)
+		}
+		n := int(tl[0])<<8 | int(tl[1])
+		p := &packets.PublishPacket{FixedHeader: fh, TopicName: string(head[2 : 2+n])}
+		if fh.Qos > 0 {
+			p.MessageID = uint16(head[hdr-2])<<8 | uint16(head[hdr-1])
+		}
+		return &oversizePublish{PublishPacket: p}, nil
+	}
+	body, err := readBody(r, rest, head)
+	if err != nil {
+		return nil, err
+	}
+	return decodeV5(fh, first, body)
 }

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +82,22 @@ func TestPersistentClientExpiration(t *testing.T) {
 	if ack := c.connect("old", false); ack.SessionPresent {
 		t.Fatal("session present after persistent_client_expiration")
 	}
+}
+
+// TestV5OversizePublish: over message_size_limit an MQTT 5 PUBLISH is acked
+// 0x95 and dropped, the client kept; under it, delivered as usual.
+func TestV5OversizePublish(t *testing.T) {
+	lines := []string{"message_size_limit 100"}
+	bothBrokers(t, lines, func(c *conf.Config) { c.MessageSizeLimit = 100 }, func(t *testing.T, addr string) {
+		c, _ := connected5(t, addr, "big", true, nil)
+		props := &p5.Properties{ContentType: strings.Repeat("a", 150)}
+		c.send(publish5("big", 1, 1, make([]byte, 200), props))
+		if a, ok := c.read().Content.(*p5.Puback); !ok || a.ReasonCode != 0x95 {
+			t.Fatalf("got %v, want PUBACK 0x95", a)
+		}
+		c.send(publish5("big", 1, 2, make([]byte, 50), props)) // large properties, small payload
+		if a, ok := c.read().Content.(*p5.Puback); !ok || a.ReasonCode != 0x10 {
+			t.Fatalf("got %v, want PUBACK 0x10", a)
+		}
+	})
 }
