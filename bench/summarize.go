@@ -30,6 +30,9 @@ type subState struct {
 	seen   map[msgKey]struct{} // unique deliveries
 	maxSeq map[string]int64    // highest seq consumed per publisher
 	gap    int64               // expected - delivered - held (before drops), >= 0
+	// shared: the members of a shared subscription, whose deliveries
+	// interleave in the events, so order is not judged across them.
+	shared bool
 }
 
 // gaugePoint is one gauge sample.
@@ -243,7 +246,7 @@ func Summarize(run *Run) Summary {
 				continue
 			}
 			st.seen[k] = struct{}{}
-			if e.Seq < st.maxSeq[e.Pub] {
+			if e.Seq < st.maxSeq[e.Pub] && !st.shared {
 				st.sum.Reordered++
 			} else {
 				st.maxSeq[e.Pub] = e.Seq

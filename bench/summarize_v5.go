@@ -23,12 +23,14 @@ func countReason(s *Summary, e *Event) {
 // accounting, named by the filter they subscribe ($share/GROUP/FILTER): the
 // broker gives each message to one member, so the share, not each member,
 // is expected to receive it. Groups naming the same share and filter join
-// the same entry.
+// the same entry. Its reordered count stays 0: the members' deliveries
+// interleave, and no order across them is promised.
 func addShare(subs map[string]*subState, g scenarios.Subscriber, addSub func(id, filter string, known bool) *subState) {
 	key := g.SubscribeFilter()
 	st := subs[key]
 	if st == nil {
 		st = addSub(key, g.Filter, true)
+		st.shared = true
 	}
 	for _, id := range g.IDs() {
 		if _, dup := subs[id]; !dup {

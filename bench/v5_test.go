@@ -98,7 +98,7 @@ subscribers:
 		t.Errorf("tainted: %v", run.Footer.Reasons)
 	}
 	share := subByName(t, s, "$share/workers/v5/t")
-	if share.Expected != 300 || share.Delivered+share.HeldAtEnd != 300 || share.Lost != 0 || share.Duplicates != 0 {
+	if share.Expected != 300 || share.Delivered+share.HeldAtEnd != 300 || share.Lost != 0 || share.Duplicates != 0 || share.Reordered != 0 {
 		t.Errorf("share = %+v, want 300 expected and received once", share)
 	}
 	all := subByName(t, s, "all")
