@@ -203,7 +203,15 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 	st.connected++
 	c.authorised()
 	if p5 != nil {
-		c.send(outPkt{kind: outConnack, flag: present, v5: true, raw: st.connackProps(c, id, assigned, p.Keepalive)})
+		raw := st.connackProps(c, id, assigned, p.Keepalive)
+		if rl := 2 + varintLen(len(raw)) + len(raw); s.maxPacket > 0 && uint32(rl+varintLen(rl)) > s.maxPacket {
+			// The CONNACK itself is over the client's Maximum Packet
+			// Size: Mosquitto cannot send it and closes the connection.
+			st.b.log.printf(logNotice, "Client %s disconnected: CONNACK larger than its maximum packet size.", id)
+			st.disconnect(c, false)
+			return
+		}
+		c.send(outPkt{kind: outConnack, flag: present, v5: true, raw: raw})
 	} else {
 		c.send(outPkt{kind: outConnack, flag: present && !v31})
 	}

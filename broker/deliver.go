@@ -49,14 +49,19 @@ func (st *state) publishPkt(s *session, m *storedMsg, qos byte, dup, retain bool
 	return p
 }
 
-// tooLarge reports a delivery over the Maximum Packet Size the client set:
-// Mosquitto does not send it (and drops it from the window).
-func (st *state) tooLarge(s *session, m *storedMsg) bool {
-	if s.maxPacket == 0 || s.conn == nil {
+// tooLarge reports a delivery over the Maximum Packet Size the client set,
+// counting the packet as it would go out: Mosquitto does not send it (and
+// drops it from the window).
+func (st *state) tooLarge(s *session, m *storedMsg, qos byte, ids []uint32) bool {
+	if s.maxPacket == 0 || s.conn == nil || !s.conn.v5 {
 		return false
 	}
-	n := 5 + 2 + len(m.topic) + 2 + len(m.rawProps) + 5 + len(m.payload)
-	return uint32(n) > s.maxPacket
+	props := len(st.outProps(m, ids))
+	rl := 2 + len(m.topic) + varintLen(props) + props + len(m.payload)
+	if qos > 0 {
+		rl += 2
+	}
+	return uint32(varintLen(rl)+rl) > s.maxPacket // packet__check_oversize leaves out the first byte
 }
 
 // readyForFlight is Mosquitto 2.0.11's db__ready_for_flight for a new
@@ -137,7 +142,11 @@ func (st *state) drop(s *session) {
 // client is connected and there is room, else into its queue, else dropped and
 // counted. QoS 0 is sent at once to a connected client and is not held.
 func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool, ids []uint32) {
-	if st.expired(m) || st.tooLarge(s, m) {
+	if st.expired(m) {
+		return
+	}
+	big := st.tooLarge(s, m, qos, ids)
+	if qos == 0 && big {
 		return
 	}
 	if qos == 0 {
@@ -154,6 +163,9 @@ func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool, ids []
 		}
 	}
 	cm := &clientMsg{msg: m, qos: qos, retain: retain, mid: s.nextMid(), subIDs: ids}
+	if big {
+		return // Mosquitto spends the packet id, then cannot send the PUBLISH
+	}
 	if s.conn != nil && st.readyForFlight(s, qos) {
 		st.addInflight(s, cm)
 		return
@@ -222,7 +234,7 @@ func (st *state) promote(s *session) {
 	for s.conn != nil && s.queued.n > 0 && st.roomInFlight(s) {
 		cm := s.queued.popFront()
 		st.queued--
-		if st.expired(cm.msg) || st.tooLarge(s, cm.msg) {
+		if st.expired(cm.msg) || st.tooLarge(s, cm.msg, cm.qos, cm.subIDs) {
 			// Mosquitto drops expired queued messages as it moves them on.
 			st.held--
 			if cm.qos > 0 {

@@ -171,6 +171,12 @@ func decodeV5(fh packets.FixedHeader, first byte, body []byte) (cp packets.Contr
 		if c.WillFlag {
 			v.willRaw = willRawProps(body, len(c.ProtocolName), len(c.ClientIdentifier))
 		}
+		if pk.Properties.ReceiveMaximum == 0 && hasZeroProp(body[2+len(c.ProtocolName)+4:], 0x21) ||
+			pk.Properties.MaximumPacketSize == 0 && hasZeroProp(body[2+len(c.ProtocolName)+4:], 0x27) {
+			// property__process_connect: a Receive Maximum or Maximum
+			// Packet Size of 0 is a protocol error (mochi reads 0 as unset).
+			return nil, malformed("CONNECT with a zero receive maximum or maximum packet size")
+		}
 		if connectLen(body, &c) != len(body) {
 			// mochi ignores what follows the last field; Mosquitto (and
 			// the 3.1.1 path here) refuse a CONNECT with bytes left over.
@@ -467,4 +473,46 @@ func readV5Publish(r *bufio.Reader, fh packets.FixedHeader, first byte, rl, limi
 		return nil, err
 	}
 	return decodeV5(fh, first, body)
+}
+
+// connectPropSizes are the value sizes of the CONNECT properties (-1 a
+// length-prefixed string or binary, -2 a string pair).
+var connectPropSizes = map[byte]int{17: 4, 21: -1, 22: -1, 23: 1, 25: 1, 33: 2, 34: 2, 38: -2, 39: 4}
+
+// hasZeroProp reports whether the CONNECT property block at the start of b
+// (with its varint length) sets property id to 0. b was decoded already.
+func hasZeroProp(b []byte, id byte) bool {
+	n, w, err := mp.DecodeLength(bytes.NewBuffer(b))
+	if err != nil || w+n > len(b) {
+		return false
+	}
+	p := b[w : w+n]
+	for i := 0; i < len(p); {
+		k := p[i]
+		i++
+		sz, ok := connectPropSizes[k]
+		if !ok {
+			return false
+		}
+		if sz < 0 {
+			for j := 0; j < -sz && i+2 <= len(p); j++ {
+				i += 2 + (int(p[i])<<8 | int(p[i+1]))
+			}
+			continue
+		}
+		if i+sz > len(p) {
+			return false
+		}
+		if k == id {
+			zero := true
+			for _, v := range p[i : i+sz] {
+				zero = zero && v == 0
+			}
+			if zero {
+				return true
+			}
+		}
+		i += sz
+	}
+	return false
 }

@@ -101,3 +101,26 @@ func TestV5OversizePublish(t *testing.T) {
 		}
 	})
 }
+
+// TestV5ClientMaximumPacketSize: a delivery over the client's Maximum Packet
+// Size is not sent (its packet id is spent, as in Mosquitto), and a CONNACK
+// over it is not sent at all.
+func TestV5ClientMaximumPacketSize(t *testing.T) {
+	bothBrokers(t, nil, nil, func(t *testing.T, addr string) {
+		c, _ := connected5(t, addr, "small", true, func(c *p5.Connect) { c.Properties.MaximumPacketSize = u32(20) })
+		c.subscribe(1, p5.SubOptions{Topic: "mps", QoS: 1})
+		pub, _ := connected5(t, addr, "pub", true, nil)
+		pub.send(publish5("mps", 1, 1, []byte("12345678901234567890"), nil))
+		pub.read()
+		pub.send(publish5("mps", 1, 2, []byte("7890"), nil))
+		pub.read()
+		if m := c.expectPublish(); string(m.Payload) != "7890" || m.PacketID != 2 {
+			t.Fatalf("got %v, want only the small message, packet id 2", m)
+		}
+		tiny := dial5(t, addr)
+		tiny.send(connect5("tiny", true, func(c *p5.Connect) { c.Properties.MaximumPacketSize = u32(2) }))
+		if p, err := tiny.readErr(3 * time.Second); err == nil {
+			t.Fatalf("got %v, want no CONNACK", p)
+		}
+	})
+}
