@@ -162,6 +162,10 @@ func (p *publisher) runPaho5() {
 		props.User.Add(k, p.cfg.UserProperties[k])
 	}
 	sem := make(chan struct{}, p.cfg.Inflight)
+	wctx, wcancel := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); p.watchStall(wctx) }()
+	defer func() { wcancel(); <-watched }() // after wg.Wait below: deferred calls run last first
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for seq := int64(1); seq <= int64(p.cfg.Messages); seq++ {
@@ -202,10 +206,10 @@ func (p *publisher) runPaho5() {
 }
 
 // publishPaho5 publishes one message and waits for its acknowledgement. A
-// connection lost meanwhile (a scheduled stop/kill) makes it wait for the
-// next one and publish again, at least once, as paho.mqtt.golang resumes
-// unacknowledged publishes for 3.1.1; it gives up when the run ends or the
-// publisher stopped for good.
+// publish the broker did not answer (its connection failed: a scheduled
+// stop/kill) waits for the next connection and is published again, at
+// least once, as paho.mqtt.golang resumes unacknowledged publishes for
+// 3.1.1; it gives up when the run ends or the publisher stopped for good.
 func (p *publisher) publishPaho5(ctx context.Context, pb *paho.Publish) (*paho.PublishResponse, error) {
 	for {
 		cli := p.p5.waitConnected(ctx, p.e)
@@ -221,9 +225,12 @@ func (p *publisher) publishPaho5(ctx context.Context, pb *paho.Publish) (*paho.P
 			}
 		}()
 		resp, err := cli.PublishWithOptions(cctx, pb, paho.PublishOptions{})
-		lost := cctx.Err() != nil && ctx.Err() == nil
 		cancel()
-		if err == nil || !lost {
+		// No answer from the broker and the run goes on: the connection
+		// failed under it (paho.golang may say so before its Done closes,
+		// "no connection available"), so the next one gets it. Bad
+		// arguments would fail again and are returned.
+		if err == nil || resp != nil || ctx.Err() != nil || errors.Is(err, paho.ErrInvalidArguments) {
 			return resp, err
 		}
 		// The dead client may not be cleared yet (lostPaho5): no busy loop.
@@ -245,6 +252,36 @@ func (s *pub5) waitConnected(ctx context.Context, e *engine) *paho.Client {
 		s.mu.Unlock()
 		if over || ctx.Err() != nil || !e.sleepUntil(time.Now().Add(20*time.Millisecond)) {
 			return nil
+		}
+	}
+}
+
+// watchStall notes when acknowledgements stop for stallAfter while some are
+// due, and when they resume, as the other publishers do (paho.golang blocks
+// each publish, so nothing else would tell).
+func (p *publisher) watchStall(ctx context.Context) {
+	tk := time.NewTicker(leanTick)
+	defer tk.Stop()
+	last, since, stalled := p.acked.Load(), time.Now(), false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+		a := p.acked.Load()
+		switch {
+		case a != last:
+			last, since = a, time.Now()
+			if stalled {
+				stalled = false
+				p.noteStall(false)
+			}
+		case p.sent.Load() <= a:
+			since = time.Now() // nothing due
+		case !stalled && time.Since(since) >= stallAfter:
+			stalled = true
+			p.noteStall(true)
 		}
 	}
 }
