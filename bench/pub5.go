@@ -75,16 +75,7 @@ func (p *publisher) connectPaho5() error {
 		never := ^uint32(0) // a persistent session, as 3.1.1's
 		cp.Properties.SessionExpiryInterval = &never
 	}
-	if p.set.username != "" {
-		cp.UsernameFlag, cp.Username = true, p.set.username
-	}
-	if p.set.hasPass {
-		cp.PasswordFlag, cp.Password = true, []byte(p.set.password)
-	}
-	if w := p.set.will; w != nil {
-		cp.WillMessage = &paho.WillMessage{Topic: w.Topic, Payload: []byte(w.Payload), QoS: w.QoS, Retain: w.Retain}
-		cp.WillProperties = &paho.WillProperties{}
-	}
+	p.set.applyV5(cp)
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
 	ca, err := cli.Connect(ctx, cp)
@@ -316,5 +307,20 @@ func (p *publisher) closePaho5() {
 	select {
 	case <-cli.Done():
 	case <-t.C:
+	}
+}
+
+// applyV5 puts the credentials and will of a connection's settings into a
+// paho.golang CONNECT, the same for the v5 publisher and subscriber.
+func (cs *connSettings) applyV5(cp *paho.Connect) {
+	if cs.username != "" {
+		cp.UsernameFlag, cp.Username = true, cs.username
+	}
+	if cs.hasPass {
+		cp.PasswordFlag, cp.Password = true, []byte(cs.password)
+	}
+	if w := cs.will; w != nil {
+		cp.WillMessage = &paho.WillMessage{Topic: w.Topic, Payload: []byte(w.Payload), QoS: w.QoS, Retain: w.Retain}
+		cp.WillProperties = &paho.WillProperties{}
 	}
 }

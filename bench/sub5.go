@@ -103,16 +103,7 @@ func (s *subscriber) connectV5() error {
 	if rm := uint16(s.cfg.ReceiveMaximum); rm > 0 {
 		cp.Properties.ReceiveMaximum = &rm
 	}
-	if s.set.username != "" {
-		cp.UsernameFlag, cp.Username = true, s.set.username
-	}
-	if s.set.hasPass {
-		cp.PasswordFlag, cp.Password = true, []byte(s.set.password)
-	}
-	if w := s.set.will; w != nil {
-		cp.WillMessage = &paho.WillMessage{Topic: w.Topic, Payload: []byte(w.Payload), QoS: w.QoS, Retain: w.Retain}
-		cp.WillProperties = &paho.WillProperties{}
-	}
+	s.set.applyV5(cp)
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
 	go func() {
