@@ -44,6 +44,61 @@ type Stats struct {
 	// Dangling counts CLIENT_MSGs and RETAINs whose store id no MSG_STORE
 	// defines; Mosquitto skips them on load, so those messages are lost.
 	Dangling int64 `json:"dangling"`
+
+	// MQTT5 is the MQTT 5 state the file holds (all zero for a 3.1.1 one).
+	MQTT5 MQTT5Stats `json:"mqtt5"`
+}
+
+// MQTT5Stats counts what only MQTT 5 clients leave in a file, so `inspect`
+// shows whether expiry can shrink it and which sessions will end by themselves.
+type MQTT5Stats struct {
+	MessagesWithProperties int64 `json:"messages_with_properties"`
+	MessagesWithExpiry     int64 `json:"messages_with_expiry"`
+	// EarliestExpiry is the first message expiry time (unix seconds), 0 = none.
+	EarliestExpiry           int64 `json:"earliest_expiry"`
+	DeliveriesWithProperties int64 `json:"deliveries_with_properties"` // CLIENT_MSG properties (subscription identifiers)
+	// SessionsExpiring counts sessions with an expiry interval that ends:
+	// neither never (0xFFFFFFFF, a 3.1.1 persistent session) nor 0 (no
+	// interval recorded, or a session that ends with its connection).
+	SessionsExpiring int64 `json:"sessions_expiring"`
+	SubsWithID       int64 `json:"subs_with_identifier"`
+	SubsWithOptions  int64 `json:"subs_with_options"` // no local or retain as published
+}
+
+// mqtt5Stats counts the MQTT 5 state of db.
+func mqtt5Stats(db *DB) MQTT5Stats {
+	var m MQTT5Stats
+	for i := range db.Stores {
+		st := &db.Stores[i]
+		if len(st.Properties) > 1 {
+			m.MessagesWithProperties++
+		}
+		if st.ExpiryTime != 0 {
+			m.MessagesWithExpiry++
+			if m.EarliestExpiry == 0 || st.ExpiryTime < m.EarliestExpiry {
+				m.EarliestExpiry = st.ExpiryTime
+			}
+		}
+	}
+	for i := range db.ClientMsgs {
+		if len(db.ClientMsgs[i].Properties) > 1 {
+			m.DeliveriesWithProperties++
+		}
+	}
+	for i := range db.Clients {
+		if iv := db.Clients[i].SessionExpiryInterval; iv != 0 && iv != 0xFFFFFFFF {
+			m.SessionsExpiring++
+		}
+	}
+	for i := range db.Subs {
+		if db.Subs[i].Identifier != 0 {
+			m.SubsWithID++
+		}
+		if db.Subs[i].Options&0x0c != 0 {
+			m.SubsWithOptions++
+		}
+	}
+	return m
 }
 
 // ChunkCounts counts chunks one per chunk read, like
@@ -93,6 +148,7 @@ func Held(db *DB) (held, queued, inflight int64) {
 // not read from a file (Version 0), the CFG count is 1, the chunk Write emits.
 func (db *DB) Stats() Stats {
 	s := Stats{
+		MQTT5:    mqtt5Stats(db),
 		Version:  db.Version,
 		LastDBID: db.LastDBID,
 		Shutdown: db.Shutdown,

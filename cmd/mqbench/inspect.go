@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
@@ -143,6 +144,18 @@ func renderInspect(w io.Writer, path string, size int64, st persist.Stats) error
 		{"unreferenced stores", inspectInt(st.Unreferenced)},
 		{"duplicates", fmt.Sprintf("%d (%d ids, %d contents)", st.Duplicates, st.DuplicateIDs, st.DuplicateContent)},
 		{"dangling references", inspectInt(st.Dangling)},
+	}
+	if m := st.MQTT5; m != (persist.MQTT5Stats{}) {
+		earliest := "none"
+		if m.EarliestExpiry != 0 {
+			earliest = time.Unix(m.EarliestExpiry, 0).UTC().Format(time.RFC3339)
+		}
+		file = append(file,
+			[]string{"MQTT 5: messages with properties", inspectInt(m.MessagesWithProperties)},
+			[]string{"MQTT 5: messages with an expiry", fmt.Sprintf("%d (earliest %s)", m.MessagesWithExpiry, earliest)},
+			[]string{"MQTT 5: deliveries with properties", inspectInt(m.DeliveriesWithProperties)},
+			[]string{"MQTT 5: sessions that expire", inspectInt(m.SessionsExpiring)},
+			[]string{"MQTT 5: subscriptions with identifier / options", fmt.Sprintf("%d / %d", m.SubsWithID, m.SubsWithOptions)})
 	}
 	if err := renderInspectTable(w, []string{"property", "value"}, file); err != nil {
 		return err

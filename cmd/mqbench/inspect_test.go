@@ -226,3 +226,32 @@ func TestInspectDamaged(t *testing.T) {
 		t.Fatalf("clean file: %v\n%s", err, out)
 	}
 }
+
+// TestInspectMQTT5: a file holding MQTT 5 state says so: messages with
+// properties and an expiry, sessions that expire, subscription identifiers.
+func TestInspectMQTT5(t *testing.T) {
+	// Message expiry interval 60 (property 2), as a varint-length block.
+	props := []byte{5, 2, 0, 0, 0, 60}
+	db := &persist.DB{
+		LastDBID: 1,
+		Clients:  []persist.Client{{ClientID: "v5sub", SessionExpiryInterval: 300}},
+		Subs:     []persist.Sub{{ClientID: "v5sub", Topic: "t", QoS: 1, Identifier: 7, Options: 0x04}},
+		Stores:   []persist.MsgStore{{StoreID: 1, SourceID: "p", Topic: "t", QoS: 1, Payload: []byte("x"), ExpiryTime: 4102444800, Properties: props}},
+		ClientMsgs: []persist.ClientMsg{
+			{ClientID: "v5sub", StoreID: 1, Mid: 1, QoS: 1, State: persist.StateQueued, Direction: persist.DirOut},
+		},
+	}
+	path := filepath.Join(t.TempDir(), "v5.db")
+	if err := persist.WriteFile(path, db); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runInspect(t, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"MQTT 5: messages with properties", "1 (earliest 2100-01-01T00:00:00Z)", "MQTT 5: sessions that expire", "1 / 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect lacks %q:\n%s", want, out)
+		}
+	}
+}
