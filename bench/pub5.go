@@ -298,6 +298,12 @@ func (p *publisher) closePaho5() {
 	cli := p.p5.cli
 	p.p5.cli = nil
 	p.p5.mu.Unlock()
+	disconnectV5(cli)
+}
+
+// disconnectV5 sends DISCONNECT and waits, briefly, for paho.golang to shut
+// the connection, the same for the v5 publisher and subscriber; nil is fine.
+func disconnectV5(cli *paho.Client) {
 	if cli == nil {
 		return
 	}

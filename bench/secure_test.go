@@ -2,10 +2,8 @@ package bench
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -163,30 +161,8 @@ func checkSecureRun(t *testing.T, dir string, allowWarn ...string) *Run {
 // (events.jsonl.gz decompressed).
 func grepRunDir(t *testing.T, dir, secret string) {
 	t.Helper()
-	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || fi.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if strings.HasSuffix(p, ".gz") {
-			zr, err := gzip.NewReader(bytes.NewReader(b))
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			if b, err = io.ReadAll(zr); err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-		}
-		if bytes.Contains(b, []byte(secret)) {
-			t.Errorf("%s contains the password", p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, p := range testutil.FilesContaining(t, dir, secret) {
+		t.Errorf("%s contains the password", p)
 	}
 }
 

@@ -198,16 +198,7 @@ func (s *subscriber) closeV5() {
 	cli := st.cli
 	st.cli = nil
 	st.mu.Unlock()
-	if cli == nil {
-		return
-	}
-	_ = cli.Disconnect(&paho.Disconnect{})
-	t := time.NewTimer(disconnectQuiet * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-cli.Done():
-	case <-t.C:
-	}
+	disconnectV5(cli)
 }
 
 // checkProps notes, once, the MQTT 5 properties the first delivery carried,

@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,33 +84,7 @@ func mosquittoWithPasswords(t *testing.T, users ...string) string {
 // grepDir reports the files under dir (gzip ones decompressed) that contain s.
 func grepDir(t *testing.T, dir, s string) []string {
 	t.Helper()
-	var hits []string
-	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || fi.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if strings.HasSuffix(p, ".gz") {
-			zr, err := gzip.NewReader(bytes.NewReader(b))
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			if b, err = io.ReadAll(zr); err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-		}
-		if bytes.Contains(b, []byte(s)) {
-			hits = append(hits, p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hits
+	return testutil.FilesContaining(t, dir, s)
 }
 
 // TestRunPasswordFlags: `mqbench run -u -P` against Mosquitto with a
