@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -339,58 +338,6 @@ func (e *engine) endRun() {
 	e.stopOnce.Do(func() { close(e.stop) })
 }
 
-// setup builds the clients from the scenario.
-func (e *engine) setup() error {
-	var ids []string
-	for _, pc := range e.sc.Publishers {
-		ids = append(ids, pc.IDs()...)
-	}
-	if len(ids) == 1 {
-		e.defaultPub = ids[0]
-	}
-	seed := uint64(time.Now().UnixNano())
-	for gi, pc := range e.sc.Publishers {
-		var global *limiter
-		if pc.RateScope == "global" {
-			global = newLimiter(pc.Rate)
-		}
-		for _, id := range pc.IDs() {
-			if err := checkPubID(id); err != nil {
-				return err
-			}
-			seed++
-			gen, err := newPayloadGen(pc.Payload, id, len(ids) > 1, seed)
-			if err != nil {
-				return err
-			}
-			lim := global
-			if pc.RateScope != "global" {
-				lim = newLimiter(pc.Rate)
-			}
-			p := &publisher{e: e, id: id, cfg: pc, set: e.conns.pubs[gi], gen: gen, lim: lim, sendT: make([]int64, pc.Messages)}
-			e.pubs[id] = p
-			e.pubList = append(e.pubList, p)
-		}
-	}
-	for gi, scfg := range e.sc.Subscribers {
-		for _, id := range scfg.IDs() {
-			s := &subscriber{
-				e: e, id: id, cfg: scfg, set: e.conns.subs[gi],
-				queue:      make(chan queued, 1<<16),
-				subscribed: make(chan error, 1),
-				seen:       map[string][]bool{},
-			}
-			if scfg.V5() {
-				s.v5 = &sub5{}
-				s.firstConn = true
-			}
-			e.subs = append(e.subs, s)
-			e.subByID[id] = s
-		}
-	}
-	return nil
-}
-
 // run drives the phases and returns the footer status.
 func (e *engine) run(ctx context.Context) (string, error) {
 	ctxDone := make(chan struct{})
@@ -516,62 +463,6 @@ func (e *engine) phases() (string, error) {
 		return "interrupted", nil
 	}
 	return "ok", nil
-}
-
-// actions runs the scenario's timed actions in order.
-func (e *engine) actions(runStart time.Time) {
-	acts := append([]scenarios.Action(nil), e.sc.Actions...)
-	sort.SliceStable(acts, func(i, j int) bool { return acts[i].At < acts[j].At })
-	for _, a := range acts {
-		if !e.waitUntil(runStart.Add(a.At.D())) {
-			return
-		}
-		e.doAction(a)
-	}
-}
-
-func (e *engine) doAction(a scenarios.Action) {
-	ctx, cancel := context.WithTimeout(context.Background(), actionTimeout)
-	defer cancel()
-	t0 := e.rec.Since()
-	var err error
-	switch a.Do {
-	case "save":
-		err = e.target.Save(ctx)
-	case "stop":
-		e.brokerDown.Store(true)
-		err = e.target.Stop(ctx)
-	case "kill":
-		e.brokerDown.Store(true)
-		err = e.target.Kill(ctx)
-	case "start":
-		err = e.target.Start(ctx)
-		if err == nil {
-			if e.brokerDown.Load() {
-				e.backUpT.Store(e.rec.Since())
-			}
-			e.brokerDown.Store(false)
-		}
-	case "disconnect":
-		if s := e.subByID[a.Target]; s != nil {
-			s.disconnect()
-		} else {
-			err = fmt.Errorf("no subscriber %q", a.Target)
-		}
-	case "reconnect":
-		if s := e.subByID[a.Target]; s != nil {
-			err = s.reconnect()
-		} else {
-			err = fmt.Errorf("no subscriber %q", a.Target)
-		}
-	default:
-		err = fmt.Errorf("unknown action %q", a.Do)
-	}
-	ev := Event{T: t0, Type: EvAction, Action: a.Do, Target: a.Target}
-	if err != nil {
-		ev.Err = err.Error()
-	}
-	e.emit(ev)
 }
 
 // shutdown ends the run: phase done, clients disconnected, goroutines waited for.

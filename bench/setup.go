@@ -1,0 +1,55 @@
+package bench
+
+import "time"
+
+// setup builds the clients from the scenario.
+func (e *engine) setup() error {
+	var ids []string
+	for _, pc := range e.sc.Publishers {
+		ids = append(ids, pc.IDs()...)
+	}
+	if len(ids) == 1 {
+		e.defaultPub = ids[0]
+	}
+	seed := uint64(time.Now().UnixNano())
+	for gi, pc := range e.sc.Publishers {
+		var global *limiter
+		if pc.RateScope == "global" {
+			global = newLimiter(pc.Rate)
+		}
+		for _, id := range pc.IDs() {
+			if err := checkPubID(id); err != nil {
+				return err
+			}
+			seed++
+			gen, err := newPayloadGen(pc.Payload, id, len(ids) > 1, seed)
+			if err != nil {
+				return err
+			}
+			lim := global
+			if pc.RateScope != "global" {
+				lim = newLimiter(pc.Rate)
+			}
+			p := &publisher{e: e, id: id, cfg: pc, set: e.conns.pubs[gi], gen: gen, lim: lim, sendT: make([]int64, pc.Messages)}
+			e.pubs[id] = p
+			e.pubList = append(e.pubList, p)
+		}
+	}
+	for gi, scfg := range e.sc.Subscribers {
+		for _, id := range scfg.IDs() {
+			s := &subscriber{
+				e: e, id: id, cfg: scfg, set: e.conns.subs[gi],
+				queue:      make(chan queued, 1<<16),
+				subscribed: make(chan error, 1),
+				seen:       map[string][]bool{},
+			}
+			if scfg.V5() {
+				s.v5 = &sub5{}
+				s.firstConn = true
+			}
+			e.subs = append(e.subs, s)
+			e.subByID[id] = s
+		}
+	}
+	return nil
+}
