@@ -293,7 +293,7 @@ func (c *conn) readLoop() {
 		}
 	}
 	br := bufio.NewReaderSize(counted{nc: c.nc, n: &b.bytesRecv}, 32<<10)
-	rules := readRules{limit: b.cfg.MessageSizeLimit, first: true}
+	rules := readRules{limit: b.cfg.MessageSizeLimit, maxPacket: b.cfg.MaxPacketSize, first: true}
 	_ = c.nc.SetReadDeadline(time.Now().Add(connectTimeout))
 	connected := false
 	var keepalive time.Duration

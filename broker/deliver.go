@@ -65,27 +65,50 @@ func (st *state) tooLarge(s *session, m *storedMsg, qos byte, ids []uint32) bool
 }
 
 // readyForFlight is Mosquitto 2.0.11's db__ready_for_flight for a new
-// delivery to a connected client (max_inflight_bytes is refused, so it is
-// 0 here). A QoS 1/2 delivery goes into the window while the window has
-// room and nothing waits in the queue before it. A QoS 0 delivery is sent
+// delivery to a connected client. Without max_inflight_messages and
+// max_inflight_bytes nothing is held back at all. A QoS 1/2 delivery goes
+// into the window while the window has room (and, without
+// max_inflight_bytes, nothing waits in the queue before it) and, with
+// max_inflight_bytes, while the QoS 1/2 payload the client holds
+// (msg_bytes12, queued included) is below it. A QoS 0 delivery is sent
 // unless the client's packets waiting to be written reach
-// max_queued_messages, or (with both limits set) the payload it holds, QoS
-// 0 included (msg_bytes), reaches max_queued_bytes; it is never queued, so
-// otherwise it is dropped. Without max_inflight_messages nothing is held
-// back at all.
+// max_queued_messages, or the payload it holds, QoS 0 included
+// (msg_bytes), less max_inflight_bytes, reaches max_queued_bytes; it is
+// never queued, so otherwise it is dropped.
 func (st *state) readyForFlight(s *session, qos byte) bool {
-	if qos > 0 {
-		return s.queued.n == 0 && st.roomInFlight(s)
-	}
-	maxQ, maxQB := st.cfg.MaxQueuedMessages, st.cfg.MaxQueuedBytes
-	if st.inflightMax(s) == 0 || maxQ == 0 {
+	return st.readyOut(s, qos, s.heldBytes, st.roomInFlight(s) && (st.cfg.MaxInflightBytes > 0 || s.queued.n == 0))
+}
+
+// readyOut is db__ready_for_flight with the client's QoS 1/2 payload bytes12
+// and whether its send quota has room (quota) given.
+func (st *state) readyOut(s *session, qos byte, bytes12 int64, quota bool) bool {
+	maxIB := int64(st.cfg.MaxInflightBytes)
+	if st.inflightMax(s) == 0 && maxIB == 0 {
 		return true
 	}
+	if qos > 0 {
+		validBytes := bytes12 < maxIB
+		switch {
+		case st.inflightMax(s) == 0:
+			return validBytes
+		case maxIB == 0:
+			return quota
+		}
+		return validBytes && quota
+	}
+	maxQ, maxQB := st.cfg.MaxQueuedMessages, st.cfg.MaxQueuedBytes
+	if maxQ == 0 && maxIB == 0 {
+		return true
+	}
+	validBytes := bytes12+st.queuedQoS0Bytes(s)-maxIB < maxQB
 	validCount := s.conn.queueLen() < maxQ
-	if maxQB == 0 {
+	switch {
+	case maxQ == 0:
+		return validBytes
+	case maxQB == 0:
 		return validCount
 	}
-	return validCount && s.heldBytes+st.queuedQoS0Bytes(s) < maxQB
+	return validCount && validBytes
 }
 
 // queuedQoS0Bytes is the payload of the QoS 0 deliveries held in s's queue
@@ -106,7 +129,8 @@ func (st *state) queuedQoS0Bytes(s *session) int64 {
 }
 
 // readyForQueue is Mosquitto 2.0's db__ready_for_queue: a connected client may
-// hold max_inflight + max_queued QoS 1/2 deliveries, an offline one max_queued.
+// hold max_inflight + max_queued QoS 1/2 deliveries (max_inflight_bytes +
+// max_queued_bytes of payload), an offline one max_queued.
 func (st *state) readyForQueue(s *session, qos byte) bool {
 	maxQ, maxB := st.cfg.MaxQueuedMessages, st.cfg.MaxQueuedBytes
 	if maxQ == 0 && maxB == 0 {
@@ -115,12 +139,12 @@ func (st *state) readyForQueue(s *session, qos byte) bool {
 	if qos == 0 && !st.cfg.QueueQoS0Messages {
 		return false
 	}
-	adjust := 0
+	adjust, adjustBytes := 0, int64(0)
 	if s.conn != nil {
-		adjust = st.inflightMax(s)
+		adjust, adjustBytes = st.inflightMax(s), int64(st.cfg.MaxInflightBytes)
 	}
 	validCount := s.held12-adjust < maxQ
-	validBytes := s.heldBytes < maxB
+	validBytes := s.heldBytes-adjustBytes < maxB
 	switch {
 	case maxB == 0:
 		return validCount

@@ -45,7 +45,6 @@ var refusedKeys = map[string]string{
 	"auth_plugin":                    "the bundled broker cannot load Mosquitto plugins",
 	"auth_plugin_deny_special_chars": "the bundled broker cannot load Mosquitto plugins",
 	"log_timestamp_format":           "custom log timestamp formats are not supported by the bundled broker",
-	"max_packet_size":                "max_packet_size is not enforced by the bundled broker",
 	"tls_engine_kpass_sha1":          "OpenSSL engines are not available to Go's crypto/tls",
 	"websockets_headers_size":        "websockets_headers_size is not enforced by the bundled broker",
 }
@@ -60,8 +59,7 @@ var refusedUnless = map[string]func(conf.Setting) string{
 		}
 		return ""
 	},
-	"max_inflight_bytes": unlessValue("0", "max_inflight_bytes is not enforced by the bundled broker"),
-	"memory_limit":       unlessValue("0", "memory_limit is not enforced by the bundled broker"),
+	"memory_limit": unlessValue("0", "memory_limit is not enforced by the bundled broker"),
 	"user": func(s conf.Setting) string {
 		if first(s.Value) == "root" || !runningAsRoot() {
 			return ""

@@ -21,6 +21,17 @@ type malformedError struct {
 
 func (e *malformedError) Error() string { return "malformed packet: " + e.msg }
 
+// oversizeError is a packet over max_packet_size: the connection is closed,
+// an MQTT 5 client told 0x95 (packet too large) first.
+type oversizeError struct {
+	size, limit int
+	tell        bool
+}
+
+func (e *oversizeError) Error() string {
+	return fmt.Sprintf("packet of %d bytes over max_packet_size %d", e.size, e.limit)
+}
+
 func malformed(format string, args ...any) error {
 	return &malformedError{msg: fmt.Sprintf(format, args...)}
 }
@@ -33,9 +44,13 @@ const maxConnectLength = 12 + 5*(2+65535)
 
 // readRules say what the connection's state allows the next packet to be.
 type readRules struct {
-	limit int  // message_size_limit for PUBLISH payloads (0 = the protocol's)
-	proto byte // the client's protocol level (3 = MQTT 3.1), 0 before CONNECT
-	first bool // nothing was accepted yet: only a CONNECT may come
+	limit int // message_size_limit for PUBLISH payloads (0 = the protocol's)
+	// maxPacket is max_packet_size (0 = none): Mosquitto's packet__read
+	// refuses a packet whose first byte and body exceed it (it leaves the
+	// remaining length's own bytes out) before reading the body.
+	maxPacket int
+	proto     byte // the client's protocol level (3 = MQTT 3.1), 0 before CONNECT
+	first     bool // nothing was accepted yet: only a CONNECT may come
 }
 
 // oversizePublish is a PUBLISH whose payload exceeded message_size_limit. Its
@@ -71,11 +86,15 @@ func readPacketRules(r *bufio.Reader, rules readRules) (packets.ControlPacket, e
 	if rules.first && fh.MessageType != packets.Connect {
 		return nil, malformed("first packet is %s, not CONNECT", packets.PacketNames[fh.MessageType])
 	}
+	// The checks of Mosquitto's handlers run after packet__read has read
+	// the remaining length and refused an oversize packet, so an oversize
+	// packet is refused as oversize whatever its flags.
+	var flagErr error
 	switch fh.MessageType {
 	case packets.Publish:
 		if fh.Qos == 3 {
 			// handle__publish refuses it: an MQTT 5 client hears 0x81.
-			return nil, &malformedError{msg: "PUBLISH with QoS 3", tell: rules.proto == 5}
+			flagErr = &malformedError{msg: "PUBLISH with QoS 3", tell: rules.proto == 5}
 		}
 	case packets.Pubrel, packets.Subscribe, packets.Unsubscribe:
 		// Mosquitto checks these flags for 3.1.1 only: a 3.1 client may set
@@ -83,15 +102,15 @@ func readPacketRules(r *bufio.Reader, rules readRules) (packets.ControlPacket, e
 		if flags != 0x02 && rules.proto != 3 {
 			// handle__subscribe and handle__unsubscribe tell an MQTT 5
 			// client (0x81); handle__pubrel does not.
-			return nil, &malformedError{msg: fmt.Sprintf("%s with flags %#x", packets.PacketNames[fh.MessageType], flags),
+			flagErr = &malformedError{msg: fmt.Sprintf("%s with flags %#x", packets.PacketNames[fh.MessageType], flags),
 				tell: rules.proto == 5 && fh.MessageType != packets.Pubrel}
 		}
 	case packets.Connect, packets.Puback, packets.Pubrec, packets.Pubcomp, packets.Pingreq, packets.Disconnect:
 		if flags != 0 {
-			return nil, malformed("%s with flags %#x", packets.PacketNames[fh.MessageType], flags)
+			flagErr = malformed("%s with flags %#x", packets.PacketNames[fh.MessageType], flags)
 		}
 	default:
-		return nil, malformed("unexpected packet type %d", fh.MessageType)
+		flagErr = malformed("unexpected packet type %d", fh.MessageType)
 	}
 	var rl, mult int
 	for i := 0; ; i++ {
@@ -109,6 +128,12 @@ func readPacketRules(r *bufio.Reader, rules readRules) (packets.ControlPacket, e
 		}
 	}
 	fh.RemainingLength = rl
+	if rules.maxPacket > 0 && rl+1 > rules.maxPacket {
+		return nil, &oversizeError{size: rl + 1, limit: rules.maxPacket, tell: rules.proto == 5}
+	}
+	if flagErr != nil {
+		return nil, flagErr
+	}
 	if fh.MessageType == packets.Connect && rl > maxConnectLength {
 		return nil, malformed("CONNECT of %d bytes is longer than any valid CONNECT", rl)
 	}

@@ -200,7 +200,7 @@ func TestUnhonourableKeysStopBroker(t *testing.T) {
 	bin := testutil.BuildMqbench(t)
 	for _, line := range []string{
 		"psk_file /tmp/psk", "psk_hint hint", "plugin /usr/lib/x.so", "log_dest syslog",
-		"connection b\naddress 127.0.0.1:1884\ntopic # out", "max_inflight_bytes 10",
+		"connection b\naddress 127.0.0.1:1884\ntopic # out", "memory_limit 10",
 	} {
 		conf := testutil.WriteFile(t, t.TempDir(), "r.conf", "listener 0 127.0.0.1\nallow_anonymous true\n"+line+"\n")
 		_, err := testutil.StartBundledErr(t, bin, conf)

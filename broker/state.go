@@ -427,6 +427,7 @@ func (st *state) connClosed(c *conn, graceful bool, err error, disc *v5Disconnec
 	name := st.name(c)
 	var ne net.Error
 	var me *malformedError
+	var oe *oversizeError
 	switch {
 	case graceful:
 		st.b.log.conn("Client %s disconnected.", name)
@@ -438,6 +439,11 @@ func (st *state) connClosed(c *conn, graceful bool, err error, disc *v5Disconnec
 		st.b.log.printf(logNotice, "Client %s disconnected due to malformed packet (%s).", name, me.msg)
 		if me.tell {
 			st.sendDisconnect(c, 0x81)
+		}
+	case errors.As(err, &oe):
+		st.b.log.printf(logNotice, "Client %s disconnected due to oversize packet.", name)
+		if oe.tell {
+			st.sendDisconnect(c, 0x95)
 		}
 	default:
 		st.b.log.conn("Socket error on client %s, disconnecting.", name)

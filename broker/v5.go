@@ -89,6 +89,9 @@ func (st *state) connackProps(c *conn, id string, assigned bool, keepalive uint1
 	if st.cfg.RetainUnavailable {
 		b = append(b, 0x25, 0) // retain available
 	}
+	if n := st.cfg.MaxPacketSize; n > 0 {
+		b = append(b, 0x27, byte(n>>24), byte(n>>16), byte(n>>8), byte(n)) // maximum packet size
+	}
 	if n := st.cfg.MaxInflightMessages; n > 0 {
 		b = append(b, 0x21, byte(n>>8), byte(n)) // receive maximum
 	}

@@ -40,6 +40,8 @@ type Config struct {
 	MaxKeepalive               int           // max_keepalive (MQTT 5 clients), 0 = not set
 	RetainUnavailable          bool          // retain_available false
 	MessageSizeLimit           int           // 0 = the protocol maximum (268,435,455)
+	MaxPacketSize              int           // max_packet_size: largest packet a client may send, 0 = no limit
+	MaxInflightBytes           int           // max_inflight_bytes: payload bytes in flight per client, 0 = no limit
 	UpgradeOutgoingQoS         bool          // deliver at the subscription's QoS even above the message's
 	SetTCPNoDelay              *bool         // nil = not set (Mosquitto: Nagle on; the bundled broker: Go's no-delay)
 	IncludeDirs                []string

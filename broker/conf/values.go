@@ -135,6 +135,10 @@ func (c *Config) set(s Setting, sp spec, b bool, n int64, w string) error {
 		c.MaxQueuedBytes = n
 	case "message_size_limit":
 		c.MessageSizeLimit = int(n)
+	case "max_packet_size":
+		c.MaxPacketSize = int(n)
+	case "max_inflight_bytes":
+		c.MaxInflightBytes = int(n)
 	case "persistence", "retained_persistence":
 		c.Persistence = b
 	case "persistence_file":
