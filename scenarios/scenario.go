@@ -38,6 +38,10 @@ type Scenario struct {
 	// TimeScale is the factor Scale applied to every duration (0 or 1 = as written),
 	// recorded so a shortened run is never mistaken for the full experiment.
 	TimeScale float64 `yaml:"-" json:"time_scale,omitempty"`
+	// Shard, when set, is the share of the scenario this instance runs
+	// (--shard I/N): see Shard. Recorded in the header so a merge knows which
+	// parts it has.
+	Shard *Shard `yaml:"-" json:"shard,omitempty"`
 	// Source names where the scenario came from (shipped file name or path), for errors.
 	Source string `yaml:"-" json:"source,omitempty"`
 
