@@ -14,6 +14,9 @@ func (e *engine) actions(runStart time.Time) {
 	acts := append([]scenarios.Action(nil), e.sc.Actions...)
 	sort.SliceStable(acts, func(i, j int) bool { return acts[i].At < acts[j].At })
 	for _, a := range acts {
+		if !e.sc.RunsAction(a) {
+			continue // another shard's (see scenarios.Shard)
+		}
 		if !e.waitUntil(runStart.Add(a.At.D())) {
 			return
 		}

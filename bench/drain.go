@@ -71,6 +71,11 @@ func (e *engine) drain() {
 			}
 		}
 		complete, quiet := pubsDone, pubsDone
+		if e.sc.Shard != nil && e.sc.Shard.Count > 1 {
+			// Other shards' publishers are not counted here: only the quiet
+			// rule or the timeout can tell this shard that nothing more comes.
+			complete = false
+		}
 		now := e.rec.Since()
 		startNS := now - int64(time.Since(start))
 		if e.missing() > 0 {

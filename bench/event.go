@@ -118,6 +118,9 @@ type Header struct {
 	Host               string    `json:"host"`
 	Start              time.Time `json:"start"`
 	TimeScale          float64   `json:"time_scale"`
+	// Clock is the host clock's synchronisation state at the start (nil in
+	// runs recorded before it existed, or when the kernel would not say).
+	Clock *Clock `json:"clock,omitempty"`
 }
 
 // Footer is the last line of the event file. A run without a footer was cut

@@ -40,6 +40,10 @@ type Options struct {
 	OutDir    string  // created; events.jsonl.gz goes here (an existing event file is never overwritten)
 	MQBench   string  // mqbench version for the header
 	TimeScale float64 // recorded in the header (already applied to Scenario by the caller)
+	// StartAt, when set, is the wall-clock instant the publishers are
+	// released, after every client has connected: the shards of one run
+	// (--shard I/N on several machines) start together this way.
+	StartAt time.Time
 	// Progress is called about every 500 ms from one goroutine; nil = none.
 	Progress func(Progress)
 }
@@ -131,6 +135,7 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 		Host:               host,
 		Start:              start,
 		TimeScale:          scale,
+		Clock:              readClock(),
 	}
 	rec, err := NewRecorder(path, h)
 	if err != nil {
@@ -354,6 +359,9 @@ func (e *engine) run(ctx context.Context) (string, error) {
 
 	e.setPhase("connect")
 	e.noteInsecure()
+	if sh := e.sc.Shard; sh != nil && sh.Count > 1 {
+		e.note("info", fmt.Sprintf("shard %s: this run holds one shard's share of the scenario; its subscribers also receive the other shards' messages, and its lost and held counts judge only what it saw", sh))
+	}
 	if err := e.setup(); err != nil {
 		e.setPhase("done")
 		return "error", err
@@ -361,7 +369,7 @@ func (e *engine) run(ctx context.Context) (string, error) {
 	samplersDone := make(chan struct{})
 	samplerStop := make(chan struct{})
 	var swg sync.WaitGroup
-	if path := e.target.PersistPath(); path != "" {
+	if path := e.target.PersistPath(); path != "" && e.sc.RunsBrokerSide() {
 		e.smp = &sampler{e: e, path: path, interval: e.sc.Sample.Interval.D(), decode: e.sc.DecodeSaves()}
 		swg.Add(1)
 		go func() { defer swg.Done(); e.smp.run(samplerStop) }()
@@ -388,7 +396,7 @@ func (e *engine) run(ctx context.Context) (string, error) {
 }
 
 func (e *engine) phases() (string, error) {
-	if e.sc.SYSEnabled() {
+	if e.sc.SYSEnabled() && e.sc.RunsBrokerSide() {
 		if err := e.connectSys(); err != nil {
 			if e.stopped() {
 				return "interrupted", nil
@@ -423,6 +431,16 @@ func (e *engine) phases() (string, error) {
 		}
 	}
 
+	if !e.o.StartAt.IsZero() {
+		if late := time.Since(e.o.StartAt); late > 0 {
+			// The shards of one run are meant to start together; one that
+			// starts late publishes later than the others, which the merged
+			// latencies and rates carry.
+			e.note("warn", fmt.Sprintf("start time %s had passed %s before every client was connected: publishing starts late", e.o.StartAt.UTC().Format(time.RFC3339), late.Round(time.Millisecond)))
+		} else if !e.waitUntil(e.o.StartAt) {
+			return "interrupted", nil
+		}
+	}
 	runStart := time.Now()
 	e.setPhase("run")
 	for _, p := range e.pubList {

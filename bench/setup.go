@@ -13,11 +13,14 @@ func (e *engine) setup() error {
 	}
 	seed := uint64(time.Now().UnixNano())
 	for gi, pc := range e.sc.Publishers {
+		// A global rate is the group's; on a shard, its share of it.
 		var global *limiter
 		if pc.RateScope == "global" {
-			global = newLimiter(pc.Rate)
+			global = newLimiter(e.sc.LocalRate(gi))
 		}
-		for _, id := range pc.IDs() {
+		// On a shard (--shard I/N) only this instance's share of the group runs,
+		// under the ids the whole run gives them.
+		for _, id := range e.sc.LocalPublisherIDs(gi) {
 			if err := checkPubID(id); err != nil {
 				return err
 			}
@@ -36,7 +39,7 @@ func (e *engine) setup() error {
 		}
 	}
 	for gi, scfg := range e.sc.Subscribers {
-		for _, id := range scfg.IDs() {
+		for _, id := range e.sc.LocalSubscriberIDs(gi) {
 			s := &subscriber{
 				e: e, id: id, cfg: scfg, set: e.conns.subs[gi],
 				queue:      make(chan queued, 1<<16),

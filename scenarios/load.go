@@ -79,6 +79,11 @@ func Load(nameOrPath string, sets []string) (*Scenario, error) {
 	return s, nil
 }
 
+// Source is the text of a scenario as Load would read it (a shipped name or a
+// file path) and the file name it goes by, for commands that pass a scenario
+// on unchanged, e.g. into a Kubernetes ConfigMap.
+func Source(nameOrPath string) ([]byte, string, error) { return readSource(nameOrPath) }
+
 // readSource finds the scenario text: a shipped name first (a bare word), else a file.
 func readSource(nameOrPath string) ([]byte, string, error) {
 	if nameOrPath == "" {

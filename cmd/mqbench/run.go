@@ -18,6 +18,7 @@ import (
 
 	"github.com/mqbench/mqbench/bench"
 	"github.com/mqbench/mqbench/broker/launch"
+	"github.com/mqbench/mqbench/kube"
 	"github.com/mqbench/mqbench/reports"
 	"github.com/mqbench/mqbench/scenarios"
 )
@@ -33,6 +34,10 @@ var runFlags struct {
 	noProgress bool
 	json       bool
 	connect    scenarios.ConnectFlags
+	// Distributed runs (docs/distributed.md).
+	shard        string
+	shardFromEnv int
+	startAt      string
 }
 
 // exitInterrupted is the shell's code for a command ended by Ctrl-C (128 +
@@ -72,6 +77,9 @@ func init() {
 	f.Float64Var(&runFlags.timeScale, "time-scale", 1, "multiply every duration of the scenario by this factor")
 	f.BoolVar(&runFlags.noProgress, "no-progress", false, "no progress line on stderr")
 	f.BoolVar(&runFlags.json, "json", false, "print the summary JSON on stdout (an array for several runs); tables go to stderr")
+	f.StringVar(&runFlags.shard, "shard", "", "run shard I of N of the scenario (I/N, e.g. 2/4), against an external broker; merge the shards' runs with mqbench merge")
+	f.IntVar(&runFlags.shardFromEnv, "shard-from-env", 0, "run shard k+1 of `N`, k read from $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's pod index)")
+	f.StringVar(&runFlags.startAt, "start-at", "", "release the publishers at this wall-clock instant (RFC 3339), after every client has connected: shards start together")
 	_ = runCmd.RegisterFlagCompletionFunc("broker", completeBroker)
 	c := &runFlags.connect
 	f.StringVarP(&c.Username, "username", "u", "", "MQTT username for every client")
@@ -89,6 +97,10 @@ func runRun(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("--conf names an external broker's own mosquitto.conf; for --broker %s the scenario's broker section is the configuration", runFlags.broker)
 	}
 	fractional := runFlags.broker == "" || runFlags.broker == launch.KindBundled
+	shard, startAt, err := distributedFlags()
+	if err != nil {
+		return err
+	}
 	var list []*scenarios.Scenario
 	// Every scenario is loaded before anything runs, and every error of every
 	// file is reported at once, so one pass fixes them all.
@@ -108,7 +120,14 @@ func runRun(cmd *cobra.Command, args []string) error {
 			loadErrs = append(loadErrs, err)
 			continue
 		}
-		list = append(list, scenarios.Expand(sc)...)
+		for _, part := range scenarios.Expand(sc) {
+			if shard != nil {
+				if err := part.SetShard(*shard); err != nil {
+					return err
+				}
+			}
+			list = append(list, part)
+		}
 	}
 	if err := errors.Join(loadErrs...); err != nil {
 		return err
@@ -161,7 +180,7 @@ func runRun(cmd *cobra.Command, args []string) error {
 			fmt.Fprintln(tables)
 		}
 		fmt.Fprintf(errw, "running %s -> %s\n", sc.Name, dirs[i])
-		res, err := runOne(ctx, sc, dirs[i], exe, errw)
+		res, err := runOne(ctx, sc, dirs[i], exe, errw, startAt)
 		if res != nil {
 			s, rerr := reports.Render(dirs[i])
 			if rerr != nil {
@@ -190,6 +209,45 @@ func runRun(cmd *cobra.Command, args []string) error {
 		fmt.Fprintf(tables, "\n%s", text)
 	}
 	return nil
+}
+
+// distributedFlags reads --shard, --shard-from-env and --start-at. A shard
+// needs a broker every shard reaches: with one mqbench starts, each shard
+// would start its own.
+func distributedFlags() (*scenarios.Shard, time.Time, error) {
+	var startAt time.Time
+	if runFlags.startAt != "" {
+		t, err := time.Parse(time.RFC3339, runFlags.startAt)
+		if err != nil {
+			return nil, startAt, fmt.Errorf("--start-at %q: want RFC 3339, e.g. 2026-12-01T22:00:00Z", runFlags.startAt)
+		}
+		startAt = t
+	}
+	var shard *scenarios.Shard
+	switch {
+	case runFlags.shard != "" && runFlags.shardFromEnv != 0:
+		return nil, startAt, errors.New("--shard and --shard-from-env both given: choose one")
+	case runFlags.shard != "":
+		sh, err := scenarios.ParseShard(runFlags.shard)
+		if err != nil {
+			return nil, startAt, fmt.Errorf("--shard: %w", err)
+		}
+		shard = &sh
+	case runFlags.shardFromEnv != 0:
+		idx, ok := os.LookupEnv(kube.IndexEnv)
+		if !ok {
+			return nil, startAt, fmt.Errorf("--shard-from-env: $%s is not set (it is in the pods of a Kubernetes Indexed Job)", kube.IndexEnv)
+		}
+		sh, err := scenarios.ShardFromIndex(idx, runFlags.shardFromEnv)
+		if err != nil {
+			return nil, startAt, fmt.Errorf("--shard-from-env: $%s: %w", kube.IndexEnv, err)
+		}
+		shard = &sh
+	}
+	if shard != nil && (runFlags.broker == "" || runFlags.broker == launch.KindBundled || runFlags.broker == launch.KindMosquitto) {
+		return nil, startAt, fmt.Errorf("--shard %s runs part of a scenario against a broker all shards share: give its address (--broker tcp://HOST:PORT); with --broker %s every shard would start its own", shard, runFlags.broker)
+	}
+	return shard, startAt, nil
 }
 
 // writeJSON prints one run's summary as a JSON object, several as an array,
@@ -256,7 +314,7 @@ func checkRunDirs(dirs []string, list []*scenarios.Scenario) error {
 }
 
 // runOne starts the broker for one scenario, runs it and stops the broker.
-func runOne(ctx context.Context, sc *scenarios.Scenario, dir, exe string, errw io.Writer) (*bench.Result, error) {
+func runOne(ctx context.Context, sc *scenarios.Scenario, dir, exe string, errw io.Writer, startAt time.Time) (*bench.Result, error) {
 	settings, err := sc.Settings()
 	if err != nil {
 		return nil, err
@@ -290,6 +348,7 @@ func runOne(ctx context.Context, sc *scenarios.Scenario, dir, exe string, errw i
 		OutDir:    dir,
 		MQBench:   version,
 		TimeScale: sc.TimeScale,
+		StartAt:   startAt,
 	}
 	var pp *progressPrinter
 	if !runFlags.noProgress {
