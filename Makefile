@@ -7,23 +7,33 @@ LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/mqbench
 # Packages the tests need: the real broker and its command-line clients,
 # chromium (report.html and compare.html are checked in a headless browser) and
-# openssl.
-DEB_PKGS := mosquitto mosquitto-clients chromium openssl
+# openssl; Node.js and npm for the mqtt.js interop tests (internal/interop).
+DEB_PKGS := mosquitto mosquitto-clients chromium openssl nodejs npm
+# MQTTJS is the pinned mqtt.js the interop tests run (package-lock.json);
+# npm ci installs it when the lock file is newer than the installed tree.
+MQTTJS   := internal/interop/mqttjs
 
-.PHONY: all build deps test test-short lint run baseline gate fuzz bench clean
+.PHONY: all build deps debs test test-short lint run baseline gate fuzz bench clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mqbench
 
-# deps installs DEB_PKGS when one of them is missing (Debian, as root).
-deps:
+# deps installs DEB_PKGS when one of them is missing (Debian, as root), then
+# the interop tests' npm packages.
+deps: debs $(MQTTJS)/node_modules/.package-lock.json
+
+debs:
 	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] || ! command -v mosquitto_pub >/dev/null 2>&1 \
-		|| ! command -v chromium >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then \
+		|| ! command -v chromium >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1 \
+		|| ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
 		echo "installing $(DEB_PKGS)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PKGS); \
 	fi
+
+$(MQTTJS)/node_modules/.package-lock.json: $(MQTTJS)/package-lock.json | debs
+	cd $(MQTTJS) && npm ci --no-audit --no-fund
 
 # staticcheck is pinned and fetched through the module proxy like any module.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -34,9 +44,10 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-# test: the whole suite with the race detector. Mosquitto and browser tests skip
-# when mosquitto or chromium is absent unless MQBENCH_REQUIRE_MOSQUITTO=1 and
-# MQBENCH_REQUIRE_CHROMIUM=1 (set by .ci/run; CI=true requires chromium too), so
+# test: the whole suite with the race detector. Mosquitto, browser and Node.js
+# tests skip when mosquitto, chromium or node (and mqtt.js) are absent unless
+# MQBENCH_REQUIRE_MOSQUITTO=1, MQBENCH_REQUIRE_CHROMIUM=1 and
+# MQBENCH_REQUIRE_NODE=1 (set by .ci/run; CI=true requires chromium too), so
 # deps runs first.
 test: deps lint
 	PATH="$$PATH:/usr/sbin" $(GO) test -race -count=1 -timeout 20m ./...
