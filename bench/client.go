@@ -30,7 +30,7 @@ func (e *engine) clientOptions(id string, clean bool, cs *connSettings, withWill
 
 func (e *engine) baseOptions(id string, clean bool) *mqtt.ClientOptions {
 	return mqtt.NewClientOptions().
-		AddBroker(e.addr).
+		AddBroker(e.addrFor(id)).
 		SetClientID(id).
 		SetCleanSession(clean).
 		SetProtocolVersion(4).

@@ -47,23 +47,40 @@ type runConns struct {
 // and TLS settings for a plain target are an error rather than silently
 // unused.
 func resolveConns(sc *scenarios.Scenario, addr string) (*runConns, error) {
-	u, err := parseTarget(addr)
+	addrs := splitAddrs(addr)
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("broker address %q: want SCHEME://HOST:PORT", addr)
+	}
+	u, err := parseTarget(addrs[0])
 	if err != nil {
 		return nil, err
 	}
+	for _, a := range addrs[1:] {
+		v, err := parseTarget(a)
+		if err != nil {
+			return nil, err
+		}
+		if secureSchemes[v.Scheme] != secureSchemes[u.Scheme] {
+			return nil, fmt.Errorf("broker addresses %s and %s: a cluster target is all TLS or all plain, as one connect section serves every node", u.Redacted(), v.Redacted())
+		}
+	}
+	// With several nodes, each node's certificate is checked against the
+	// node's own host name: the dialers fill it in when the configuration
+	// leaves it empty.
+	perNode := len(addrs) > 1
 	r := &runConns{}
 	c, err := sc.RunConn()
 	if err != nil {
 		return nil, err
 	}
-	if r.sys, err = newConnSettings(c, u); err != nil {
+	if r.sys, err = newConnSettings(c, u, perNode); err != nil {
 		return nil, err
 	}
 	for i := range sc.Publishers {
 		if c, err = sc.PublisherConn(i); err != nil {
 			return nil, err
 		}
-		cs, err := newConnSettings(c, u)
+		cs, err := newConnSettings(c, u, perNode)
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +90,7 @@ func resolveConns(sc *scenarios.Scenario, addr string) (*runConns, error) {
 		if c, err = sc.SubscriberConn(i); err != nil {
 			return nil, err
 		}
-		cs, err := newConnSettings(c, u)
+		cs, err := newConnSettings(c, u, perNode)
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +116,7 @@ func parseTarget(addr string) (*url.URL, error) {
 }
 
 // newConnSettings builds one group's settings for target u.
-func newConnSettings(c *scenarios.Conn, u *url.URL) (*connSettings, error) {
+func newConnSettings(c *scenarios.Conn, u *url.URL, perNode bool) (*connSettings, error) {
 	cs := &connSettings{username: c.Username, password: c.Password, hasPass: c.HasPass, keepAlive: c.KeepAlive, will: c.Will}
 	if !secureSchemes[u.Scheme] {
 		if c.TLS != nil {
@@ -116,7 +133,7 @@ func newConnSettings(c *scenarios.Conn, u *url.URL) (*connSettings, error) {
 		return nil, fmt.Errorf("broker address %s is TLS: give the CA that signed its certificate (connect.tls.ca or --cafile; the system's: /etc/ssl/certs/ca-certificates.crt) or turn verification off (connect.tls.insecure or --insecure)", u.Redacted())
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-	if cfg.ServerName == "" {
+	if cfg.ServerName == "" && !perNode {
 		cfg.ServerName = u.Hostname()
 	}
 	if t.CA != "" {

@@ -121,6 +121,9 @@ type Header struct {
 	// Clock is the host clock's synchronisation state at the start (nil in
 	// runs recorded before it existed, or when the kernel would not say).
 	Clock *Clock `json:"clock,omitempty"`
+	// Brokers is how a cluster target's addresses (BrokerAddr holds them
+	// comma-separated) shared this run's clients; nil for one broker.
+	Brokers []BrokerShare `json:"brokers,omitempty"`
 }
 
 // Footer is the last line of the event file. A run without a footer was cut

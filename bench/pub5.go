@@ -48,7 +48,7 @@ func (p *publisher) connectPaho5() error {
 	if p.p5 == nil {
 		p.p5 = &pub5{}
 	}
-	tr, err := leanAddr(e.addr)
+	tr, err := leanAddr(e.addrFor(p.id))
 	if err != nil {
 		return fmt.Errorf("connecting publisher %s: %w", p.id, err)
 	}

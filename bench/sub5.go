@@ -61,7 +61,7 @@ func (m *msg5) Ack() { _ = m.cli.Ack(m.p) }
 // reason codes.
 func (s *subscriber) connectV5() error {
 	e := s.e
-	tr, err := leanAddr(e.addr)
+	tr, err := leanAddr(e.addrFor(s.id))
 	if err != nil {
 		return fmt.Errorf("connecting subscriber %s: %w", s.id, err)
 	}

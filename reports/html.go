@@ -300,6 +300,11 @@ func writeReportHTML(path string, run *bench.Run, s *bench.Summary) error {
 		rec += fmt.Sprintf(", time scale %g", h.TimeScale)
 	}
 	p.Facts = []template.HTML{inline(status), inline("Broker: " + broker), inline(rec)}
+	for _, l := range []string{clusterLine(h), shardLine(h)} {
+		if l != "" {
+			p.Facts = append(p.Facts, inline(l))
+		}
+	}
 	p.Warnings = Warnings(s)
 	p.Findings = findings(run, s, lines)
 	p.Notes = s.Notes

@@ -102,6 +102,11 @@ func reportMarkdown(run *bench.Run, s *bench.Summary) (string, error) {
 		fmt.Fprintf(&b, " at `%s`", h.BrokerAddr)
 	}
 	b.WriteString("\n")
+	for _, l := range []string{clusterLine(h), shardLine(h)} {
+		if l != "" {
+			b.WriteString("- " + l + "\n")
+		}
+	}
 	fmt.Fprintf(&b, "- Recorded by mqbench %s (%s) on %s", h.MQBench, h.GoVersion, h.Host)
 	if h.TimeScale != 0 && h.TimeScale != 1 {
 		fmt.Fprintf(&b, ", time scale %g", h.TimeScale)

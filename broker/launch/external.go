@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mqbench/mqbench/broker/conf"
@@ -14,7 +15,7 @@ import (
 // it; its version is read from $SYS if it answers quickly (without the run's
 // credentials or TLS files, so a secured broker's version stays unknown).
 func startExternal(ctx context.Context, o Options) (*Instance, error) {
-	addr, err := externalAddr(o.Kind)
+	addr, err := externalAddrs(o.Kind, o.DBPath != "" || o.ConfFile != "")
 	if err != nil {
 		return nil, err
 	}
@@ -45,13 +46,43 @@ func startExternal(ctx context.Context, o Options) (*Instance, error) {
 		i.lines = cfg.Strings()
 		i.notices = append(i.notices, fmt.Sprintf("external broker %s: the scenario's %d broker setting(s) are not applied; configure the broker yourself", i.addr, len(i.lines)))
 	}
-	i.version = sysVersion(ctx, i.addr, 2*time.Second)
+	first, _, _ := strings.Cut(i.addr, ",")
+	i.version = sysVersion(ctx, first, 2*time.Second)
 	return i, nil
 }
 
 // externalSchemes are the broker address schemes mqbench's clients speak:
 // MQTT over TCP, over TLS, and over websockets (plain or TLS).
 var externalSchemes = map[string]bool{"tcp": true, "mqtt": true, "mqtts": true, "ssl": true, "ws": true, "wss": true}
+
+// externalAddrs checks a cluster target, several addresses separated by
+// commas (the nodes a run spreads its clients over, see bench's cluster.go),
+// and returns them normalised and comma-joined; one address is returned as
+// externalAddr returns it. A persistence file or mosquitto.conf belongs to one
+// broker, so with several addresses they are refused (oneBroker).
+func externalAddrs(kind string, oneBroker bool) (string, error) {
+	parts := strings.Split(kind, ",")
+	if len(parts) == 1 {
+		return externalAddr(kind)
+	}
+	if oneBroker {
+		return "", fmt.Errorf("broker addresses %q: --db and --conf describe one broker, not a cluster of %d", kind, len(parts))
+	}
+	seen := map[string]bool{}
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		a, err := externalAddr(strings.TrimSpace(p))
+		if err != nil {
+			return "", err
+		}
+		if seen[a] {
+			return "", fmt.Errorf("broker addresses %q: %s is given twice", kind, a)
+		}
+		seen[a] = true
+		out = append(out, a)
+	}
+	return strings.Join(out, ","), nil
+}
 
 // externalAddr checks an external broker address and returns it normalised
 // (SCHEME://HOST:PORT, plus the path for websockets). Credentials in the

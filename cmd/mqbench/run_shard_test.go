@@ -150,3 +150,66 @@ func TestShardFlagsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A cluster target of two brokers: client k of the scenario connects to
+// address k mod 2, so with two unconnected brokers each subscriber receives
+// exactly the messages of the publisher on its node, and the report names
+// the split.
+func TestClusterTargetSpreadsClients(t *testing.T) {
+	dir := t.TempDir()
+	var addrs []string
+	for i := range 2 {
+		conf := filepath.Join(dir, fmt.Sprintf("b%d.conf", i))
+		if err := os.WriteFile(conf, []byte("listener 0 127.0.0.1\nallow_anonymous true\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, "tcp://"+testutil.StartBundled(t, mqbenchBin, conf).Addr)
+	}
+	sc := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(sc, []byte(`name: cluster
+publishers:
+  - client_id: pub-%d
+    count: 2
+    messages: 100
+    qos: 1
+    topic: t
+subscribers:
+  - client_id: sub-%d
+    count: 2
+    filter: t
+    qos: 1
+duration: 2s
+drain_timeout: 5s
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "run")
+	res := runCLI(t, cliOpts{}, "run", sc, "--broker", strings.Join(addrs, ","), "--no-progress", "--out", out)
+	if res.code != 0 {
+		t.Fatalf("run failed:\n%s", res)
+	}
+	run := readRun(t, out)
+	from := map[string]map[string]bool{}
+	for _, ev := range run.Events {
+		if ev.Type == bench.EvRecv {
+			if from[ev.Client] == nil {
+				from[ev.Client] = map[string]bool{}
+			}
+			from[ev.Client][ev.Pub] = true
+		}
+	}
+	// k: pub-1 0, pub-2 1, sub-1 2, sub-2 3: sub-1 shares node 0 with pub-1.
+	if len(from["sub-1"]) != 1 || !from["sub-1"]["pub-1"] || len(from["sub-2"]) != 1 || !from["sub-2"]["pub-2"] {
+		t.Errorf("subscribers received from %v, want sub-1 from pub-1 only and sub-2 from pub-2 only", from)
+	}
+	if len(run.Header.Brokers) != 2 || run.Header.Brokers[0].Publishers != 1 || run.Header.Brokers[0].Subscribers != 1 {
+		t.Errorf("header shares %+v", run.Header.Brokers)
+	}
+	report, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(report), "Clients spread over 2 brokers") || !strings.Contains(string(report), addrs[1]) {
+		t.Errorf("report.md does not show the split:\n%s", report)
+	}
+}
