@@ -70,6 +70,8 @@ type RestartSplit struct {
 type RestartEntry struct {
 	Name   string `json:"name"`
 	Shared bool   `json:"shared,omitempty"`
+	// Members are the subscriber ids of a share (the id itself otherwise).
+	Members []string `json:"members,omitempty"`
 	// Acknowledged before the broker went down: received before it, or
 	// first received after the start (they survived in the broker).
 	Before         int64 `json:"before"`
@@ -275,7 +277,7 @@ func (p *ExperimentPass) restart() *RestartSplit {
 	}
 	for i := range p.entries {
 		e := &p.entries[i]
-		re := RestartEntry{Name: e.name, Shared: e.shared, BackT: -1}
+		re := RestartEntry{Name: e.name, Shared: e.shared, Members: e.members, BackT: -1}
 		for _, ev := range p.actions {
 			for _, m := range e.members {
 				if ev.Action == "reconnect" && ev.Target == m && ev.T > r.StartT && (re.BackT < 0 || ev.T < re.BackT) {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -68,12 +69,12 @@ func TestExperimentPass(t *testing.T) {
 		t.Fatalf("restart %+v", r)
 	}
 	want := []RestartEntry{
-		{Name: "$share/g/t", Shared: true, Before: 4, BeforeReceived: 1, BeforeSurvived: 1, BackT: 9 * sec, Away: 1, After: 1, AfterRecvd: 1},
-		{Name: "audit", Before: 4, BeforeReceived: 1, BeforeSurvived: 1, BackT: 9*sec + 1, Away: 1, AwayReceived: 1, After: 1},
-		{Name: "other", BackT: -1},
+		{Name: "$share/g/t", Shared: true, Members: []string{"w-1", "w-2"}, Before: 4, BeforeReceived: 1, BeforeSurvived: 1, BackT: 9 * sec, Away: 1, After: 1, AfterRecvd: 1},
+		{Name: "audit", Members: []string{"audit"}, Before: 4, BeforeReceived: 1, BeforeSurvived: 1, BackT: 9*sec + 1, Away: 1, AwayReceived: 1, After: 1},
+		{Name: "other", Members: []string{"other"}, BackT: -1},
 	}
 	for i, w := range want {
-		if r.Entries[i] != w {
+		if !reflect.DeepEqual(r.Entries[i], w) {
 			t.Errorf("entry %d: got %+v, want %+v", i, r.Entries[i], w)
 		}
 	}

@@ -23,7 +23,7 @@ import (
 const brokerClock = int64(time.Second)
 
 // experimentFindings are the experiment findings for this run, if any.
-func experimentFindings(s *bench.Summary, x bench.Experiments) []string {
+func experimentFindings(run *bench.Run, s *bench.Summary, x bench.Experiments) []string {
 	var f []string
 	for _, g := range x.Expiring {
 		if m := messageExpiryFinding(s, g, x.Away); m != "" {
@@ -37,6 +37,9 @@ func experimentFindings(s *bench.Summary, x bench.Experiments) []string {
 	}
 	if x.Restart != nil {
 		if m := restartFinding(s, x.Restart); m != "" {
+			f = append(f, m)
+		}
+		if m := savedSharesFinding(run, x.Restart); m != "" {
 			f = append(f, m)
 		}
 	}

@@ -1,11 +1,13 @@
 package reports
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mqbench/mqbench/bench"
+	"github.com/mqbench/mqbench/broker/persist"
 )
 
 // TestRecordedExperimentFindings renders the MQTT 5 persistence experiments
@@ -91,6 +93,8 @@ func TestRecordedExperimentFindings(t *testing.T) {
 				groupInt(share.BeforeSurvived) + " after the restart",
 				"of " + groupInt(share.Away) + " acknowledged after the start while it was away",
 				"reached audit but not $share/workers/jobs",
+				// Read from the broker's last file, kept with the events.
+				"holds 3 sessions (audit, worker-1, worker-2) and 1 subscription (audit: jobs). It saved the sessions of worker-1 and worker-2, members of $share/workers/jobs, but not that subscription",
 			} {
 				if !strings.Contains(got, w) {
 					t.Errorf("findings lack %q:\n%s", w, got)
@@ -113,6 +117,40 @@ func recordedExperiment(t *testing.T, dir, kind string) (bench.Summary, bench.Ex
 		t.Fatalf("broker %q, want %s", s.BrokerKind, kind)
 	}
 	return s, bench.RunExperiments(run), got
+}
+
+// TestSavedSharesFinding reads a file that does hold a shared subscription
+// (written by the persist codec, as a broker that saved one would): the
+// finding must then say it was saved.
+func TestSavedSharesFinding(t *testing.T) {
+	dir := t.TempDir()
+	db := &persist.DB{
+		Clients: []persist.Client{{ClientID: "w-1", SessionExpiryInterval: 300}},
+		Subs:    []persist.Sub{{ClientID: "w-1", Topic: "$share/g/t", QoS: 1}},
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "broker"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := persist.WriteFile(filepath.Join(dir, "broker", "mosquitto.db"), db); err != nil {
+		t.Fatal(err)
+	}
+	run := &bench.Run{Dir: dir, Header: bench.Header{PersistPath: "/elsewhere/mosquitto.db"}}
+	r := &bench.RestartSplit{Entries: []bench.RestartEntry{{Name: "$share/g/t", Shared: true, Members: []string{"w-1", "w-2"}}}}
+	got := savedSharesFinding(run, r)
+	if !strings.Contains(got, "1 session (w-1) and 1 subscription (w-1: $share/g/t). It saved $share/g/t.") {
+		t.Errorf("got %q", got)
+	}
+	db.Subs = nil
+	if err := persist.WriteFile(filepath.Join(dir, "broker", "mosquitto.db"), db); err != nil {
+		t.Fatal(err)
+	}
+	if got := savedSharesFinding(run, r); !strings.Contains(got, "It saved the session of w-1, members of $share/g/t, but not that subscription") {
+		t.Errorf("got %q", got)
+	}
+	run.Dir = t.TempDir() // no file: nothing said
+	if got := savedSharesFinding(run, r); got != "" {
+		t.Errorf("without a file: %q", got)
+	}
 }
 
 // TestExperimentFindingsFollowData changes the data under a finding and

@@ -237,7 +237,7 @@ func findings(run *bench.Run, s *bench.Summary, lines []string) []string {
 	f = append(f, persistFindings(s)...)
 	// The MQTT 5 persistence experiments: a pass of its own over the events
 	// (bench.Experiments), not part of the summary.
-	f = append(f, experimentFindings(s, bench.RunExperiments(run))...)
+	f = append(f, experimentFindings(run, s, bench.RunExperiments(run))...)
 	return f
 }
 

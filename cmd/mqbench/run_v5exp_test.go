@@ -38,7 +38,7 @@ func TestExperimentsSideBySide(t *testing.T) {
 				}
 			}},
 		{"shared-backlog", []string{"publishers.0.messages=400", "publishers.0.rate=40"},
-			[]string{"reached audit but not $share/workers/jobs", "0 never;"},
+			[]string{"reached audit but not $share/workers/jobs", "0 never;", "members of $share/workers/jobs, but not that subscription"},
 			func(t *testing.T, dir string) {
 				for _, sub := range readSummary(t, dir).Subscribers {
 					if sub.Client == "audit" && sub.Lost != 0 {
