@@ -106,9 +106,9 @@ var benchKinds = []string{"bundled", "bundled-proc", "mosquitto"}
 // BenchmarkQoS2Publish: 10,000 QoS 2 150-byte messages per op from one publisher
 // with 20 or 1,000 unacknowledged, one connected subscriber consuming at QoS 2.
 // max_queued_messages 0 so nothing is dropped; the window-1000 case sets
-// max_inflight_messages 1000 on both brokers, because Mosquitto also applies
-// that limit to a publisher's unreleased QoS 2 messages and drops the
-// connection beyond it.
+// max_inflight_messages 1000 on both brokers, because both apply that limit
+// to a publisher's unreleased QoS 2 messages and refuse the excess (see
+// incoming.go).
 func BenchmarkQoS2Publish(b *testing.B) {
 	const n = 10000
 	for _, kind := range benchKinds {

@@ -184,6 +184,7 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 	if p5 != nil {
 		s.recvMax, s.maxPacket = int(p5.props.ReceiveMaximum), p5.props.MaximumPacketSize
 	}
+	st.resetIn(s)
 	s.username, s.hasUser = username, hasUser
 	s.sec = sec
 	s.conn = c

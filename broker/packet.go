@@ -17,6 +17,9 @@ const maxRemainingLength = 268435455
 type malformedError struct {
 	msg  string
 	tell bool // an MQTT 5 PUBLISH, SUBSCRIBE or UNSUBSCRIBE: DISCONNECT 0x81 first
+	// protocol: a protocol error rather than a malformed packet (told
+	// 0x82 when tell is set).
+	protocol bool
 }
 
 func (e *malformedError) Error() string { return "malformed packet: " + e.msg }
@@ -109,6 +112,10 @@ func readPacketRules(r *bufio.Reader, rules readRules) (packets.ControlPacket, e
 		if flags != 0 {
 			flagErr = malformed("%s with flags %#x", packets.PacketNames[fh.MessageType], flags)
 		}
+	case 0:
+		// handle__packet's default case: a protocol error, which it tells
+		// an MQTT 5 client.
+		flagErr = &malformedError{msg: "reserved packet type 0", tell: rules.proto == 5, protocol: true}
 	default:
 		flagErr = malformed("unexpected packet type %d", fh.MessageType)
 	}

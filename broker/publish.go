@@ -5,7 +5,6 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/mqbench/mqbench/broker/auth"
-	"github.com/mqbench/mqbench/broker/persist"
 )
 
 // PUBLISH handling and routing: Mosquitto's handle__publish and
@@ -46,27 +45,38 @@ func (st *state) onPublish(c *conn, s *session, p *packets.PublishPacket, p5 *v5
 		if c.v5 {
 			reason = 0x87
 		}
-		c.ack(p.Qos, p.MessageID, reason)
+		st.inAck(c, s, p.Qos, p.MessageID, reason)
 		return
 	}
-	if p.Qos == 2 {
-		if s.inByMid[p.MessageID] == nil {
-			m := st.newMsg(s, p, p5)
-			cm := &clientMsg{msg: m, mid: p.MessageID, qos: 2, state: persist.StateWaitForPubrel, retain: p.Retain, dup: p.Dup}
-			st.ref(m)
-			s.incoming.push(cm)
-			s.inByMid[p.MessageID] = cm
-		}
-		c.send(outPkt{kind: outPubrec, mid: p.MessageID})
-		return
-	}
-	n := st.route(st.newMsg(s, p, p5))
-	if p.Qos == 1 {
+	dup := p.Qos == 2 && s.inByMid[p.MessageID] != nil
+	if p.Qos > 0 && !dup && !st.readyIn(s) {
+		// The client may not have more incoming messages: 0x97, quota
+		// exceeded (a 3.1.1 client gets the plain acknowledgement), and
+		// the message is dropped.
+		st.b.log.printf(logDebug, "Dropped PUBLISH from %s over its incoming quota (q%d, m%d, '%s').", s.id, p.Qos, p.MessageID, p.TopicName)
 		var reason byte
-		if c.v5 && n == 0 {
+		if c.v5 {
+			reason = 0x97
+		}
+		st.inAck(c, s, p.Qos, p.MessageID, reason)
+		return
+	}
+	switch p.Qos {
+	case 2:
+		if dup {
+			c.send(outPkt{kind: outPubrec, mid: p.MessageID})
+		} else {
+			st.acceptIn(c, s, st.newMsg(s, p, p5), p)
+		}
+	case 1:
+		st.quotaDown(s)
+		var reason byte
+		if n := st.route(st.newMsg(s, p, p5)); c.v5 && n == 0 {
 			reason = 0x10 // no matching subscribers
 		}
-		c.ack(1, p.MessageID, reason)
+		st.inAck(c, s, 1, p.MessageID, reason)
+	default:
+		st.route(st.newMsg(s, p, p5))
 	}
 }
 

@@ -247,6 +247,7 @@ func (r *restorer) clientMsg(i int, m *storedMsg) {
 		}
 		s.incoming.push(cm)
 		s.inByMid[cm.mid] = cm
+		s.inBytes12 += int64(len(m.payload))
 	case cmr.State == persist.StateQueued:
 		s.queued.push(cm)
 		st.held++

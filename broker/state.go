@@ -52,6 +52,10 @@ type session struct {
 	byMid    map[uint16]*clientMsg
 	incoming msgList // incoming QoS 2, waiting for PUBREL
 	inByMid  map[uint16]*clientMsg
+	// inQuota and inBytes12 are Mosquitto's msgs_in.inflight_quota and
+	// msg_bytes12 (the incoming QoS 2 payload held), see incoming.go.
+	inQuota   int
+	inBytes12 int64
 
 	held12    int   // outgoing QoS 1/2 deliveries held (Mosquitto's msg_count12)
 	heldBytes int64 // their payload bytes (msg_bytes12)
@@ -337,7 +341,7 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 		if c.v5 {
 			reason = 0x95 // packet too large
 		}
-		c.ack(p.Qos, p.MessageID, reason)
+		st.inAck(c, s, p.Qos, p.MessageID, reason)
 	case *packets.PubackPacket:
 		// db__message_delete_outgoing: an acknowledgement of the wrong kind
 		// for a packet id in flight is a protocol error; an unknown id is not.
@@ -362,13 +366,7 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 		}
 		c.send(outPkt{kind: outPubrel, mid: p.MessageID})
 	case *packets.PubrelPacket:
-		if cm := s.inByMid[p.MessageID]; cm != nil {
-			delete(s.inByMid, p.MessageID)
-			s.incoming.remove(cm)
-			st.route(cm.msg)
-			st.unref(cm.msg)
-		}
-		c.send(outPkt{kind: outPubcomp, mid: p.MessageID})
+		st.releaseIn(c, s, p.MessageID)
 	case *packets.PubcompPacket:
 		cm := s.byMid[p.MessageID]
 		if p.MessageID == 0 || (cm != nil && (cm.qos != 2 || cm.state != persist.StateWaitForPubcomp)) {
@@ -436,9 +434,13 @@ func (st *state) connClosed(c *conn, graceful bool, err error, disc *v5Disconnec
 	case errors.Is(err, io.EOF):
 		st.b.log.conn("Client %s closed its connection.", name)
 	case errors.As(err, &me):
-		st.b.log.printf(logNotice, "Client %s disconnected due to malformed packet (%s).", name, me.msg)
+		kind, reason := "malformed packet", byte(0x81)
+		if me.protocol {
+			kind, reason = "protocol error", 0x82
+		}
+		st.b.log.printf(logNotice, "Client %s disconnected due to %s (%s).", name, kind, me.msg)
 		if me.tell {
-			st.sendDisconnect(c, 0x81)
+			st.sendDisconnect(c, reason)
 		}
 	case errors.As(err, &oe):
 		st.b.log.printf(logNotice, "Client %s disconnected due to oversize packet.", name)
@@ -534,6 +536,7 @@ func (st *state) removeSession(s *session) {
 	}
 	s.incoming = msgList{}
 	s.inByMid = nil
+	s.inBytes12 = 0
 	delete(st.sessions, s.id)
 	delete(st.expiring, s)
 	delete(st.willWaiting, s)

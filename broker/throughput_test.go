@@ -78,6 +78,11 @@ func benchQoS2(b *testing.B, window int) {
 	cfg.SysInterval = 0
 	cfg.Persistence = false
 	cfg.MaxQueuedMessages = 0
+	if window > cfg.MaxInflightMessages {
+		// The broker's receive quota must hold the publisher's window, or
+		// it refuses the excess, as Mosquitto does.
+		cfg.MaxInflightMessages = window
+	}
 	br := startBroker(b, cfg)
 
 	sub := benchDial(b, br.Addr(), "sub", true)
