@@ -79,19 +79,26 @@ type Broker struct {
 	// per_listener_settings); secLocal those of local-only mode.
 	sec      []*security
 	secLocal *security
-	started  time.Time
+	// reloadBase is the configuration whose security settings are in force:
+	// the one at start, or the last reload applied (see reload.go).
+	reloadBase *conf.Config
+	started    time.Time
 
 	// counters updated by connection goroutines
 	msgsRecv, msgsSent, bytesRecv, bytesSent, pubRecv, pubSent atomic.Int64
 
-	st       *state
-	inbox    chan event
-	saveReq  chan chan error
-	statsReq chan chan Stats
-	closeReq chan chan error
-	abortReq chan struct{}
-	saveDone chan saveResult
-	loopDone chan struct{}
+	st        *state
+	inbox     chan event
+	saveReq   chan chan error
+	reloadReq chan reloadReq
+	// reloadPending counts Reload requests not yet taken: the state owner
+	// takes them before it handles anything more from clients.
+	reloadPending atomic.Int32
+	statsReq      chan chan Stats
+	closeReq      chan chan error
+	abortReq      chan struct{}
+	saveDone      chan saveResult
+	loopDone      chan struct{}
 
 	mu         sync.Mutex
 	listeners  []*listener
@@ -114,6 +121,7 @@ type listener struct {
 	active atomic.Int64
 	sec    *security
 	cfg    *conf.Listener // nil in local-only mode
+	index  int            // cfg is Config.Listeners[index]
 	tls    bool           // connections are TLS (mqtts or wss)
 	label  string         // how the log and the "listening on" line name it
 }
@@ -144,17 +152,19 @@ func New(o Options) (*Broker, error) {
 		}
 	}
 	b := &Broker{
-		cfg:      cfg,
-		opts:     o,
-		log:      newLogger(o.Log, cfg),
-		inbox:    make(chan event, 1024),
-		saveReq:  make(chan chan error),
-		statsReq: make(chan chan Stats),
-		closeReq: make(chan chan error),
-		abortReq: make(chan struct{}),
-		saveDone: make(chan saveResult, 1),
-		loopDone: make(chan struct{}),
-		conns:    make(map[*conn]struct{}),
+		cfg:        cfg,
+		opts:       o,
+		log:        newLogger(o.Log, cfg),
+		inbox:      make(chan event, 1024),
+		saveReq:    make(chan chan error),
+		reloadReq:  make(chan reloadReq),
+		reloadBase: cfg,
+		statsReq:   make(chan chan Stats),
+		closeReq:   make(chan chan error),
+		abortReq:   make(chan struct{}),
+		saveDone:   make(chan saveResult, 1),
+		loopDone:   make(chan struct{}),
+		conns:      make(map[*conn]struct{}),
 	}
 	if cfg.Persistence {
 		b.persistPath = cfg.PersistencePath()

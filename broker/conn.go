@@ -74,8 +74,11 @@ type conn struct {
 	parkedOn  *conn
 	takeovers []*conn
 	waited    bool
-	v5        bool              // the client connected with MQTT 5
-	aliases   map[uint16]string // its incoming topic aliases
+	v5        bool // the client connected with MQTT 5
+	// loginUser and loginPass are the credentials its CONNECT gave ("" when
+	// absent), kept as Mosquitto keeps them, so a reload can check them again.
+	loginUser, loginPass string
+	aliases              map[uint16]string // its incoming topic aliases
 }
 
 func (b *Broker) acceptLoop(l *listener) {

@@ -201,6 +201,7 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 	}
 	c.sess = s
 	c.clientID = id
+	c.loginUser, c.loginPass = credentials(p)
 	st.connected++
 	c.authorised()
 	if p5 != nil {

@@ -12,20 +12,16 @@ import (
 // per set of security options, before any socket is opened: a file Mosquitto
 // could not load stops the bundled broker too.
 func (b *Broker) loadSecurity() error {
-	cfg := b.cfg
-	global, err := loadSecurity(cfg, nil)
+	global, per, err := loadAllSecurity(b.cfg)
 	if err != nil {
 		return err
 	}
 	b.secLocal = global
-	b.sec = make([]*security, len(cfg.Listeners))
-	for i := range cfg.Listeners {
-		if !cfg.PerListenerSettings {
-			b.sec[i] = global
-			continue
-		}
-		if b.sec[i], err = loadSecurity(cfg, &cfg.Listeners[i]); err != nil {
-			return err
+	b.sec = make([]*security, len(b.cfg.Listeners))
+	for i := range b.sec {
+		b.sec[i] = global
+		if per != nil {
+			b.sec[i] = per[i]
 		}
 	}
 	return nil
@@ -83,6 +79,7 @@ func (b *Broker) openListeners() ([]*listener, error) {
 			l.cfg = &b.cfg.Listeners[i]
 			l.max = l.cfg.MaxConnections
 			l.sec = b.sec[i]
+			l.index = i
 		}
 		lns = append(lns, l)
 	}

@@ -64,14 +64,19 @@ func placeOf(sec *conf.Security, key string) string {
 // decides, whatever username is given. Every refusal is CONNACK 5 (not
 // authorised), as in Mosquitto.
 func (s *security) checkLogin(p *packets.ConnectPacket) bool {
-	var user, pass string
+	user, pass := credentials(p)
+	return s.passwords.Check(user, pass).Allowed(s.anonymous)
+}
+
+// credentials are the username and password a CONNECT gives, "" when absent.
+func credentials(p *packets.ConnectPacket) (user, pass string) {
 	if p.UsernameFlag {
 		user = p.Username
 	}
 	if p.PasswordFlag {
 		pass = string(p.Password)
 	}
-	return s.passwords.Check(user, pass).Allowed(s.anonymous)
+	return user, pass
 }
 
 // allowed is Mosquitto 2.0.11's mosquitto_acl_check with the default ACL

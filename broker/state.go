@@ -169,11 +169,13 @@ func (st *state) loop() {
 	for {
 		select {
 		case ev := <-b.inbox:
+			st.takeReload()
 			st.handle(ev)
 			// Take what else is ready before looking at timers again.
 			for i := 0; i < 64; i++ {
 				select {
 				case ev := <-b.inbox:
+					st.takeReload()
 					st.handle(ev)
 					continue
 				default:
@@ -191,6 +193,8 @@ func (st *state) loop() {
 			st.requestSave(nil)
 		case r := <-b.saveReq:
 			st.requestSave(r)
+		case r := <-b.reloadReq:
+			r.reply <- st.reload(r)
 		case r := <-b.statsReq:
 			r <- st.stats()
 		case res := <-b.saveDone:

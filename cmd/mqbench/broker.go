@@ -30,8 +30,9 @@ sets the ports of local-only mode (127.0.0.1 and ::1, used when the config has n
 listener), -v enables every log type.
 
 Signals: SIGUSR1 saves the persistence file now; SIGTERM and SIGINT send the wills
-of connected clients, save a final snapshot and exit 0; SIGHUP is ignored (there is
-no configuration reload: restart the broker to change settings).`,
+of connected clients, save a final snapshot and exit 0; SIGHUP reloads the
+configuration as Mosquitto does: the password and ACL files are read again and
+connected clients checked against them (see docs/security.md).`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
 		return runBroker(cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -98,12 +99,29 @@ func runBroker(stdout, stderr io.Writer) error {
 				fmt.Fprintln(stderr, "mqbench broker: save:", err)
 			}
 		case syscall.SIGHUP:
-			// No reload: documented above.
+			// The broker logs what it applied and what it could not.
+			_ = b.Reload(reloadConfig)
 		default:
 			return b.Close()
 		}
 	}
 	return nil
+}
+
+// reloadConfig reads the configuration file again for a SIGHUP (nil without
+// -c: Mosquitto then re-reads only the password and ACL files).
+func reloadConfig() (*conf.Config, error) {
+	if brokerConfigFile == "" {
+		return nil, nil
+	}
+	cfg, err := conf.ParseFile(brokerConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	if brokerVerbose {
+		cfg.LogType = []string{"all"}
+	}
+	return cfg, nil
 }
 
 // brokerLog turns log_dest into one writer: stdout, stderr and a file are
