@@ -26,13 +26,43 @@ type Run struct {
 	Tail string
 }
 
-// ReadRun reads a run directory or an events file. The recording process may
-// have died mid-write, so a truncated or corrupt tail is not an error: the
-// events read so far are returned, Footer is nil and Tail says where it
-// stopped. A missing or unreadable header, or a schema newer than this code
-// understands, is an error naming the file. Unknown event types are kept, so
-// older code can still summarize what it knows of a newer file.
+// ReadRun reads a run directory or an events file into memory. The recording
+// process may have died mid-write, so a truncated or corrupt tail is not an
+// error: the events read so far are returned, Footer is nil and Tail says
+// where it stopped. A missing or unreadable header, or a schema newer than this
+// code understands, is an error naming the file. Unknown event types are kept,
+// so older code can still summarize what it knows of a newer file. A long run
+// does not fit in memory this way: OpenRun reads one event at a time.
 func ReadRun(path string) (*Run, error) {
+	rr, err := OpenRun(path)
+	if err != nil {
+		return nil, err
+	}
+	defer rr.Close()
+	// Events go into fixed-size chunks joined once at the end: appending to
+	// one slice would copy a long run several times over.
+	var chunks eventChunks
+	for e := rr.Next(); e != nil; e = rr.Next() {
+		*chunks.next() = *e
+	}
+	run := rr.Run()
+	run.Events = chunks.all()
+	return run, nil
+}
+
+// RunReader reads a recorded run one event at a time, so a run of any
+// length is read in constant memory. OpenRun has read the header; Next
+// returns the events; once it returns nil, Run says how the file ended.
+type RunReader struct {
+	f   *os.File
+	gz  *gzip.Reader
+	run Run
+	er  *EventReader
+}
+
+// OpenRun opens a run directory or an events file and reads its header (see
+// ReadRun for what is an error and what is a cut-short tail).
+func OpenRun(path string) (*RunReader, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading run: %w", err)
@@ -44,88 +74,150 @@ func ReadRun(path string) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading run: %w", err)
 	}
-	defer f.Close()
 	gz, err := gzip.NewReader(bufio.NewReaderSize(f, 64<<10))
 	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("reading %s: not a gzip event file: %w", path, err)
 	}
-	defer gz.Close()
-	run := &Run{Dir: filepath.Dir(path), Path: path}
-	if err := readEvents(gz, path, run); err != nil {
+	er, err := NewEventReader(gz, path)
+	if err != nil {
+		gz.Close()
+		f.Close()
 		return nil, err
 	}
-	return run, nil
+	return &RunReader{f: f, gz: gz, er: er, run: Run{Dir: filepath.Dir(path), Path: path, Header: er.Header}}, nil
 }
 
-// readEvents parses the decompressed JSON lines of an event file into run.
-func readEvents(r io.Reader, path string, run *Run) error {
-	br := bufio.NewReaderSize(r, 256<<10)
+// Next returns the next event, or nil at the end of the events. The event is
+// reused by the following call.
+func (r *RunReader) Next() *Event { return r.er.Next() }
 
-	line, rerr := readLine(br)
+// Run is the run read so far without its events: header, and after the last
+// Next its footer and tail.
+func (r *RunReader) Run() *Run {
+	run := r.run
+	run.Footer, run.Tail = r.er.Footer, r.er.Tail
+	return &run
+}
+
+// Close closes the file.
+func (r *RunReader) Close() error {
+	r.gz.Close()
+	return r.f.Close()
+}
+
+// SummarizeFile summarizes the run in a directory or events file, one event
+// at a time: its memory does not hold the events (see Summarizer).
+func SummarizeFile(path string) (Summary, error) {
+	rr, err := OpenRun(path)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer rr.Close()
+	z := NewSummarizer(rr.Run().Header)
+	for e := rr.Next(); e != nil; e = rr.Next() {
+		z.Add(e)
+	}
+	run := rr.Run()
+	return z.Close(run.Footer, run.Tail), nil
+}
+
+// EventReader decodes the JSON lines of an event file (uncompressed) from any
+// reader: the header first, then one event per Next. name is the file's name
+// for errors.
+type EventReader struct {
+	Header Header
+	// Footer and Tail are set when Next has returned nil: the footer, or why
+	// reading stopped before one (see Run.Tail).
+	Footer *Footer
+	Tail   string
+
+	br     *bufio.Reader
+	name   string
+	lineNo int
+	offset int64 // uncompressed offset of the current line
+	ev     Event
+	done   bool
+}
+
+// NewEventReader reads and checks the header line.
+func NewEventReader(r io.Reader, name string) (*EventReader, error) {
+	er := &EventReader{br: bufio.NewReaderSize(r, 256<<10), name: name, lineNo: 1}
+	line, rerr := readLine(er.br)
 	if len(line) == 0 {
 		if rerr == nil || errors.Is(rerr, io.EOF) {
-			return fmt.Errorf("reading %s: empty event file, no header", path)
+			return nil, fmt.Errorf("reading %s: empty event file, no header", name)
 		}
-		return fmt.Errorf("reading %s: header: %w", path, rerr)
+		return nil, fmt.Errorf("reading %s: header: %w", name, rerr)
 	}
 	if line[len(line)-1] != '\n' {
-		return fmt.Errorf("reading %s: line 1: header is incomplete (%d bytes, no end of line): %v", path, len(line), rerr)
+		return nil, fmt.Errorf("reading %s: line 1: header is incomplete (%d bytes, no end of line): %v", name, len(line), rerr)
 	}
-	if err := json.Unmarshal(line, &run.Header); err != nil {
-		return fmt.Errorf("reading %s: line 1: bad header: %w", path, err)
+	h := &er.Header
+	if err := json.Unmarshal(line, h); err != nil {
+		return nil, fmt.Errorf("reading %s: line 1: bad header: %w", name, err)
 	}
-	if run.Header.Type != "header" {
-		return fmt.Errorf("reading %s: line 1: first line has type %q, want \"header\"", path, run.Header.Type)
+	if h.Type != "header" {
+		return nil, fmt.Errorf("reading %s: line 1: first line has type %q, want \"header\"", name, h.Type)
 	}
-	if run.Header.Schema < 1 {
-		return fmt.Errorf("reading %s: line 1: header has no schema version", path)
+	if h.Schema < 1 {
+		return nil, fmt.Errorf("reading %s: line 1: header has no schema version", name)
 	}
-	if run.Header.Schema > EventSchema {
-		return fmt.Errorf("reading %s: event schema %d is newer than this mqbench understands (%d): upgrade mqbench", path, run.Header.Schema, EventSchema)
+	if h.Schema > EventSchema {
+		return nil, fmt.Errorf("reading %s: event schema %d is newer than this mqbench understands (%d): upgrade mqbench", name, h.Schema, EventSchema)
 	}
+	er.offset = int64(len(line))
+	return er, nil
+}
 
-	// Events go into fixed-size chunks joined once at the end: appending to
-	// one slice would copy a long run several times over.
-	var chunks eventChunks
-	defer func() { run.Events = chunks.all() }()
-	offset := int64(len(line)) // uncompressed offset of the current line
-	for lineNo := 2; ; lineNo++ {
-		line, rerr = readLine(br)
+// Next returns the next event, or nil when the events end: at the footer, at
+// the end of the stream, or at a line that cannot be read (then Tail says
+// which). The event is reused by the following call.
+func (er *EventReader) Next() *Event {
+	for !er.done {
+		er.lineNo++
+		line, rerr := readLine(er.br)
 		if len(line) == 0 {
-			break
-		}
-		if line[len(line)-1] != '\n' {
-			run.Tail = fmt.Sprintf("line %d at byte %d: incomplete last line (%d bytes)", lineNo, offset, len(line))
+			er.done = true
 			if rerr != nil && !errors.Is(rerr, io.EOF) {
-				run.Tail += ": " + rerr.Error()
+				// gzip's unexpected EOF, a checksum or deflate error right at a
+				// line boundary: the file was cut or damaged; every line before
+				// is good.
+				er.Tail = fmt.Sprintf("at byte %d: %v", er.offset, rerr)
 			}
 			return nil
 		}
-		body := bytes.TrimSpace(line)
-		if len(body) > 0 {
-			ev := chunks.next()
-			if err := json.Unmarshal(body, ev); err != nil {
-				chunks.drop()
-				run.Tail = fmt.Sprintf("line %d at byte %d: %v", lineNo, offset, err)
-				return nil
+		if line[len(line)-1] != '\n' {
+			er.done = true
+			er.Tail = fmt.Sprintf("line %d at byte %d: incomplete last line (%d bytes)", er.lineNo, er.offset, len(line))
+			if rerr != nil && !errors.Is(rerr, io.EOF) {
+				er.Tail += ": " + rerr.Error()
 			}
-			if ev.Type == "footer" {
-				chunks.drop()
-				var ft Footer
-				if err := json.Unmarshal(body, &ft); err != nil {
-					run.Tail = fmt.Sprintf("line %d at byte %d: bad footer: %v", lineNo, offset, err)
-					return nil
-				}
-				run.Footer = &ft
-				return nil
-			}
+			return nil
 		}
-		offset += int64(len(line))
-	}
-	if rerr != nil && !errors.Is(rerr, io.EOF) {
-		// gzip's unexpected EOF, a checksum or deflate error right at a line
-		// boundary: the file was cut or damaged; every line before is good.
-		run.Tail = fmt.Sprintf("at byte %d: %v", offset, rerr)
+		at := er.offset
+		er.offset += int64(len(line))
+		body := bytes.TrimSpace(line)
+		if len(body) == 0 {
+			continue
+		}
+		er.ev = Event{}
+		if err := json.Unmarshal(body, &er.ev); err != nil {
+			er.done = true
+			er.Tail = fmt.Sprintf("line %d at byte %d: %v", er.lineNo, at, err)
+			return nil
+		}
+		if er.ev.Type == "footer" {
+			er.done = true
+			var ft Footer
+			if err := json.Unmarshal(body, &ft); err != nil {
+				er.Tail = fmt.Sprintf("line %d at byte %d: bad footer: %v", er.lineNo, at, err)
+				return nil
+			}
+			er.Footer = &ft
+			return nil
+		}
+		return &er.ev
 	}
 	return nil
 }
@@ -167,12 +259,6 @@ func (c *eventChunks) next() *Event {
 	ev := &c.cur[len(c.cur)-1]
 	*ev = Event{}
 	return ev
-}
-
-// drop takes back the slot last returned by next.
-func (c *eventChunks) drop() {
-	c.cur = c.cur[:len(c.cur)-1]
-	c.n--
 }
 
 // all returns the events in order as one slice.

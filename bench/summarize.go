@@ -1,11 +1,10 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/mqbench/mqbench/scenarios"
 )
 
 // SummarySchema is the version of the summary.json layout, so baselines
@@ -16,20 +15,14 @@ const SummarySchema = 1
 // disconnect notes needs the first few and a count, not all of them.
 const maxReasons = 20
 
-// msgKey names one message: publisher id and sequence number.
-type msgKey struct {
-	pub string
-	seq int64
-}
-
-// subState is the per-subscriber bookkeeping of Summarize.
+// subState is the per-subscriber bookkeeping of the analysis.
 type subState struct {
 	sum    SubscriberSummary
 	filter string
-	known  bool                // subscriber is in the scenario (has a filter)
-	seen   map[msgKey]struct{} // unique deliveries
-	maxSeq map[string]int64    // highest seq consumed per publisher
-	gap    int64               // expected - delivered - held (before drops), >= 0
+	known  bool               // subscriber is in the scenario (has a filter)
+	seen   map[string]*SeqSet // unique deliveries, by publisher
+	maxSeq map[string]int64   // highest seq consumed per publisher
+	gap    int64              // expected - delivered - held (before drops), >= 0
 	// shared: the members of a shared subscription, whose deliveries
 	// interleave in the events, so order is not judged across them.
 	shared bool
@@ -41,9 +34,33 @@ type gaugePoint struct {
 	v float64
 }
 
-// Summarize derives the summary from a recorded run, and from nothing else:
-// re-running it on an old run with newer code gives the newer analysis. The
-// rules, where the events leave room for interpretation:
+// pendingRecv is a first consumption not yet classified as delivered or
+// held at the end: see Summarizer.pending.
+type pendingRecv struct {
+	st   *subState
+	t    int64
+	sent int64 // publish time, -1 when unknown
+}
+
+// pendingRecvs bounds how many first consumptions wait for the drain phase
+// event before they are classified. The recorder writes events in the order
+// goroutines emit them, so a consumption stamped just after the drain began
+// can be written just before the drain's phase event; a few thousand covers
+// that race many times over.
+const pendingRecvs = 4096
+
+// Summarizer is the analysis of a recorded run as an accumulator: NewSummarizer
+// with the header, Add every event in file order, then Close. It keeps no
+// event: counts, HDR latency histograms, the gauges and saves (which grow with
+// the run's duration, not its messages), and per message what the crash and
+// autosave joins need (msgState, 40 bytes) plus one bit per subscriber, so
+// summarizing a run of millions of messages does not hold its events in
+// memory. Each concern owns its part of the state: counts and phases here,
+// messages in msgTable and SeqSet, latency in latencyAcc, persistence in
+// persistSummary, the crash in crashSummary, the ACL in aclModel, MQTT 5 in
+// countReason and expiredCandidates.
+//
+// The rules, where the events leave room for interpretation:
 //
 //   - A message is (publisher, seq). Published and acked count distinct ones.
 //     A subscriber's first consumption of a message is a delivery (before the
@@ -62,25 +79,60 @@ type gaugePoint struct {
 //     scenario's values.
 //   - Throughput: acked / (last ack - first pub); delivered / (last delivery
 //     before the drain - first pub).
-func Summarize(run *Run) Summary {
-	var s Summary
-	if run == nil {
-		s.Status = "incomplete"
-		return s
+type Summarizer struct {
+	h  Header
+	sc *scenarios.Scenario
+	s  Summary
+	// Taint reasons from events, in file order: failed actions first, then
+	// warnings, as the summary has always listed them.
+	actionTaints, noteTaints []string
+
+	// phases and broker lifecycle
+	killT         int64
+	kills         int
+	stops, starts []int64
+	lastT         int64
+	drainT        int64
+	drained       bool
+
+	// publishers and subscribers
+	pubTopic    map[string]string
+	singleTopic string
+	topicGroups int
+	subs        map[string]*subState
+	subOrder    []string
+
+	// messages
+	msgs          map[string]*msgTable // by publisher id
+	firstPub      int64
+	lastAck       int64
+	lastDelivered int64
+	pending       []pendingRecv // first consumptions waiting for the drain phase (before it began)
+
+	ackLat, dlvLat, drainLat latencyAcc
+
+	gauges       map[string][]gaugePoint
+	saves        []SavePoint
+	maxDupStores int64
+}
+
+// NewSummarizer starts the analysis of a run with its header.
+func NewSummarizer(h Header) *Summarizer {
+	z := &Summarizer{
+		h: h, killT: -1, firstPub: -1,
+		pubTopic: map[string]string{}, subs: map[string]*subState{},
+		msgs: map[string]*msgTable{}, gauges: map[string][]gaugePoint{},
 	}
-	h := run.Header
+	s := &z.s
 	s.Schema = SummarySchema
 	s.RunID = h.RunID
 	s.Scenario = h.ScenarioName
 	s.BrokerKind = h.BrokerKind
 	s.BrokerVersion = h.BrokerVersion
 	s.Persist.Path = h.PersistPath
+	s.Phases = map[string]int64{}
 
-	note := func(format string, a ...any) { s.Notes = append(s.Notes, fmt.Sprintf(format, a...)) }
-	var reasons []string
-	taint := func(r string) { reasons = append(reasons, r) }
-
-	sc := decodeScenario(h, note)
+	z.sc = decodeScenario(h, z.note)
 	s.BrokerConfigSource = configSource(h)
 	s.Persist.AutosaveInterval = "unknown"
 	switch s.BrokerConfigSource {
@@ -89,221 +141,264 @@ func Summarize(run *Run) Summary {
 		// The broker's own file: the scenario's broker section does not apply.
 		s.Persist.AutosaveInterval = autosaveSetting(nil, h.BrokerConfig)
 	default:
-		s.Persist.AutosaveInterval = autosaveSetting(sc, h.BrokerConfig)
+		s.Persist.AutosaveInterval = autosaveSetting(z.sc, h.BrokerConfig)
 	}
-
-	// Pass 1: phases and broker lifecycle actions, which classify everything else.
-	s.Phases = map[string]int64{}
-	var killT, restartT int64 = -1, 0
-	kills := 0
-	var stops, starts []int64 // successful stop and start actions
-	var lastT int64
-	var nPub, nAck, nRecv int // map size hints for pass 2
-	for i := range run.Events {
-		e := &run.Events[i]
-		if e.T > lastT {
-			lastT = e.T
-		}
-		switch e.Type {
-		case EvPub:
-			nPub++
-		case EvAck:
-			nAck++
-		case EvRecv:
-			nRecv++
-		case EvPhase:
-			if _, ok := s.Phases[e.Msg]; !ok && e.Msg != "" {
-				s.Phases[e.Msg] = e.T
-			}
-		case EvAction:
-			if e.Err != "" {
-				taint(fmt.Sprintf("action %s %s failed at %s: %s", e.Action, e.Target, fmtNS(e.T), e.Err))
-				continue
-			}
-			switch e.Action {
-			case "stop":
-				stops = append(stops, e.T)
-			case "start":
-				starts = append(starts, e.T)
-			}
-			if e.Action == "kill" {
-				kills++
-				if killT < 0 {
-					killT = e.T
-				}
-			}
-		}
-	}
-	if killT >= 0 {
-		for i := range run.Events {
-			e := &run.Events[i]
-			if e.Type == EvAction && e.Action == "start" && e.Err == "" && e.T >= killT && (restartT == 0 || e.T < restartT) {
-				restartT = e.T
-			}
-		}
-	}
-	if kills > 1 {
-		note("%d kill actions: crash accounting covers the first one", kills)
-	}
-	drainT, drained := s.Phases["drain"]
 
 	// Publishers and subscribers of the scenario: ids, topics and filters.
-	pubTopic := map[string]string{}
-	singleTopic, topicGroups := "", 0
-	subs := map[string]*subState{}
-	var subOrder []string
-	addSub := func(id, filter string, known bool) *subState {
-		st := &subState{
-			sum:    SubscriberSummary{Client: id},
-			filter: filter,
-			known:  known,
-			seen:   map[msgKey]struct{}{},
-			maxSeq: map[string]int64{},
-		}
-		subs[id] = st
-		subOrder = append(subOrder, id)
-		return st
-	}
-	if sc != nil {
+	if sc := z.sc; sc != nil {
 		for _, p := range sc.Publishers {
-			topicGroups++
-			singleTopic = p.Topic
+			z.topicGroups++
+			z.singleTopic = p.Topic
 			for _, id := range p.IDs() {
-				pubTopic[id] = p.Topic
+				z.pubTopic[id] = p.Topic
 			}
 		}
 		for _, g := range sc.Subscribers {
 			if g.SharedGroup != "" {
-				addShare(subs, g, addSub)
+				addShare(z.subs, g, z.addSub)
 				continue
 			}
 			for _, id := range g.IDs() {
-				if _, dup := subs[id]; !dup {
-					addSub(id, g.Filter, true)
+				if _, dup := z.subs[id]; !dup {
+					z.addSub(id, g.Filter, true)
 				}
 			}
 		}
 	}
-	unknownPubs := map[string]bool{}
-	topicOf := func(pub string) (string, bool) {
-		if t, ok := pubTopic[pub]; ok {
-			return t, true
-		}
-		if topicGroups == 1 {
-			return singleTopic, true // one publisher group: its id template was expanded differently
-		}
-		unknownPubs[pub] = true
-		return "", false
-	}
+	return z
+}
 
-	// Pass 2: everything else.
-	pubT := make(map[msgKey]int64, nPub)
-	ackT := make(map[msgKey]int64, nAck)
-	recvs := make(map[msgKey]msgRecv, min(nRecv, nPub)) // first consumptions by subscribers
-	ackLat := make([]int64, 0, nAck)
-	dlvLat := make([]int64, 0, nRecv)
-	var drainLat []int64
-	var firstPub int64 = -1
-	var lastAck int64
-	var lastDelivered int64
-	gauges := map[string][]gaugePoint{} // by gauge name
-	var saves []SavePoint
-	var maxDupStores int64
-	for i := range run.Events {
-		e := &run.Events[i]
-		if e.Reason != "" {
-			countReason(&s, e)
+// Scenario is the recorded scenario as the header holds it, decoded once
+// for every pass over the run; nil when there is none or it is unreadable.
+func (z *Summarizer) Scenario() *scenarios.Scenario { return z.sc }
+
+func (z *Summarizer) note(format string, a ...any) {
+	z.s.Notes = append(z.s.Notes, fmt.Sprintf(format, a...))
+}
+
+func (z *Summarizer) addSub(id, filter string, known bool) *subState {
+	st := &subState{
+		sum:    SubscriberSummary{Client: id},
+		filter: filter,
+		known:  known,
+		seen:   map[string]*SeqSet{},
+		maxSeq: map[string]int64{},
+	}
+	z.subs[id] = st
+	z.subOrder = append(z.subOrder, id)
+	return st
+}
+
+func (z *Summarizer) table(pub string) *msgTable {
+	t := z.msgs[pub]
+	if t == nil {
+		t = &msgTable{}
+		z.msgs[pub] = t
+	}
+	return t
+}
+
+// Add feeds one event, in file order. The event is not kept.
+func (z *Summarizer) Add(e *Event) {
+	s := &z.s
+	if e.T > z.lastT {
+		z.lastT = e.T
+	}
+	if e.Reason != "" {
+		countReason(s, e)
+	}
+	switch e.Type {
+	case EvPub:
+		m := z.table(e.Client).get(e.Seq, true)
+		if m.flags&msgPublished == 0 {
+			m.flags |= msgPublished
+			m.pubT = e.T
+			s.Published++
+			if z.firstPub < 0 || e.T < z.firstPub {
+				z.firstPub = e.T
+			}
 		}
-		switch e.Type {
-		case EvPub:
-			k := msgKey{e.Client, e.Seq}
-			if _, ok := pubT[k]; !ok {
-				pubT[k] = e.T
-				if firstPub < 0 || e.T < firstPub {
-					firstPub = e.T
-				}
+	case EvAck:
+		t := z.table(e.Client)
+		m := t.get(e.Seq, true)
+		if m.flags&msgAcked != 0 {
+			return
+		}
+		m.flags |= msgAcked
+		m.ackT = e.T
+		t.acked++
+		if e.T > z.lastAck {
+			z.lastAck = e.T
+		}
+		if m.flags&msgPublished != 0 {
+			z.ackLat.add(e.T - m.pubT)
+		}
+	case EvRecv:
+		z.recv(e)
+	case EvPhase:
+		if _, ok := s.Phases[e.Msg]; !ok && e.Msg != "" {
+			s.Phases[e.Msg] = e.T
+			if e.Msg == "drain" {
+				z.drainT, z.drained = e.T, true
+				z.flushPending()
 			}
-		case EvAck:
-			k := msgKey{e.Client, e.Seq}
-			if _, ok := ackT[k]; ok {
-				continue
+		}
+	case EvAction:
+		if e.Err != "" {
+			z.actionTaints = append(z.actionTaints, fmt.Sprintf("action %s %s failed at %s: %s", e.Action, e.Target, fmtNS(e.T), e.Err))
+			return
+		}
+		switch e.Action {
+		case "stop":
+			z.stops = append(z.stops, e.T)
+		case "start":
+			z.starts = append(z.starts, e.T)
+		case "kill":
+			z.kills++
+			if z.killT < 0 {
+				z.killT = e.T
 			}
-			ackT[k] = e.T
-			if e.T > lastAck {
-				lastAck = e.T
-			}
-			if pt, ok := pubT[k]; ok {
-				ackLat = append(ackLat, e.T-pt)
-			}
-		case EvRecv:
-			st := subs[e.Client]
-			if st == nil {
-				st = addSub(e.Client, "", false)
-			}
-			k := msgKey{e.Pub, e.Seq}
-			if _, dup := st.seen[k]; dup {
-				st.sum.Duplicates++
-				continue
-			}
-			st.seen[k] = struct{}{}
-			if e.Seq < st.maxSeq[e.Pub] && !st.shared {
-				st.sum.Reordered++
-			} else {
-				st.maxSeq[e.Pub] = e.Seq
-			}
-			if drained && e.T >= drainT {
-				st.sum.HeldAtEnd++
-			} else {
-				st.sum.Delivered++
-				if e.T > lastDelivered {
-					lastDelivered = e.T
-				}
-			}
-			recvs[k] = recvs[k].add(e.T)
-			sent := e.PubT
-			if sent == 0 {
-				if pt, ok := pubT[k]; ok {
-					sent = pt
-				} else {
-					sent = -1
-				}
-			}
-			switch {
-			case sent < 0:
-			case drained && e.T >= drainT:
-				drainLat = append(drainLat, e.T-sent)
-			default:
-				dlvLat = append(dlvLat, e.T-sent)
-			}
-		case EvGauge:
-			gauges[e.Name] = append(gauges[e.Name], gaugePoint{e.T, e.Value})
-		case EvSave:
-			saves = append(saves, SavePoint{
-				T: e.T, SizeBytes: e.SizeBytes, Held: e.Held, Queued: e.Queued,
-				Inflight: e.Inflight, Stored: e.Stored, Decoded: e.Decoded, MsgBytes: e.MsgBytes,
-			})
-			if e.DupStores > maxDupStores {
-				maxDupStores = e.DupStores
-			}
-		case EvNote:
-			if e.Level == "warn" {
-				taint(e.Msg)
+		}
+	case EvGauge:
+		z.gauges[e.Name] = append(z.gauges[e.Name], gaugePoint{e.T, e.Value})
+	case EvSave:
+		z.saves = append(z.saves, SavePoint{
+			T: e.T, SizeBytes: e.SizeBytes, Held: e.Held, Queued: e.Queued,
+			Inflight: e.Inflight, Stored: e.Stored, Decoded: e.Decoded, MsgBytes: e.MsgBytes,
+		})
+		z.maxDupStores = max(z.maxDupStores, e.DupStores)
+	case EvNote:
+		if e.Level == "warn" {
+			z.noteTaints = append(z.noteTaints, e.Msg)
+		}
+	}
+}
+
+// recv accounts for one consumption.
+func (z *Summarizer) recv(e *Event) {
+	st := z.subs[e.Client]
+	if st == nil {
+		st = z.addSub(e.Client, "", false)
+	}
+	seen := st.seen[e.Pub]
+	if seen == nil {
+		seen = &SeqSet{}
+		st.seen[e.Pub] = seen
+	}
+	if seen.Add(e.Seq) {
+		st.sum.Duplicates++
+		return
+	}
+	if e.Seq < st.maxSeq[e.Pub] && !st.shared {
+		st.sum.Reordered++
+	} else {
+		st.maxSeq[e.Pub] = e.Seq
+	}
+	m := z.table(e.Pub).get(e.Seq, true)
+	m.addRecv(e.T)
+	sent := e.PubT
+	if sent == 0 {
+		if m.flags&msgPublished != 0 {
+			sent = m.pubT
+		} else {
+			sent = -1
+		}
+	}
+	p := pendingRecv{st: st, t: e.T, sent: sent}
+	if z.drained {
+		z.classify(p)
+		return
+	}
+	if len(z.pending) == pendingRecvs {
+		z.classify(z.pending[0])
+		copy(z.pending, z.pending[1:])
+		z.pending = z.pending[:len(z.pending)-1]
+	}
+	z.pending = append(z.pending, p)
+}
+
+// classify counts a first consumption as delivered or, from the drain phase
+// on, held at the end, with its latency.
+func (z *Summarizer) classify(p pendingRecv) {
+	held := z.drained && p.t >= z.drainT
+	if held {
+		p.st.sum.HeldAtEnd++
+	} else {
+		p.st.sum.Delivered++
+		z.lastDelivered = max(z.lastDelivered, p.t)
+	}
+	switch {
+	case p.sent < 0:
+	case held:
+		z.drainLat.add(p.t - p.sent)
+	default:
+		z.dlvLat.add(p.t - p.sent)
+	}
+}
+
+// flushPending classifies the consumptions waiting for the drain phase.
+func (z *Summarizer) flushPending() {
+	for _, p := range z.pending {
+		z.classify(p)
+	}
+	z.pending = z.pending[:0]
+}
+
+// topicOf is the topic a publisher's messages went to, from the scenario.
+func (z *Summarizer) topicOf(pub string, unknown map[string]bool) (string, bool) {
+	if t, ok := z.pubTopic[pub]; ok {
+		return t, true
+	}
+	if z.topicGroups == 1 {
+		return z.singleTopic, true // one publisher group: its id template was expanded differently
+	}
+	if unknown != nil {
+		unknown[pub] = true
+	}
+	return "", false
+}
+
+// Close ends the analysis: f is the footer (nil when the recording was cut
+// short) and tail why reading stopped before one ("" if it did not).
+func (z *Summarizer) Close(f *Footer, tail string) Summary {
+	z.flushPending()
+	s := &z.s
+	sc := z.sc
+	reasons := append(z.actionTaints, z.noteTaints...)
+	taint := func(r string) { reasons = append(reasons, r) }
+	note := z.note
+
+	killT, restartT := z.killT, int64(0)
+	if killT >= 0 {
+		for _, t := range z.starts {
+			if t >= killT && (restartT == 0 || t < restartT) {
+				restartT = t
 			}
 		}
 	}
+	if z.kills > 1 {
+		note("%d kill actions: crash accounting covers the first one", z.kills)
+	}
+	drainT, drained := z.drainT, z.drained
+	subs, subOrder := z.subs, z.subOrder
+
 	// Gauges and saves come from different goroutines; order them by time.
+	gauges := z.gauges
 	for _, g := range gauges {
 		sort.SliceStable(g, func(i, j int) bool { return g[i].t < g[j].t })
 	}
 	persistBytes, dropped, held := gauges[GaugePersistBytes], gauges[GaugeDropped], gauges[GaugeHeld]
+	saves := z.saves
 	sort.SliceStable(saves, func(i, j int) bool { return saves[i].T < saves[j].T })
 
 	// Counts and latency.
-	s.Published = int64(len(pubT))
-	s.Acked = int64(len(ackT))
-	s.Latency.PublishToAck = latencyOf(ackLat)
-	s.Latency.PublishToDelivery = latencyOf(dlvLat)
-	s.Latency.DrainDelivery = latencyOf(drainLat)
+	firstPub, lastAck, lastT := z.firstPub, z.lastAck, z.lastT
+	for _, t := range z.msgs {
+		s.Acked += t.acked
+	}
+	s.Latency.PublishToAck = z.ackLat.latency()
+	s.Latency.PublishToDelivery = z.dlvLat.latency()
+	s.Latency.DrainDelivery = z.drainLat.latency()
 	if firstPub >= 0 && lastAck > firstPub {
 		s.Publish.DurationNS = lastAck - firstPub
 		s.Publish.MsgsPerS = float64(s.Acked) / (float64(s.Publish.DurationNS) / 1e9)
@@ -315,38 +410,39 @@ func Summarize(run *Run) Summary {
 	if aclErr != nil {
 		note("the scenario's security.acl does not parse (%v): deliveries are judged without it", aclErr)
 	}
-	ackedBy := map[string]int64{}
-	for k := range ackT {
-		ackedBy[k.pub]++
-	}
-	pubIDs := make([]string, 0, len(ackedBy))
-	for p := range ackedBy {
-		pubIDs = append(pubIDs, p)
+	pubIDs := make([]string, 0, len(z.msgs))
+	for p, t := range z.msgs {
+		if t.acked > 0 {
+			pubIDs = append(pubIDs, p)
+		}
 	}
 	sort.Strings(pubIDs)
+	unknownPubs := map[string]bool{}
+	topicOf := func(pub string) (string, bool) { return z.topicOf(pub, unknownPubs) }
 	relevant := map[string]bool{} // publisher whose topic some subscriber matches
 	wanted := map[string]int32{}  // subscribers expecting each publisher's messages
 	for _, p := range pubIDs {
 		topic, ok := topicOf(p)
+		acked := z.msgs[p].acked
 		for _, id := range subOrder {
 			st := subs[id]
 			switch {
 			case sc == nil:
 				// No scenario to say who subscribed to what: assume everyone
 				// wanted everything (the single-topic experiment).
-				st.sum.Expected += ackedBy[p]
+				st.sum.Expected += acked
 				relevant[p] = true
 				wanted[p]++
 			case ok && st.known && MatchTopic(st.filter, topic):
 				v := acl.verdict(p, id, topic)
 				if acl != nil {
-					s.ACL = append(s.ACL, ACLDecision{Publisher: p, Subscriber: id, Topic: topic, Verdict: v, Messages: ackedBy[p]})
+					s.ACL = append(s.ACL, ACLDecision{Publisher: p, Subscriber: id, Topic: topic, Verdict: v, Messages: acked})
 				}
 				if v != ACLAllowed {
-					st.sum.DeniedByACL += ackedBy[p]
+					st.sum.DeniedByACL += acked
 					continue
 				}
-				st.sum.Expected += ackedBy[p]
+				st.sum.Expected += acked
 				relevant[p] = true
 				wanted[p]++
 			}
@@ -406,8 +502,8 @@ func Summarize(run *Run) Summary {
 	// counts. A drop in the counter is a broker restart: counting goes on from
 	// the new value.
 	endT := lastT
-	if run.Footer != nil && run.Footer.T > endT {
-		endT = run.Footer.T
+	if f != nil && f.T > endT {
+		endT = f.T
 	}
 	s.DroppedByBroker = int64(counterTotal(dropped, s.BrokerConfigSource != "unknown"))
 	s.Drops = dropCounter(gauges, dropped, lastAck, endT)
@@ -435,7 +531,7 @@ func Summarize(run *Run) Summary {
 		st := subs[id]
 		st.sum.Dropped = shares[i]
 		st.sum.Lost = st.gap - st.sum.Dropped
-		if exp := expiredCandidates(expiry, st, ackT, topicOf, endT); exp > 0 {
+		if exp := expiredCandidates(expiry, st, z.msgs, topicOf, endT); exp > 0 {
 			st.sum.ExpiredOrLost = min(exp, st.sum.Lost)
 			st.sum.Lost -= st.sum.ExpiredOrLost
 			s.ExpiredOrLost += st.sum.ExpiredOrLost
@@ -450,15 +546,15 @@ func Summarize(run *Run) Summary {
 	if s.Subscribers == nil {
 		s.Subscribers = []SubscriberSummary{}
 	}
-	if firstPub >= 0 && lastDelivered > firstPub {
-		s.Deliver.DurationNS = lastDelivered - firstPub
+	if firstPub >= 0 && z.lastDelivered > firstPub {
+		s.Deliver.DurationNS = z.lastDelivered - firstPub
 		s.Deliver.MsgsPerS = float64(s.Delivered) / (float64(s.Deliver.DurationNS) / 1e9)
 	}
 
 	// Crash accounting.
 	if killT >= 0 {
 		c := crashSummary(crashInput{
-			killT: killT, restartT: restartT, saves: saves, ackT: ackT, recvs: recvs,
+			killT: killT, restartT: restartT, saves: saves, msgs: z.msgs,
 			relevant: relevant, dropped: dropped, fromZero: s.BrokerConfigSource != "unknown",
 		})
 		s.Crash = c
@@ -470,10 +566,10 @@ func Summarize(run *Run) Summary {
 
 	// Persistence.
 	s.Persist = persistSummary(persistInput{
-		persist: s.Persist, sampled: h.PersistPath != "" || len(persistBytes) > 0 || len(saves) > 0,
-		sizes: persistBytes, saves: saves, maxDupStores: maxDupStores, phases: s.Phases,
-		lastT: lastT, endT: endT, drained: drained, drainT: drainT, stops: stops, starts: starts,
-		killT: killT, firstPub: firstPub, lastAck: lastAck, ackT: ackT, recvs: recvs, wanted: wanted, rate: s.Publish.MsgsPerS, dropped: s.DroppedByBroker,
+		persist: s.Persist, sampled: z.h.PersistPath != "" || len(persistBytes) > 0 || len(saves) > 0,
+		sizes: persistBytes, saves: saves, maxDupStores: z.maxDupStores, phases: s.Phases,
+		lastT: lastT, endT: endT, drained: drained, drainT: drainT, stops: z.stops, starts: z.starts,
+		killT: killT, firstPub: firstPub, lastAck: lastAck, msgs: z.msgs, wanted: wanted, rate: s.Publish.MsgsPerS, dropped: s.DroppedByBroker,
 	})
 
 	// Processes.
@@ -483,7 +579,7 @@ func Summarize(run *Run) Summary {
 	s.BrokerProcess.CPUSeconds = counterTotal(gauges[GaugeCPUSeconds], true)
 
 	// Status and taint.
-	if f := run.Footer; f != nil {
+	if f != nil {
 		s.Status = f.Status
 		s.DurationNS = f.T
 		s.Tainted = f.Tainted
@@ -495,8 +591,8 @@ func Summarize(run *Run) Summary {
 		s.Status = "incomplete"
 		s.DurationNS = lastT
 		r := "no footer: the recording was cut short"
-		if run.Tail != "" {
-			r += " (" + run.Tail + ")"
+		if tail != "" {
+			r += " (" + tail + ")"
 		}
 		taint(r)
 	}
@@ -507,66 +603,18 @@ func Summarize(run *Run) Summary {
 	if len(s.TaintReasons) > 0 {
 		s.Tainted = true
 	}
-	return s
+	return *s
 }
 
-// WriteSummary summarizes the run in dir and writes dir/summary.json. The file
-// is replaced atomically (temporary file, then rename), so a reader never sees
-// half a summary and an interrupted write leaves the old one.
-func WriteSummary(dir string) (*Summary, error) {
-	run, err := ReadRun(dir)
-	if err != nil {
-		return nil, err
+// Summarize derives the summary from a run read into memory (see Summarizer
+// for the rules); SummarizeFile streams a run from its file instead.
+func Summarize(run *Run) Summary {
+	if run == nil {
+		return Summary{Status: "incomplete"}
 	}
-	s := Summarize(run)
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encoding summary of %s: %w", run.Dir, err)
+	z := NewSummarizer(run.Header)
+	for i := range run.Events {
+		z.Add(&run.Events[i])
 	}
-	data = append(data, '\n')
-	if err := writeFileAtomic(filepath.Join(run.Dir, SummaryFile), data); err != nil {
-		return nil, err
-	}
-	return &s, nil
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, werr)
-	}
-	return nil
-}
-
-// msgRecv is what subscribers did with one message: when the first and the
-// latest first consumption happened, and by how many subscribers.
-type msgRecv struct {
-	first, last int64
-	subs        int32
-}
-
-// add records one subscriber's first consumption at t.
-func (m msgRecv) add(t int64) msgRecv {
-	if m.subs == 0 || t < m.first {
-		m.first = t
-	}
-	m.last = max(m.last, t)
-	m.subs++
-	return m
+	return z.Close(run.Footer, run.Tail)
 }

@@ -65,8 +65,7 @@ type CrashSummary struct {
 type crashInput struct {
 	killT, restartT int64
 	saves           []SavePoint // sorted by time
-	ackT            map[msgKey]int64
-	recvs           map[msgKey]msgRecv
+	msgs            map[string]*msgTable
 	relevant        map[string]bool
 	dropped         []gaugePoint
 	fromZero        bool // the drop counter started with the run
@@ -90,30 +89,13 @@ func crashSummary(in crashInput) *CrashSummary {
 	}
 	var consumedAfterSave int64 // acked by the save, first consumed between it and the kill
 	var unconsumedSince int64   // unconsumed at the kill, acked after the save
-	for k, t := range in.ackT {
-		if !in.relevant[k.pub] || t > in.killT {
+	for pub, tbl := range in.msgs {
+		if !in.relevant[pub] {
 			continue
 		}
-		c.AckedBeforeKill++
-		r, got := in.recvs[k]
-		if !got {
-			c.ActualLost++
-		}
-		unconsumed := !got || r.first > in.killT
-		afterSave := last == nil || t > last.T
-		if afterSave {
-			c.AckedSinceSave++
-		}
-		if unconsumed {
-			c.UnconsumedAtKill++
-			if afterSave {
-				unconsumedSince++
-			}
-		} else if !afterSave && r.first > last.T {
-			consumedAfterSave++
-		} else if last != nil && r.first <= last.T {
-			c.StoredConsumedMax++
-		}
+		tbl.each(msgAcked, func(_ int64, r *msgState) {
+			crashCount(c, r, in.killT, last, &consumedAfterSave, &unconsumedSince)
+		})
 	}
 	if c.PredictedFrom != "decoded_save" {
 		c.StoredConsumedMax = 0
@@ -136,6 +118,35 @@ func crashSummary(in crashInput) *CrashSummary {
 	c.DroppedBeforeKill = int64(counterTotal(pointsUpTo(in.dropped, in.killT), in.fromZero))
 	c.Unexplained = c.Difference - min(max(c.Difference, 0), c.DroppedBeforeKill)
 	return c
+}
+
+// crashCount accounts for one acknowledged message of a relevant publisher.
+// last is the last save before the kill (nil if none).
+func crashCount(c *CrashSummary, r *msgState, killT int64, last *SavePoint, consumedAfterSave, unconsumedSince *int64) {
+	t := r.ackT
+	if t > killT {
+		return
+	}
+	c.AckedBeforeKill++
+	got := r.subs > 0
+	if !got {
+		c.ActualLost++
+	}
+	unconsumed := !got || r.first > killT
+	afterSave := last == nil || t > last.T
+	if afterSave {
+		c.AckedSinceSave++
+	}
+	if unconsumed {
+		c.UnconsumedAtKill++
+		if afterSave {
+			*unconsumedSince++
+		}
+	} else if !afterSave && r.first > last.T {
+		*consumedAfterSave++
+	} else if last != nil && r.first <= last.T {
+		c.StoredConsumedMax++
+	}
 }
 
 // pointsUpTo returns the samples taken at or before t (g is sorted by time).

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -21,11 +22,10 @@ type persistInput struct {
 	killT         int64   // first kill, -1 if none
 	firstPub      int64
 	lastAck       int64
-	ackT          map[msgKey]int64
-	recvs         map[msgKey]msgRecv
-	wanted        map[string]int32 // subscribers expecting each publisher's messages
-	rate          float64          // acknowledged messages per second
-	dropped       int64            // messages the broker dropped (never held)
+	msgs          map[string]*msgTable // by publisher
+	wanted        map[string]int32     // subscribers expecting each publisher's messages
+	rate          float64              // acknowledged messages per second
+	dropped       int64                // messages the broker dropped (never held)
 }
 
 // persistSummary describes the persistence file: its sizes, saves, what a
@@ -132,34 +132,35 @@ func tradeoff(p *Persist, in persistInput) {
 
 	// Exposure, and the largest backlog as a running sum of +1 at each
 	// acknowledgement and -1 when the last subscriber expecting it consumed it.
-	type step struct {
-		t int64
-		d int64
-	}
-	steps := make([]step, 0, 2*len(in.ackT))
+	// A step is its time shifted left by one, the low bit 1 for +1: sorted
+	// as integers, consumptions come first at the same instant.
+	var steps []int64
 	var firstAck int64 = -1
 	var exposure int64
-	for k, a := range in.ackT {
-		want := in.wanted[k.pub]
+	for pub, tbl := range in.msgs {
+		want := in.wanted[pub]
 		if want == 0 {
 			continue
 		}
-		if firstAck < 0 || a < firstAck {
-			firstAck = a
-		}
-		end := in.endT
-		if i := sort.Search(len(saveTimes), func(i int) bool { return saveTimes[i] > a }); i < len(saveTimes) {
-			end = min(end, saveTimes[i])
-		}
-		if in.killT >= a {
-			end = min(end, in.killT)
-		}
-		steps = append(steps, step{a, 1})
-		if r, ok := in.recvs[k]; ok && r.subs >= want {
-			end = min(end, max(r.last, a))
-			steps = append(steps, step{max(r.last, a), -1})
-		}
-		exposure = max(exposure, end-a)
+		tbl.each(msgAcked, func(_ int64, r *msgState) {
+			a := r.ackT
+			if firstAck < 0 || a < firstAck {
+				firstAck = a
+			}
+			end := in.endT
+			if i := sort.Search(len(saveTimes), func(i int) bool { return saveTimes[i] > a }); i < len(saveTimes) {
+				end = min(end, saveTimes[i])
+			}
+			if in.killT >= a {
+				end = min(end, in.killT)
+			}
+			steps = append(steps, a<<1|1)
+			if r.subs >= want {
+				end = min(end, max(r.last, a))
+				steps = append(steps, max(r.last, a)<<1)
+			}
+			exposure = max(exposure, end-a)
+		})
 	}
 	if firstAck < 0 {
 		zero := int64(0)
@@ -167,15 +168,10 @@ func tradeoff(p *Persist, in persistInput) {
 		return
 	}
 	p.ExposureMaxNS = &exposure
-	sort.Slice(steps, func(i, j int) bool {
-		if steps[i].t != steps[j].t {
-			return steps[i].t < steps[j].t
-		}
-		return steps[i].d < steps[j].d // consumptions first at the same instant
-	})
+	slices.Sort(steps)
 	var held, maxHeld int64
 	for _, st := range steps {
-		held += st.d
+		held += 2*(st&1) - 1
 		maxHeld = max(maxHeld, held)
 	}
 	// A dropped message is acknowledged and never consumed, but was never

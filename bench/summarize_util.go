@@ -44,36 +44,6 @@ func MatchTopic(filter, topic string) bool {
 	}
 }
 
-// latencyOf computes nearest-rank percentiles (the smallest value with at
-// least p% of the samples at or below it), the maximum and the mean. It sorts
-// samples in place.
-func latencyOf(samples []int64) Latency {
-	n := len(samples)
-	if n == 0 {
-		return Latency{}
-	}
-	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
-	rank := func(p float64) int64 {
-		// The epsilon keeps 99.9% of 1000 at rank 999 despite binary fractions.
-		r := int(math.Ceil(p*float64(n)/100 - 1e-9))
-		r = min(max(r, 1), n)
-		return samples[r-1]
-	}
-	var sum float64
-	for _, v := range samples {
-		sum += float64(v)
-	}
-	return Latency{
-		Count: int64(n),
-		P50:   rank(50),
-		P90:   rank(90),
-		P99:   rank(99),
-		P999:  rank(99.9),
-		Max:   samples[n-1],
-		Mean:  int64(math.Round(sum / float64(n))),
-	}
-}
-
 // apportion splits total among buckets in proportion to their weights by the
 // largest-remainder method, never giving a bucket more than its weight; what
 // cannot be placed is returned as excess.

@@ -64,22 +64,25 @@ func messageExpiries(sc *scenarios.Scenario) map[string]int64 {
 // expiredCandidates counts the messages a subscriber expected and never got
 // whose expiry had passed by the end of the run (acknowledged at least their
 // expiry before endT): the broker may have discarded them as expired.
-func expiredCandidates(expiry map[string]int64, st *subState, ackT map[msgKey]int64, topicOf func(string) (string, bool), endT int64) int64 {
+func expiredCandidates(expiry map[string]int64, st *subState, msgs map[string]*msgTable, topicOf func(string) (string, bool), endT int64) int64 {
 	if len(expiry) == 0 || !st.known {
 		return 0
 	}
 	var n int64
-	for k, t := range ackT {
-		ex, ok := expiry[k.pub]
-		if !ok || t+ex > endT {
+	for pub, tbl := range msgs {
+		ex, ok := expiry[pub]
+		if !ok {
 			continue
 		}
-		if topic, ok := topicOf(k.pub); !ok || !MatchTopic(st.filter, topic) {
+		if topic, ok := topicOf(pub); !ok || !MatchTopic(st.filter, topic) {
 			continue
 		}
-		if _, got := st.seen[k]; !got {
-			n++
-		}
+		seen := st.seen[pub]
+		tbl.each(msgAcked, func(seq int64, m *msgState) {
+			if m.ackT+ex <= endT && (seen == nil || !seen.Has(seq)) {
+				n++
+			}
+		})
 	}
 	return n
 }

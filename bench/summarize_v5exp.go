@@ -13,9 +13,9 @@ import (
 // keeps the few facts their findings need, fed one event at a time (Add, then
 // Close) like the rest of the analysis, with its input narrowed to
 // acknowledgements, first deliveries and actions. It is a pass of its own,
-// not part of Summary, so the report computes it beside the summary; its
-// per-message sets are maps today and belong in the per-subscriber bitsets of
-// the streaming accumulator when that lands.
+// not part of Summary, so the report computes it beside the summary, in the
+// same single read of the events; per message it keeps the acknowledgement
+// time and each subscriber's first receipt in dense pages (seqTimes).
 
 // Experiments is what the experiment findings read.
 type Experiments struct {
@@ -95,12 +95,11 @@ type ExperimentPass struct {
 	groupOf map[string]int    // publisher id -> index in exp
 	topicOf map[string]string // publisher id -> topic
 	exp     []ExpiringAcks
-	ack     map[msgKey]int64  // ack time of every acknowledged message
-	entryOf map[string]int    // subscriber id -> index in entries
-	entries []expEntry        // one per subscriber or share
-	actions []Event           // successful actions, in time order
-	seenAck map[msgKey]bool   // an ack already counted (QoS 1 resends may ack twice)
-	away    map[string]string // subscriber id with a finite session expiry -> its filter
+	ack     map[string]*seqTimes // publisher id -> first ack time of each acknowledged message
+	entryOf map[string]int       // subscriber id -> index in entries
+	entries []expEntry           // one per subscriber or share
+	actions []Event              // successful actions, in time order
+	away    map[string]string    // subscriber id with a finite session expiry -> its filter
 	awayExp map[string]int64
 }
 
@@ -109,7 +108,7 @@ type expEntry struct {
 	name, filter string
 	shared       bool
 	members      []string
-	first        map[msgKey]int64
+	first        map[string]*seqTimes // publisher id -> first receipt of each message
 }
 
 // NewExperimentPass prepares the pass for a run of sc (nil: a run without a
@@ -117,7 +116,7 @@ type expEntry struct {
 func NewExperimentPass(sc *scenarios.Scenario) *ExperimentPass {
 	p := &ExperimentPass{
 		expiry: map[string]int64{}, groupOf: map[string]int{}, topicOf: map[string]string{},
-		ack: map[msgKey]int64{}, entryOf: map[string]int{}, seenAck: map[msgKey]bool{},
+		ack: map[string]*seqTimes{}, entryOf: map[string]int{},
 		away: map[string]string{}, awayExp: map[string]int64{},
 	}
 	if sc == nil {
@@ -145,7 +144,7 @@ func NewExperimentPass(sc *scenarios.Scenario) *ExperimentPass {
 			if !ok {
 				i = len(p.entries)
 				shares[key] = i
-				p.entries = append(p.entries, expEntry{name: key, filter: g.Filter, shared: true, first: map[msgKey]int64{}})
+				p.entries = append(p.entries, expEntry{name: key, filter: g.Filter, shared: true, first: map[string]*seqTimes{}})
 			}
 			for _, id := range ids {
 				p.entryOf[id] = i
@@ -155,7 +154,7 @@ func NewExperimentPass(sc *scenarios.Scenario) *ExperimentPass {
 		}
 		for _, id := range ids {
 			p.entryOf[id] = len(p.entries)
-			p.entries = append(p.entries, expEntry{name: id, filter: g.Filter, members: []string{id}, first: map[msgKey]int64{}})
+			p.entries = append(p.entries, expEntry{name: id, filter: g.Filter, members: []string{id}, first: map[string]*seqTimes{}})
 			if secs := g.SessionExpirySeconds(); g.V5() && secs > 0 && secs < 1<<32-1 {
 				p.away[id] = g.Filter
 				p.awayExp[id] = int64(secs) * int64(time.Second)
@@ -169,12 +168,14 @@ func NewExperimentPass(sc *scenarios.Scenario) *ExperimentPass {
 func (p *ExperimentPass) Add(e *Event) {
 	switch e.Type {
 	case EvAck:
-		k := msgKey{e.Client, e.Seq}
-		if p.seenAck[k] {
-			return
+		a := p.ack[e.Client]
+		if a == nil {
+			a = &seqTimes{}
+			p.ack[e.Client] = a
 		}
-		p.seenAck[k] = true
-		p.ack[k] = e.T
+		if a.put(e.Seq, e.T) {
+			return // QoS 1 resends may ack twice: the first counts
+		}
 		if i, ok := p.groupOf[e.Client]; ok {
 			x := &p.exp[i]
 			x.Acked++
@@ -188,10 +189,12 @@ func (p *ExperimentPass) Add(e *Event) {
 		if !ok {
 			return
 		}
-		k := msgKey{e.Pub, e.Seq}
-		if _, seen := p.entries[i].first[k]; !seen {
-			p.entries[i].first[k] = e.T
+		f := p.entries[i].first[e.Pub]
+		if f == nil {
+			f = &seqTimes{}
+			p.entries[i].first[e.Pub] = f
 		}
+		f.put(e.Seq, e.T)
 	case EvAction:
 		if e.Err == "" {
 			p.actions = append(p.actions, *e)
@@ -213,11 +216,30 @@ func (p *ExperimentPass) Close() Experiments {
 	return x
 }
 
-// expects reports whether entry e expects message k (its filter matches
-// the publisher's topic).
-func (p *ExperimentPass) expects(e *expEntry, k msgKey) bool {
-	topic, ok := p.topicOf[k.pub]
+// expects reports whether entry e expects the messages of publisher pub
+// (its filter matches the publisher's topic).
+func (p *ExperimentPass) expects(e *expEntry, pub string) bool {
+	topic, ok := p.topicOf[pub]
 	return ok && MatchTopic(e.filter, topic)
+}
+
+// eachAck calls f for every acknowledged message entry e expects, with its
+// first ack time and when e first received it (ok false: never).
+func (p *ExperimentPass) eachAck(e *expEntry, f func(t, got int64, ok bool)) {
+	for pub, acks := range p.ack {
+		if !p.expects(e, pub) {
+			continue
+		}
+		first := e.first[pub]
+		acks.each(func(seq, t int64) {
+			var got int64
+			ok := false
+			if first != nil {
+				got, ok = first.get(seq)
+			}
+			f(t, got, ok)
+		})
+	}
 }
 
 // awaySessions finds, for each subscriber with a finite session expiry, the
@@ -246,15 +268,15 @@ func (p *ExperimentPass) awaySessions() []AwaySession {
 			continue
 		}
 		end := a.DisconnectT + exp
-		for k, t := range p.ack {
-			if t < a.DisconnectT || t >= end || !p.expects(&e, k) {
-				continue
+		p.eachAck(&e, func(t, _ int64, got bool) {
+			if t < a.DisconnectT || t >= end {
+				return
 			}
 			a.HeldFor++
-			if _, got := e.first[k]; got {
+			if got {
 				a.ReceivedLater++
 			}
-		}
+		})
 		out = append(out, a)
 	}
 	return out
@@ -285,11 +307,7 @@ func (p *ExperimentPass) restart() *RestartSplit {
 				}
 			}
 		}
-		for k, t := range p.ack {
-			if !p.expects(e, k) {
-				continue
-			}
-			got, ok := e.first[k]
+		p.eachAck(e, func(t, got int64, ok bool) {
 			switch {
 			case t <= r.DownT:
 				re.Before++
@@ -311,7 +329,7 @@ func (p *ExperimentPass) restart() *RestartSplit {
 					re.AfterRecvd++
 				}
 			}
-		}
+		})
 		r.Entries = append(r.Entries, re)
 	}
 	return r
@@ -319,7 +337,7 @@ func (p *ExperimentPass) restart() *RestartSplit {
 
 // RunExperiments runs the pass over a run read whole.
 func RunExperiments(run *Run) Experiments {
-	p := NewExperimentPass(decodeScenario(run.Header, func(string, ...any) {}))
+	p := NewExperimentPass(NewSummarizer(run.Header).Scenario())
 	for i := range run.Events {
 		p.Add(&run.Events[i])
 	}

@@ -284,7 +284,7 @@ func loadForCheck(dir string) (*bench.Summary, []string, error) {
 	if _, err := os.Stat(events); errors.Is(err, os.ErrNotExist) {
 		return nil, nil, fmt.Errorf("checking run %s: no %s: a check re-derives every number from the recorded events, and a summary.json alone could say anything", dir, bench.EventsFile)
 	}
-	run, err := bench.ReadRun(dir)
+	run, s, _, err := readRun(dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -292,7 +292,6 @@ func loadForCheck(dir string) (*bench.Summary, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading run %s: %w", dir, err)
 	}
-	s := bench.Summarize(run)
 	return &s, si.Thresholds, nil
 }
 

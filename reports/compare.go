@@ -39,12 +39,10 @@ func Compare(dirs []string, outDir string) (string, error) {
 	runs := make([]compareRun, 0, len(dirs))
 	labels := map[string]int{}
 	for _, d := range dirs {
-		run, err := bench.ReadRun(d)
+		run, s, plots, err := readRun(d)
 		if err != nil {
 			return "", err
 		}
-		s := bench.Summarize(run)
-		zero := runZero(run)
 		label := s.Scenario
 		if label == "" {
 			label = filepath.Base(run.Dir)
@@ -55,7 +53,7 @@ func Compare(dirs []string, outDir string) (string, error) {
 		}
 		runs = append(runs, compareRun{
 			dir: run.Dir, label: label, s: s,
-			size: gaugeSeries(run, bench.GaugePersistBytes, zero, 1, false),
+			size: plots.gaugeSeries(bench.GaugePersistBytes, 1, false),
 		})
 	}
 	header, rows := compareRows(runs)

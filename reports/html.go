@@ -272,7 +272,7 @@ func writePage(path string, p *htmlPage) error {
 // writeReportHTML writes report.html: report.md's facts, findings and tables
 // with the three charts drawn interactively from the same chart definitions
 // as the PNGs.
-func writeReportHTML(path string, run *bench.Run, s *bench.Summary) error {
+func writeReportHTML(path string, run *bench.Run, plots *runPlots, s *bench.Summary) error {
 	si, err := parseScenario(&run.Header)
 	if err != nil {
 		return err
@@ -306,9 +306,9 @@ func writeReportHTML(path string, run *bench.Run, s *bench.Summary) error {
 		}
 	}
 	p.Warnings = Warnings(s)
-	p.Findings = findings(run, s, lines)
+	p.Findings = findings(run, s, plots.exp, lines)
 	p.Notes = s.Notes
-	for _, ch := range []chart{persistenceChart(run, s), backlogChart(run), latencyChart(run)} {
+	for _, ch := range []chart{persistenceChart(plots, s), backlogChart(plots), latencyChart(plots)} {
 		p.Charts = append(p.Charts, chartData(ch))
 	}
 	p.Data.Charts = p.Charts

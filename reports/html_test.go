@@ -142,7 +142,7 @@ func TestReportHTML(t *testing.T) {
 		t.Fatal(err)
 	}
 	esc := template.Must(template.New("").Parse("<li>{{.}}</li>"))
-	fs := findings(run, s, configLines(&run.Header, si))
+	fs := findings(run, s, bench.RunExperiments(run), configLines(&run.Header, si))
 	if len(fs) == 0 {
 		t.Fatal("the fixture has no findings")
 	}
@@ -221,7 +221,7 @@ func TestReportHTMLDownsamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := bench.Summarize(run)
-	if err := writeReportHTML(filepath.Join(dir, ReportHTML), run, &s); err != nil {
+	if err := writeReportHTML(filepath.Join(dir, ReportHTML), run, plotsOf(run), &s); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, ReportHTML))
@@ -292,7 +292,7 @@ func TestRunMarksWithoutDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := runMarks(run, runZero(run))
+	m := runMarks(plotsOf(run))
 	// Without a drain phase the observation ends at the scenario's duration (5 s).
 	if len(m.Bands) != 2 || m.Bands[0].Label != "observation" || m.Bands[0].To != 5 || m.Bands[1].Label != "publishing" {
 		t.Fatalf("bands %+v", m.Bands)
@@ -390,7 +390,7 @@ func TestReportHTMLRecorded(t *testing.T) {
 			}
 			s := bench.Summarize(run)
 			path := filepath.Join(dir, ReportHTML)
-			if err := writeReportHTML(path, run, &s); err != nil {
+			if err := writeReportHTML(path, run, plotsOf(run), &s); err != nil {
 				t.Fatal(err)
 			}
 			page, err := os.ReadFile(path)

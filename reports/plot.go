@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/mqbench/mqbench/bench"
 	"github.com/mqbench/mqbench/scenarios"
@@ -88,41 +87,10 @@ type vline struct {
 	Kind  string
 }
 
-// timeAxis labels the x axis of the plots over time, which are measured from runZero.
+// timeAxis labels the x axis of the plots over time, which are measured from runPlots.zero.
 const timeAxis = "seconds since publishing started"
 
-// runZero is the time plots are measured from: the "run" phase (publishers
-// released), so runs with different connect times line up; 0 if absent.
-func runZero(r *bench.Run) int64 {
-	for _, e := range r.Events {
-		if e.Type == bench.EvPhase && e.Msg == "run" {
-			return e.T
-		}
-	}
-	return 0
-}
-
 func secs(t, zero int64) float64 { return float64(t-zero) / 1e9 }
-
-// gaugeSeries collects one gauge's samples, scaled, in time order.
-func gaugeSeries(r *bench.Run, name string, zero int64, scale float64, offsetFirst bool) plotter.XYs {
-	var xy plotter.XYs
-	first, have := 0.0, false
-	for _, e := range r.Events {
-		if e.Type != bench.EvGauge || e.Name != name {
-			continue
-		}
-		v := e.Value
-		if offsetFirst {
-			if !have {
-				first, have = v, true
-			}
-			v -= first
-		}
-		xy = append(xy, plotter.XY{X: secs(e.T, zero), Y: v * scale})
-	}
-	return xy
-}
 
 // saveKind says what saveSeries plots for each detected save.
 type saveKind int
@@ -136,48 +104,18 @@ const (
 // saveSeries is one point per detected save: its size, or a decoded count.
 // Held and stored are drawn apart: with several subscribers one stored
 // message is held once per subscriber, so held can exceed what was published.
-func saveSeries(r *bench.Run, zero int64, kind saveKind) plotter.XYs {
+func saveSeries(r *runPlots, kind saveKind) plotter.XYs {
 	var xy plotter.XYs
-	for _, e := range r.Events {
-		if e.Type != bench.EvSave {
-			continue
-		}
+	for _, e := range r.saves {
 		switch {
 		case kind == saveSize:
-			xy = append(xy, plotter.XY{X: secs(e.T, zero), Y: float64(e.SizeBytes)})
+			xy = append(xy, plotter.XY{X: secs(e.T, r.zero), Y: float64(e.SizeBytes)})
 		case !e.Decoded:
 		case kind == saveHeld:
-			xy = append(xy, plotter.XY{X: secs(e.T, zero), Y: float64(e.Held)})
+			xy = append(xy, plotter.XY{X: secs(e.T, r.zero), Y: float64(e.Held)})
 		case kind == saveStored:
-			xy = append(xy, plotter.XY{X: secs(e.T, zero), Y: float64(e.Stored)})
+			xy = append(xy, plotter.XY{X: secs(e.T, r.zero), Y: float64(e.Stored)})
 		}
-	}
-	return xy
-}
-
-// cumulative counts events of a type over time; recv counts unique deliveries
-// only, so a duplicate does not look like progress.
-func cumulative(r *bench.Run, typ string, zero int64) plotter.XYs {
-	var xy plotter.XYs
-	type key struct {
-		c, p string
-		s    int64
-	}
-	seen := map[key]bool{}
-	n := 0.0
-	for _, e := range r.Events {
-		if e.Type != typ {
-			continue
-		}
-		if typ == bench.EvRecv {
-			k := key{e.Client, e.Pub, e.Seq}
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-		}
-		n++
-		xy = append(xy, plotter.XY{X: secs(e.T, zero), Y: n})
 	}
 	return xy
 }
@@ -186,46 +124,32 @@ func cumulative(r *bench.Run, typ string, zero int64) plotter.XYs {
 // publishing is first to last publish, observation is publishing start to the
 // drain start (or the scenario duration, or the end, for runs without a drain),
 // drain is the drain start to the end.
-func runMarks(r *bench.Run, zero int64) marks {
+func runMarks(r *runPlots) marks {
 	var m marks
-	firstPub, lastPub := int64(-1), int64(-1)
-	drainT, doneT, lastT := int64(-1), int64(-1), zero
+	zero := r.zero
+	firstPub, lastPub := r.firstPub, r.lastPub
+	drainT, doneT, lastT := r.drainT, r.doneT, max(zero, r.lastT)
 	downs := 0
-	for _, e := range r.Events {
-		lastT = max(lastT, e.T)
-		switch e.Type {
-		case bench.EvPub:
-			if firstPub < 0 {
-				firstPub = e.T
+	for _, e := range r.saves {
+		m.Saves = append(m.Saves, secs(e.T, zero))
+	}
+	for _, e := range r.actions {
+		l := vline{X: secs(e.T, zero), Label: e.Action, Kind: e.Action}
+		switch e.Action {
+		case "kill", "stop":
+			downs++
+		case "start":
+			if downs > 0 {
+				l.Label = "restart"
 			}
-			lastPub = e.T
-		case bench.EvSave:
-			m.Saves = append(m.Saves, secs(e.T, zero))
-		case bench.EvPhase:
-			switch {
-			case e.Msg == "drain" && drainT < 0:
-				drainT = e.T
-			case e.Msg == "done" && doneT < 0:
-				doneT = e.T
-			}
-		case bench.EvAction:
-			l := vline{X: secs(e.T, zero), Label: e.Action, Kind: e.Action}
-			switch e.Action {
-			case "kill", "stop":
-				downs++
-			case "start":
-				if downs > 0 {
-					l.Label = "restart"
-				}
-			}
-			if e.Target != "" {
-				l.Label += " " + e.Target
-			}
-			if e.Err != "" {
-				l.Label += " (failed)"
-			}
-			m.Lines = append(m.Lines, l)
 		}
+		if e.Target != "" {
+			l.Label += " " + e.Target
+		}
+		if e.Err != "" {
+			l.Label += " (failed)"
+		}
+		m.Lines = append(m.Lines, l)
 	}
 	end := lastT
 	if doneT >= 0 {
@@ -234,7 +158,7 @@ func runMarks(r *bench.Run, zero int64) marks {
 	obsEnd := end
 	if drainT >= 0 {
 		obsEnd = drainT
-	} else if d, ok := scenarioDuration(&r.Header); ok {
+	} else if d, ok := scenarioDuration(r.header); ok {
 		obsEnd = min(end, zero+d)
 	}
 	m.Bands = append(m.Bands, band{From: 0, To: secs(obsEnd, zero), Label: "observation", Row: 0})
@@ -261,17 +185,16 @@ func scenarioDuration(h *bench.Header) (int64, bool) {
 
 // persistenceChart: file size over time with every detected save marked; the
 // autosave interval is in the title because it is what explains the steps.
-func persistenceChart(r *bench.Run, s *bench.Summary) chart {
-	zero := runZero(r)
+func persistenceChart(r *runPlots, s *bench.Summary) chart {
 	c := chart{
 		ID:     "persistence",
 		Title:  "persistence file size (autosave_interval " + formatAutosave(s.Persist.AutosaveInterval) + ")",
 		XLabel: timeAxis, YLabel: "file size", X: axisSeconds, Y: axisBytes,
 		Series: []series{
-			{Label: "file size", XY: gaugeSeries(r, bench.GaugePersistBytes, zero, 1, false), Kind: kindStep, Style: 0},
-			{Label: "file size in save", XY: saveSeries(r, zero, saveSize), Kind: kindPoints, Style: 1},
+			{Label: "file size", XY: r.gaugeSeries(bench.GaugePersistBytes, 1, false), Kind: kindStep, Style: 0},
+			{Label: "file size in save", XY: saveSeries(r, saveSize), Kind: kindPoints, Style: 1},
 		},
-		Marks: runMarks(r, zero),
+		Marks: runMarks(r),
 	}
 	if len(c.Series[0].XY) == 0 && len(c.Series[1].XY) == 0 {
 		// An external broker run without --db: say so rather than draw an
@@ -283,30 +206,29 @@ func persistenceChart(r *bench.Run, s *bench.Summary) chart {
 
 // backlogChart: where the messages were over time: published, delivered, held
 // by the broker and dropped by it, which is what the file size has to be read with.
-func backlogChart(r *bench.Run) chart {
-	zero := runZero(r)
+func backlogChart(r *runPlots) chart {
 	return chart{
 		ID:     "backlog",
 		Title:  "backlog: published, delivered, held and dropped",
 		XLabel: timeAxis, YLabel: "messages", X: axisSeconds, Y: axisCount,
 		Series: []series{
-			{Label: "published", XY: cumulative(r, bench.EvPub, zero), Kind: kindStep, Style: 0},
-			{Label: "delivered", XY: cumulative(r, bench.EvRecv, zero), Kind: kindStep, Style: 1},
-			{Label: "held by broker", XY: gaugeSeries(r, bench.GaugeHeld, zero, 1, false), Kind: kindStep, Style: 2},
-			{Label: "broker store count ($SYS)", XY: gaugeSeries(r, bench.GaugeStoreCount, zero, 1, false), Kind: kindStep, Style: 3},
-			{Label: "dropped by broker", XY: gaugeSeries(r, bench.GaugeDropped, zero, 1, true), Kind: kindStep, Style: 4},
-			{Label: "deliveries held in save (per client)", XY: saveSeries(r, zero, saveHeld), Kind: kindPoints, Style: 2},
-			{Label: "messages stored in save (distinct)", XY: saveSeries(r, zero, saveStored), Kind: kindPoints, Style: 3},
+			{Label: "published", XY: r.cumulative(&r.published), Kind: kindStep, Style: 0},
+			{Label: "delivered", XY: r.cumulative(&r.delivered), Kind: kindStep, Style: 1},
+			{Label: "held by broker", XY: r.gaugeSeries(bench.GaugeHeld, 1, false), Kind: kindStep, Style: 2},
+			{Label: "broker store count ($SYS)", XY: r.gaugeSeries(bench.GaugeStoreCount, 1, false), Kind: kindStep, Style: 3},
+			{Label: "dropped by broker", XY: r.gaugeSeries(bench.GaugeDropped, 1, true), Kind: kindStep, Style: 4},
+			{Label: "deliveries held in save (per client)", XY: saveSeries(r, saveHeld), Kind: kindPoints, Style: 2},
+			{Label: "messages stored in save (distinct)", XY: saveSeries(r, saveStored), Kind: kindPoints, Style: 3},
 		},
-		Marks: runMarks(r, zero),
+		Marks: runMarks(r),
 	}
 }
 
 // latencyChart: latency by percentile, with the tail stretched ("nines" axis)
 // and latency on a log scale, because a paced subscriber's delivery latency
 // spans milliseconds to minutes.
-func latencyChart(r *bench.Run) chart {
-	ack, del := latencies(r)
+func latencyChart(r *runPlots) chart {
+	ack, del := r.ackLat, r.deliveryLat
 	c := chart{
 		ID:     "latency",
 		Title:  "latency by percentile",
@@ -316,7 +238,7 @@ func latencyChart(r *bench.Run) chart {
 			{Label: "publish → delivery", XY: percentileCurve(del), Kind: kindLine, Style: 1},
 		},
 	}
-	if len(ack) == 0 && len(del) == 0 {
+	if ack.Count() == 0 && del.Count() == 0 {
 		c.Title += " (no latency data recorded)"
 	}
 	return c
@@ -338,60 +260,23 @@ func compareChart(runs []compareRun) chart {
 	return c
 }
 
-// latencies returns publish-to-ack and publish-to-delivery latencies in
-// nanoseconds, sorted. Acks are joined to the first publish of (client, seq).
-func latencies(r *bench.Run) (ack, del []int64) {
-	type key struct {
-		c string
-		s int64
-	}
-	pubs := map[key]int64{}
-	for _, e := range r.Events {
-		switch e.Type {
-		case bench.EvPub:
-			k := key{e.Client, e.Seq}
-			if _, ok := pubs[k]; !ok {
-				pubs[k] = e.T
-			}
-		case bench.EvAck:
-			if t, ok := pubs[key{e.Client, e.Seq}]; ok {
-				ack = append(ack, e.T-t)
-			}
-		case bench.EvRecv:
-			if e.PubT > 0 {
-				del = append(del, e.T-e.PubT)
-			}
-		}
-	}
-	sort.Slice(ack, func(i, j int) bool { return ack[i] < ack[j] })
-	sort.Slice(del, func(i, j int) bool { return del[i] < del[j] })
-	return ack, del
-}
-
 // maxNines caps the percentile axis at 99.999.
 const maxNines = 5
 
-// percentileCurve samples sorted values along the "nines" axis
+// percentileCurve samples a latency distribution along the "nines" axis
 // x = -log10(1-p): 0 is p0, 1 is p90, 2 is p99, 3 is p99.9. It stops where the
 // sample count stops supporting the percentile (x = log10(n)).
-func percentileCurve(sorted []int64) plotter.XYs {
-	n := len(sorted)
+func percentileCurve(d *bench.Distribution) plotter.XYs {
+	n := d.Count()
 	if n == 0 {
 		return nil
 	}
 	xmax := math.Min(math.Log10(float64(n)), maxNines)
 	var xy plotter.XYs
 	for x := 0.0; x <= xmax+1e-9; x += 0.02 {
-		xy = append(xy, plotter.XY{X: x, Y: ms(percentileAt(sorted, 1-math.Pow(10, -x)))})
+		xy = append(xy, plotter.XY{X: x, Y: ms(d.Quantile(1 - math.Pow(10, -x)))})
 	}
 	return xy
-}
-
-// percentileAt is the nearest-rank percentile (p in [0,1]) of sorted values.
-func percentileAt(sorted []int64, p float64) int64 {
-	i := int(math.Ceil(p*float64(len(sorted)))) - 1
-	i = max(0, min(i, len(sorted)-1))
-	return sorted[i]
 }
 
 // ms converts nanoseconds to milliseconds, at least 1 µs so a log axis can draw it.

@@ -83,13 +83,13 @@ var (
 
 // persistencePlot, backlogPlot, latencyPlot and comparePlot are the PNGs of
 // the shared chart definitions (plot.go), which report.html draws too.
-func persistencePlot(r *bench.Run, s *bench.Summary) (*plot.Plot, error) {
+func persistencePlot(r *runPlots, s *bench.Summary) (*plot.Plot, error) {
 	return pngPlot(persistenceChart(r, s))
 }
 
-func backlogPlot(r *bench.Run) (*plot.Plot, error) { return pngPlot(backlogChart(r)) }
+func backlogPlot(r *runPlots) (*plot.Plot, error) { return pngPlot(backlogChart(r)) }
 
-func latencyPlot(r *bench.Run) (*plot.Plot, error) { return pngPlot(latencyChart(r)) }
+func latencyPlot(r *runPlots) (*plot.Plot, error) { return pngPlot(latencyChart(r)) }
 
 func comparePlot(runs []compareRun) (*plot.Plot, error) { return pngPlot(compareChart(runs)) }
 

@@ -109,7 +109,7 @@ func recordedFindings(t *testing.T, dir string) (bench.Summary, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := strings.Join(findings(run, &s, configLines(&run.Header, si)), "\n") + "\n"
+	got := strings.Join(findings(run, &s, bench.RunExperiments(run), configLines(&run.Header, si)), "\n") + "\n"
 	golden(t, dir+"/findings.golden", got)
 	return s, got
 }

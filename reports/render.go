@@ -18,24 +18,23 @@ const ReportFile = "report.md"
 // directory or an events file. It is idempotent: rendering an old run with
 // newer code replaces only these generated files.
 func Render(dir string) (*bench.Summary, error) {
-	run, err := bench.ReadRun(dir)
+	run, s, plots, err := readRun(dir)
 	if err != nil {
 		return nil, err
 	}
-	s := bench.Summarize(run)
 	out := run.Dir
 	if err := writeSummaryJSON(filepath.Join(out, bench.SummaryFile), &s); err != nil {
 		return nil, err
 	}
-	pp, err := persistencePlot(run, &s)
+	pp, err := persistencePlot(plots, &s)
 	if err != nil {
 		return nil, err
 	}
-	bp, err := backlogPlot(run)
+	bp, err := backlogPlot(plots)
 	if err != nil {
 		return nil, err
 	}
-	lp, err := latencyPlot(run)
+	lp, err := latencyPlot(plots)
 	if err != nil {
 		return nil, err
 	}
@@ -48,14 +47,14 @@ func Render(dir string) (*bench.Summary, error) {
 	if err := savePNG(lp, filepath.Join(out, LatencyPNG)); err != nil {
 		return nil, err
 	}
-	md, err := reportMarkdown(run, &s)
+	md, err := reportMarkdown(run, plots.exp, &s)
 	if err != nil {
 		return nil, err
 	}
 	if err := writeFileAtomic(filepath.Join(out, ReportFile), []byte(md)); err != nil {
 		return nil, err
 	}
-	if err := writeReportHTML(filepath.Join(out, ReportHTML), run, &s); err != nil {
+	if err := writeReportHTML(filepath.Join(out, ReportHTML), run, plots, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -72,7 +71,7 @@ func writeSummaryJSON(path string, s *bench.Summary) error {
 
 // reportMarkdown builds report.md: what ran, with which settings, what it
 // found in words, the numbers, and the plots.
-func reportMarkdown(run *bench.Run, s *bench.Summary) (string, error) {
+func reportMarkdown(run *bench.Run, x bench.Experiments, s *bench.Summary) (string, error) {
 	si, err := parseScenario(&run.Header)
 	if err != nil {
 		return "", err
@@ -142,7 +141,7 @@ func reportMarkdown(run *bench.Run, s *bench.Summary) (string, error) {
 	}
 
 	b.WriteString("## Findings\n\n")
-	for _, f := range findings(run, s, lines) {
+	for _, f := range findings(run, s, x, lines) {
 		b.WriteString("- " + f + "\n")
 	}
 	if len(s.Notes) > 0 {
@@ -189,7 +188,7 @@ func subscriberMarkdown(s *bench.Summary) string {
 
 // findings turns the summary into sentences a reader can act on. Every
 // sentence is computed from the numbers and only said when it is true.
-func findings(run *bench.Run, s *bench.Summary, lines []string) []string {
+func findings(run *bench.Run, s *bench.Summary, x bench.Experiments, lines []string) []string {
 	var f []string
 	if s.Status != "" && s.Status != "ok" {
 		why := ""
@@ -236,8 +235,8 @@ func findings(run *bench.Run, s *bench.Summary, lines []string) []string {
 	}
 	f = append(f, persistFindings(s)...)
 	// The MQTT 5 persistence experiments: a pass of its own over the events
-	// (bench.Experiments), not part of the summary.
-	f = append(f, experimentFindings(run, s, bench.RunExperiments(run))...)
+	// (bench.Experiments, x), not part of the summary.
+	f = append(f, experimentFindings(run, s, x)...)
 	return f
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"image"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,7 +205,7 @@ func TestRenderFindings(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := bench.Summarize(run)
-			md, err := reportMarkdown(run, &s)
+			md, err := reportMarkdown(run, bench.RunExperiments(run), &s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -279,13 +280,16 @@ func TestGroupInt(t *testing.T) {
 	}
 }
 
+// TestPercentileCurve draws 1..1000 ms by percentile: the values come from
+// the analysis's histogram, so they are within its 0.1 % of the exact ones.
 func TestPercentileCurve(t *testing.T) {
-	var v []int64
+	d := &bench.Distribution{}
 	for i := int64(1); i <= 1000; i++ {
-		v = append(v, i*1e6) // 1..1000 ms
+		d.Add(i * 1e6) // 1..1000 ms
 	}
-	xy := percentileCurve(v)
-	if xy[0].X != 0 || xy[0].Y != 1 {
+	near := func(got, want float64) bool { return math.Abs(got-want) <= want*1e-3 }
+	xy := percentileCurve(d)
+	if xy[0].X != 0 || !near(xy[0].Y, 1) {
 		t.Errorf("first point %v, want p0 = 1 ms", xy[0])
 	}
 	last := xy[len(xy)-1]
@@ -297,8 +301,11 @@ func TestPercentileCurve(t *testing.T) {
 			t.Fatalf("curve not monotonic at %d: %v < %v", i, xy[i], xy[i-1])
 		}
 	}
-	if got := percentileAt(v, 0.99); got != 990e6 {
+	if got := d.Quantile(0.99); !near(float64(got), 990e6) {
 		t.Errorf("p99 = %d, want 990ms", got)
+	}
+	if (&bench.Distribution{}).Quantile(0.5) != 0 || percentileCurve(&bench.Distribution{}) != nil {
+		t.Error("an empty distribution has values")
 	}
 }
 

@@ -30,7 +30,13 @@ func TestSummaryGoldens(t *testing.T) {
 		dir  string // run directory
 	}
 	var cases []tcase
-	for _, d := range []string{"bundled-crash", "external-mosquitto", "external-mosquitto-stale", "mosquitto-queue-limit"} {
+	// Every recorded run: a run committed without a golden summary fails here.
+	recorded, err := filepath.Glob(filepath.Join("testdata", "*", bench.EventsFile))
+	if err != nil || len(recorded) == 0 {
+		t.Fatalf("no recorded runs under testdata (%v)", err)
+	}
+	for _, ev := range recorded {
+		d := filepath.Base(filepath.Dir(ev))
 		cases = append(cases, tcase{d + "/summary.golden.json", filepath.Join("testdata", d)})
 	}
 	fixtures := map[string]func(*fixture){
