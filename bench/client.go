@@ -378,7 +378,8 @@ type subscriber struct {
 	seen        map[string][]bool // publisher id -> consumed, by seq
 	subscribeMu sync.Mutex
 	firstConn   bool
-	v5          *sub5 // MQTT 5 subscribers (sub5.go), else nil
+	v5          *sub5    // MQTT 5 subscribers on paho.golang (sub5.go), else nil
+	lean        *leanSub // client: lean (leansub.go), else nil
 }
 
 type queued struct {
@@ -467,6 +468,9 @@ func (s *subscriber) consume(m mqtt.Message) {
 }
 
 func (s *subscriber) connect() error {
+	if s.useLean() {
+		return s.connectLean()
+	}
 	if s.v5 != nil {
 		return s.connectV5()
 	}
@@ -533,6 +537,9 @@ func (s *subscriber) disconnect() {
 	s.connected.Store(false)
 	if s.v5 != nil {
 		s.closeV5()
+	}
+	if s.lean != nil {
+		s.lean.closeLean()
 	}
 	if s.client != nil {
 		s.client.Disconnect(disconnectQuiet)

@@ -415,31 +415,32 @@ func (e *engine) phases() (string, error) {
 			e.note("info", fmt.Sprintf("no $SYS counters: %v", err))
 		}
 	}
+	var subs []*subscriber
 	for _, s := range e.subs {
 		if s.cfg.PaceMode != "block" {
 			e.wg.Add(1)
 			go func() { defer e.wg.Done(); s.consumeLoop() }()
 		}
-		if s.cfg.StartAt > 0 {
-			continue
-		}
-		if err := s.connect(); err != nil {
-			if e.stopped() {
-				return "interrupted", nil
-			}
-			return "error", err
+		if s.cfg.StartAt <= 0 {
+			subs = append(subs, s)
 		}
 	}
+	var pubs []*publisher
 	for _, p := range e.pubList {
-		if p.cfg.ConnectionPerMessage {
-			continue
+		if !p.cfg.ConnectionPerMessage {
+			pubs = append(pubs, p)
 		}
-		if err := p.connect(); err != nil {
-			if e.stopped() {
-				return "interrupted", nil
-			}
-			return "error", err
+	}
+	// The start barrier: subscribers, then publishers, each in parallel.
+	err := connectAll(subs, (*subscriber).connect)
+	if err == nil {
+		err = connectAll(pubs, (*publisher).connect)
+	}
+	if err != nil {
+		if e.stopped() {
+			return "interrupted", nil
 		}
+		return "error", err
 	}
 
 	if !e.o.StartAt.IsZero() {

@@ -1,6 +1,10 @@
 package bench
 
-import "time"
+import (
+	"time"
+
+	"github.com/mqbench/mqbench/scenarios"
+)
 
 // setup builds the clients from the scenario.
 func (e *engine) setup() error {
@@ -42,12 +46,20 @@ func (e *engine) setup() error {
 		for _, id := range e.sc.LocalSubscriberIDs(gi) {
 			s := &subscriber{
 				e: e, id: id, cfg: scfg, set: e.conns.subs[gi],
-				queue:      make(chan queued, 1<<16),
 				subscribed: make(chan error, 1),
 				seen:       map[string][]bool{},
 			}
+			if scfg.Client != scenarios.ClientLean || !leanInline(scfg) {
+				// Received, not yet consumed (1.5 MB of channel per subscriber):
+				// the lean subscriber consumes on its reader unless it paces acks.
+				s.queue = make(chan queued, 1<<16)
+			}
 			if scfg.V5() {
-				s.v5 = &sub5{}
+				s.v5 = &sub5{} // on the lean client too: checkProps keeps its state there
+				s.firstConn = true
+			}
+			if scfg.Client == scenarios.ClientLean {
+				s.lean = &leanSub{s: s, v5: scfg.V5()}
 				s.firstConn = true
 			}
 			e.subs = append(e.subs, s)

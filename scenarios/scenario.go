@@ -111,7 +111,7 @@ const (
 	Protocol5   = 5
 )
 
-// Publisher client implementations (Publisher.Client).
+// Client implementations (Publisher.Client, Subscriber.Client).
 const (
 	ClientLean = "lean" // mqbench's lean publisher on paho's packets codec
 	ClientPaho = "paho" // github.com/eclipse/paho.mqtt.golang's client
@@ -146,6 +146,12 @@ type Subscriber struct {
 	Connect *Connect `yaml:"connect,omitempty" json:"connect,omitempty"`
 	// Protocol overrides the scenario's protocol for this group (3, 4 or 5).
 	Protocol int `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+	// Client is the MQTT client implementation: "paho" (default:
+	// paho.mqtt.golang for 3.1/3.1.1, paho.golang for MQTT 5) or "lean", the
+	// lean publisher's codec and dialing on the receiving side (bench/leansub.go),
+	// which keeps up with the broker where hundreds of paho subscribers fall
+	// behind.
+	Client string `yaml:"client,omitempty" json:"client,omitempty"`
 
 	// MQTT 5 settings, errors on a group that does not speak MQTT 5.
 	// SessionExpiry is how long the broker keeps the session after the
