@@ -187,7 +187,7 @@ func (s *subscriber) connectLean() error {
 	l.connectMu.Lock()
 	defer l.connectMu.Unlock()
 	e := s.e
-	tr, err := leanAddr(e.addr)
+	tr, err := leanAddr(e.addrFor(s.id))
 	if err != nil {
 		return fmt.Errorf("connecting subscriber %s: %w", s.id, err)
 	}
