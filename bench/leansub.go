@@ -102,6 +102,7 @@ type leanSubConn struct {
 	failOnce  sync.Once
 	err       error
 	lastWrite atomic.Int64 // Since() of the last flush
+	pingSent  atomic.Int64 // Since() of the outstanding PINGREQ, 0 if none
 }
 
 // useLean says whether the subscriber runs on the lean client.
@@ -437,9 +438,20 @@ func (l *leanSub) keepalive() {
 		l.mu.Lock()
 		cn := l.cur
 		l.mu.Unlock()
-		if cn == nil || time.Duration(s.e.rec.Since()-cn.lastWrite.Load()) < ka/2 {
+		if cn == nil {
 			continue
 		}
+		now := s.e.rec.Since()
+		if sent := cn.pingSent.Load(); sent != 0 {
+			if time.Duration(now-sent) > connectTimeout {
+				cn.fail(fmt.Errorf("no PINGRESP within %s", connectTimeout)) // as paho's ping timeout
+			}
+			continue
+		}
+		if time.Duration(now-cn.lastWrite.Load()) < ka/2 {
+			continue
+		}
+		cn.pingSent.Store(now)
 		if err := cn.write(packets.NewControlPacket(packets.Pingreq), true, s.e.rec.Since); err != nil {
 			cn.fail(fmt.Errorf("writing to broker: %w", err))
 		}

@@ -119,6 +119,7 @@ func (s *subscriber) leanRead(cn *leanSubConn, r5 *leanSubReader5) {
 			default:
 			}
 		case packets.Pingresp:
+			cn.pingSent.Store(0)
 		case packets.Disconnect:
 			e.emit(Event{T: since(), Type: EvReason, Client: s.id, Reason: ReasonLabel(rcDisconnect, in.rc)})
 			err = fmt.Errorf("broker sent DISCONNECT 0x%02X (%s)", in.rc, ReasonName(rcDisconnect, in.rc))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mqbench/mqbench/scenarios"
@@ -143,5 +144,51 @@ func TestLeanSubscriberAccounting(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// TestLeanSubscriberKeepalive: an idle lean subscriber with a 1 s keepalive
+// stays connected for 4 s on both brokers (Mosquitto closes a client silent
+// for 1.5 keepalives), so its PINGREQs go out and their PINGRESPs are read.
+func TestLeanSubscriberKeepalive(t *testing.T) {
+	for _, kind := range []string{"bundled", "mosquitto"} {
+		t.Run(kind, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "ka.yaml")
+			text := `name: lean-keepalive
+publishers:
+  - {client_id: pub, messages: 1, qos: 1, topic: ka}
+subscribers:
+  - {client_id: idle, filter: ka, qos: 1, client: lean, connect: {keepalive: 1s}}
+duration: 4s
+drain: false
+`
+			if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sc, err := scenarios.Load(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(t.TempDir(), "run")
+			if _, err := Execute(context.Background(), Options{Scenario: sc, Target: sideTarget(t, kind, sc), OutDir: dir, MQBench: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			run, err := ReadRun(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recv := 0
+			for _, e := range run.Events {
+				if e.Type == EvNote && strings.Contains(e.Msg, "idle") {
+					t.Errorf("note: %s", e.Msg)
+				}
+				if e.Type == EvRecv {
+					recv++
+				}
+			}
+			if recv != 1 {
+				t.Errorf("%d deliveries, want 1", recv)
+			}
+		})
 	}
 }
