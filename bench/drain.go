@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"github.com/mqbench/mqbench/mqtt/topic"
 	"time"
 )
 
@@ -10,7 +11,7 @@ import (
 func (e *engine) expected(s *subscriber) int64 {
 	var n int64
 	for _, p := range e.pubList {
-		if MatchTopic(s.cfg.Filter, p.cfg.Topic) {
+		if topic.Match(s.cfg.Filter, p.cfg.Topic) {
 			n += p.acked.Load()
 		}
 	}

@@ -37,7 +37,6 @@ const (
 	GaugeStoreCount     = "broker.store_count"  // broker's stored message count ($SYS/broker/store/messages/count)
 	GaugeStoreBytes     = "broker.store_bytes"  // broker's stored payload bytes
 	GaugeClients        = "broker.clients"      // clients connected
-	GaugeHeld           = "broker.held"         // messages the broker holds for subscribers (bundled stats only)
 	GaugePublishedTotal = "client.published"    // progress: total publishes sent so far
 	GaugeDeliveredTotal = "client.delivered"    // progress: total messages consumed so far
 	GaugeRSSBytes       = "process.rss_bytes"   // resident memory of the broker process, when known

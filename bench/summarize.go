@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	mqtopic "github.com/mqbench/mqbench/mqtt/topic"
 	"sort"
 
 	"github.com/mqbench/mqbench/scenarios"
@@ -387,7 +388,7 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 	for _, g := range gauges {
 		sort.SliceStable(g, func(i, j int) bool { return g[i].t < g[j].t })
 	}
-	persistBytes, dropped, held := gauges[GaugePersistBytes], gauges[GaugeDropped], gauges[GaugeHeld]
+	persistBytes, dropped := gauges[GaugePersistBytes], gauges[GaugeDropped]
 	saves := z.saves
 	sort.SliceStable(saves, func(i, j int) bool { return saves[i].T < saves[j].T })
 
@@ -433,7 +434,7 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 				st.sum.Expected += acked
 				relevant[p] = true
 				wanted[p]++
-			case ok && st.known && MatchTopic(st.filter, topic):
+			case ok && st.known && mqtopic.Match(st.filter, topic):
 				v := acl.verdict(p, id, topic)
 				if acl != nil {
 					s.ACL = append(s.ACL, ACLDecision{Publisher: p, Subscriber: id, Topic: topic, Verdict: v, Messages: acked})
@@ -462,8 +463,8 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 
 	// Held at the end. With a drain phase it was counted from the deliveries
 	// during the drain. Without one, the latest observation of the broker's
-	// holdings (a decoded save or the broker.held gauge, whichever is later) is
-	// shared among subscribers like drops are (see below).
+	// holdings (the last decoded save) is shared among subscribers like drops
+	// are (see below).
 	if !drained {
 		var hT int64 = -1
 		var hN int64
@@ -472,9 +473,6 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 			if sp.Decoded && sp.T >= hT {
 				hT, hN, src = sp.T, sp.Held, "the last decoded save"
 			}
-		}
-		if len(held) > 0 && held[len(held)-1].t >= hT {
-			hT, hN, src = held[len(held)-1].t, int64(held[len(held)-1].v), "the last broker.held gauge"
 		}
 		if hT >= 0 && hN > 0 {
 			gaps := make([]int64, len(subOrder))
@@ -491,7 +489,7 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 				note("the broker held %d more messages than subscribers were missing (other clients, or not yet acknowledged)", excess)
 			}
 		} else if hT < 0 {
-			note("no drain phase and no decoded save or broker.held gauge: held_at_end unknown (counted as lost)")
+			note("no drain phase and no decoded save: held_at_end unknown (counted as lost)")
 		}
 	}
 

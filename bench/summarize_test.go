@@ -274,17 +274,6 @@ func TestSummarizeReconciles(t *testing.T) {
 			want: []SubscriberSummary{{Client: "slowsub", Expected: 100, Delivered: 10, HeldAtEnd: 88, Lost: 2}},
 		},
 		{
-			name: "no drain: a later broker.held gauge wins",
-			build: func() *tb {
-				return newTB(one, slow, false).phase(0, "run").
-					pubAck("pub", 1, 100, 0).
-					recv("slowsub", "pub", sec, seqs(1, 10)...).
-					add(Event{T: 4 * sec, Type: EvSave, SizeBytes: 20000, Held: 95, Decoded: true}).
-					gauge(9*sec, GaugeHeld, 90)
-			},
-			want: []SubscriberSummary{{Client: "slowsub", Expected: 100, Delivered: 10, HeldAtEnd: 90}},
-		},
-		{
 			name: "more delivered than acked",
 			build: func() *tb {
 				return newTB(one, slow, true).phase(0, "run").

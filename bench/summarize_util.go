@@ -5,44 +5,10 @@ import (
 	"math"
 	"sort"
 	"strconv"
-	"strings"
 )
 
-// Helpers of Summarize that know nothing of runs: topic matching,
-// percentiles, apportioning and counter arithmetic.
-
-// MatchTopic reports whether an MQTT topic filter matches a topic name: "+"
-// matches one level, a trailing "#" the rest including the parent level, and
-// topics starting with "$" are not matched by a filter starting with a
-// wildcard. bench has its own matcher because it must not import the broker.
-func MatchTopic(filter, topic string) bool {
-	if filter == "" || topic == "" {
-		return false
-	}
-	if topic[0] == '$' && (filter[0] == '+' || filter[0] == '#') {
-		return false
-	}
-	for {
-		fl, frest, fmore := strings.Cut(filter, "/")
-		if fl == "#" {
-			return !fmore
-		}
-		tl, trest, tmore := strings.Cut(topic, "/")
-		if fl != "+" && fl != tl {
-			return false
-		}
-		switch {
-		case !fmore && !tmore:
-			return true
-		case !tmore:
-			// "a/#" matches "a": the filter may end in "/#" here.
-			return frest == "#"
-		case !fmore:
-			return false
-		}
-		filter, topic = frest, trest
-	}
-}
+// Helpers of Summarize that know nothing of runs: apportioning and counter
+// arithmetic.
 
 // apportion splits total among buckets in proportion to their weights by the
 // largest-remainder method, never giving a bucket more than its weight; what

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	mqtopic "github.com/mqbench/mqbench/mqtt/topic"
 	"time"
 
 	"github.com/mqbench/mqbench/scenarios"
@@ -74,7 +75,7 @@ func expiredCandidates(expiry map[string]int64, st *subState, msgs map[string]*m
 		if !ok {
 			continue
 		}
-		if topic, ok := topicOf(pub); !ok || !MatchTopic(st.filter, topic) {
+		if topic, ok := topicOf(pub); !ok || !mqtopic.Match(st.filter, topic) {
 			continue
 		}
 		seen := st.seen[pub]

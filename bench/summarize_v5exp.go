@@ -1,6 +1,7 @@
 package bench
 
 import (
+	mqtopic "github.com/mqbench/mqbench/mqtt/topic"
 	"sort"
 	"time"
 
@@ -220,7 +221,7 @@ func (p *ExperimentPass) Close() Experiments {
 // (its filter matches the publisher's topic).
 func (p *ExperimentPass) expects(e *expEntry, pub string) bool {
 	topic, ok := p.topicOf[pub]
-	return ok && MatchTopic(e.filter, topic)
+	return ok && mqtopic.Match(e.filter, topic)
 }
 
 // eachAck calls f for every acknowledged message entry e expects, with its

@@ -40,44 +40,6 @@ func TestAutosaveSetting(t *testing.T) {
 	}
 }
 
-func TestMatchTopic(t *testing.T) {
-	tests := []struct {
-		filter, topic string
-		want          bool
-	}{
-		{"test", "test", true},
-		{"test", "test2", false},
-		{"a/b", "a/b", true},
-		{"a/b", "a", false},
-		{"a", "a/b", false},
-		{"+", "a", true},
-		{"+", "a/b", false},
-		{"+", "/a", false},
-		{"+/+", "/a", true},
-		{"a/+", "a/", true},
-		{"a/+/c", "a/b/c", true},
-		{"a/+/c", "a/b/d", false},
-		{"#", "a/b/c", true},
-		{"#", "/", true},
-		{"a/#", "a", true},
-		{"a/#", "a/b/c", true},
-		{"a/#", "ab", false},
-		{"a/b/#", "a", false},
-		{"+/#", "a", true},
-		{"#", "$SYS/broker/x", false},
-		{"+/broker/#", "$SYS/broker/x", false},
-		{"$SYS/#", "$SYS/broker/x", true},
-		{"$SYS/+/x", "$SYS/broker/x", true},
-		{"", "a", false},
-		{"a", "", false},
-	}
-	for _, tt := range tests {
-		if got := MatchTopic(tt.filter, tt.topic); got != tt.want {
-			t.Errorf("MatchTopic(%q, %q) = %v, want %v", tt.filter, tt.topic, got, tt.want)
-		}
-	}
-}
-
 func TestApportion(t *testing.T) {
 	tests := []struct {
 		total      int64

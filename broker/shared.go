@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/mqbench/mqbench/mqtt/topic"
 	"strings"
 
 	"github.com/mqbench/mqbench/broker/auth"
@@ -86,7 +87,7 @@ func (st *state) removeSub(f string, s *session) {
 func (st *state) routeShared(m *storedMsg) int {
 	n := 0
 	for key, g := range st.shared {
-		if !topicMatch(g.filter, m.topic) {
+		if !topic.Match(g.filter, m.topic) {
 			continue
 		}
 		n++

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	mqtopic "github.com/mqbench/mqbench/mqtt/topic"
 	"strings"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -114,7 +115,7 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5
 			f = filter // retain__queue strips $share/GROUP/
 		}
 		for topic, m := range st.retained {
-			if topicMatch(f, topic) && s.allowed(topic, auth.Read) && st.retainSourceAllowed(m) {
+			if mqtopic.Match(f, topic) && s.allowed(topic, auth.Read) && st.retainSourceAllowed(m) {
 				st.deliver(s, m, st.outQoS(codes[i], m.qos), true, ids)
 			}
 		}

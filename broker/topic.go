@@ -1,34 +1,20 @@
 package broker
 
-import "strings"
+import (
+	"github.com/mqbench/mqbench/mqtt/topic"
+	"strings"
+)
 
 // validTopicName reports a topic a client may publish to: a non-empty MQTT
 // string without wildcards.
 func validTopicName(t string) bool {
-	if t == "" || !validMQTTString(t) {
-		return false
-	}
-	return !strings.ContainsAny(t, "+#")
+	return validMQTTString(t) && topic.ValidName(t) == nil
 }
 
 // validFilter reports a subscription filter: '+' and '#' only as whole levels,
 // '#' only last.
 func validFilter(f string) bool {
-	if f == "" || !validMQTTString(f) {
-		return false
-	}
-	levels := strings.Split(f, "/")
-	for i, l := range levels {
-		if strings.ContainsAny(l, "+#") {
-			if len(l) != 1 {
-				return false
-			}
-			if l == "#" && i != len(levels)-1 {
-				return false
-			}
-		}
-	}
-	return true
+	return validMQTTString(f) && topic.ValidFilter(f) == nil
 }
 
 // topicHierarchyLimit is Mosquitto's TOPIC_HIERARCHY_LIMIT: its topic checks
@@ -40,28 +26,6 @@ const topicHierarchyLimit = 200
 
 // tooDeep reports a topic or filter beyond topicHierarchyLimit.
 func tooDeep(t string) bool { return strings.Count(t, "/") > topicHierarchyLimit }
-
-// topicMatch reports whether filter matches topic, with the rule that a
-// wildcard in the first level does not match a topic starting with '$'.
-func topicMatch(filter, topic string) bool {
-	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
-		return false
-	}
-	fl := strings.Split(filter, "/")
-	tl := strings.Split(topic, "/")
-	for i, f := range fl {
-		if f == "#" {
-			return true
-		}
-		if i >= len(tl) {
-			return false
-		}
-		if f != "+" && f != tl[i] {
-			return false
-		}
-	}
-	return len(fl) == len(tl)
-}
 
 // subNode is one level of the subscription tree. The tree makes routing cost
 // depend on the topic's depth, not on the number of subscriptions.

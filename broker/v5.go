@@ -1,6 +1,7 @@
 package broker
 
 import (
+	mqtopic "github.com/mqbench/mqbench/mqtt/topic"
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -241,7 +242,7 @@ func (s *session) matchingIDs(topic string) []uint32 {
 	}
 	var ids []uint32
 	for _, f := range s.subOrder {
-		if id := s.subIDs[f]; id != 0 && topicMatch(f, topic) {
+		if id := s.subIDs[f]; id != 0 && mqtopic.Match(f, topic) {
 			ids = append(ids, id)
 		}
 	}

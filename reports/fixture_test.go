@@ -135,7 +135,6 @@ func writeFixture(t testing.TB, dir string, f fixture) string {
 			if !f.noSys && (f.sysUntil == 0 || a.t <= runT+int64(f.sysUntil)) {
 				evs = append(evs, bench.Event{T: a.t, Type: bench.EvGauge, Name: bench.GaugeDropped, Value: float64(dropped)})
 			}
-			evs = append(evs, bench.Event{T: a.t, Type: bench.EvGauge, Name: bench.GaugeHeld, Value: float64(len(queue))})
 		case actSave:
 			held := int64(len(queue))
 			fileSize = 117 + 228*held

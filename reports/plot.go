@@ -214,7 +214,6 @@ func backlogChart(r *runPlots) chart {
 		Series: []series{
 			{Label: "published", XY: r.cumulative(&r.published), Kind: kindStep, Style: 0},
 			{Label: "delivered", XY: r.cumulative(&r.delivered), Kind: kindStep, Style: 1},
-			{Label: "held by broker", XY: r.gaugeSeries(bench.GaugeHeld, 1, false), Kind: kindStep, Style: 2},
 			{Label: "broker store count ($SYS)", XY: r.gaugeSeries(bench.GaugeStoreCount, 1, false), Kind: kindStep, Style: 3},
 			{Label: "dropped by broker", XY: r.gaugeSeries(bench.GaugeDropped, 1, true), Kind: kindStep, Style: 4},
 			{Label: "deliveries held in save (per client)", XY: saveSeries(r, saveHeld), Kind: kindPoints, Style: 2},

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"github.com/mqbench/mqbench/mqtt/topic"
 	"strings"
 	"text/template"
 	"time"
@@ -292,7 +293,7 @@ func (s *Scenario) Validate() error {
 		if sub.QoS > 2 {
 			bad(path+".qos", "must be 0, 1 or 2 (got %d)", sub.QoS)
 		}
-		if err := validFilter(sub.Filter); err != nil {
+		if err := topic.ValidFilter(sub.Filter); err != nil {
 			bad(path+".filter", "%v", err)
 		}
 		if sub.PaceMode != "ack" && sub.PaceMode != "block" {
@@ -368,21 +369,4 @@ func (s *Scenario) validateBroker() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// validFilter checks an MQTT topic filter: non-empty, # only last, wildcards alone in their level.
-func validFilter(f string) error {
-	if f == "" {
-		return errors.New("must not be empty")
-	}
-	levels := strings.Split(f, "/")
-	for i, l := range levels {
-		if strings.Contains(l, "#") && (l != "#" || i != len(levels)-1) {
-			return fmt.Errorf("# must be a whole last level (got %q)", f)
-		}
-		if strings.Contains(l, "+") && l != "+" {
-			return fmt.Errorf("+ must be a whole level (got %q)", f)
-		}
-	}
-	return nil
 }

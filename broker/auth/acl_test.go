@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bufio"
 	"errors"
 	"io/fs"
 	"os"
@@ -17,36 +16,6 @@ func parseACL(t *testing.T, text string) *ACL {
 		t.Fatal(err)
 	}
 	return a
-}
-
-// TestTopicMatchesMeasured replays results of the real
-// mosquitto_topic_matches_sub (libmosquitto 2.0.11) on random and derived
-// inputs, odd ones included.
-func TestTopicMatchesMeasured(t *testing.T) {
-	f, err := os.Open("testdata/topic_matches.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	n := 0
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		p := strings.Split(line, "\t")
-		if len(p) != 3 {
-			t.Fatalf("bad line %q", line)
-		}
-		n++
-		if got := TopicMatches(p[0], p[1]); got != (p[2] == "1") {
-			t.Errorf("TopicMatches(%q, %q) = %v, Mosquitto says %s", p[0], p[1], got, p[2])
-		}
-	}
-	if n < 500 {
-		t.Fatalf("only %d cases", n)
-	}
 }
 
 // aclLineCase is an ACL file and either the rules it holds (as Format renders

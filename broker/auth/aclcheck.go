@@ -1,6 +1,9 @@
 package auth
 
-import "strings"
+import (
+	mqtopic "github.com/mqbench/mqbench/mqtt/topic"
+	"strings"
+)
 
 // Check reports whether Mosquitto 2.0.11 with this ACL lets the client do
 // access on topic. It is mosquitto_acl_check (src/security.c) with the default
@@ -64,7 +67,7 @@ func (a *ACL) Check(clientID, username string, hasUsername bool, topic string, a
 		if strings.HasPrefix(topic, "$") && !strings.HasPrefix(r.Topic, "$") {
 			continue
 		}
-		if TopicMatches(r.Topic, topic) {
+		if mqtopic.Match(r.Topic, topic) {
 			if r.Access == Deny {
 				return false
 			}
@@ -83,7 +86,7 @@ func (a *ACL) Check(clientID, username string, hasUsername bool, topic string, a
 		if r.ucount > 0 && !hasUsername {
 			continue
 		}
-		if TopicMatches(substitute(r.Topic, clientID, username, hasUsername), topic) {
+		if mqtopic.Match(substitute(r.Topic, clientID, username, hasUsername), topic) {
 			if r.Access == Deny {
 				return false
 			}
@@ -102,7 +105,7 @@ func checkDollar(topic string, access Access) bool {
 		return true
 	case strings.HasPrefix(topic, "$SYS"):
 		if access == Write {
-			return TopicMatches("$SYS/broker/connection/+/state", topic)
+			return mqtopic.Match("$SYS/broker/connection/+/state", topic)
 		}
 		return true
 	case strings.HasPrefix(topic, "$share"):
@@ -132,79 +135,4 @@ func substitute(pattern, clientID, username string, hasUsername bool) string {
 		b.WriteByte(pattern[i])
 	}
 	return b.String()
-}
-
-// TopicMatches reports whether the ACL or subscription filter sub matches the
-// topic, with the result mosquitto_topic_matches_sub (lib/util_topic.c) gives,
-// odd inputs included (Mosquitto ignores its error code and uses the result):
-// "+" matches one level and "#" the rest including the parent ("a/#" matches
-// "a"), a filter starting with '$' only matches a topic starting with '$' and
-// the reverse, a topic containing '+' or '#' never matches, and an invalid
-// filter matches only as far as it was scanned before the fault was found.
-//
-// The bundled broker has its own matcher (broker/topic.go); this one exists
-// so the ACL is exactly Mosquitto's, and the two should be unified.
-func TopicMatches(sub, topic string) bool {
-	sub, topic = cTrunc(sub), cTrunc(topic)
-	if sub == "" || topic == "" {
-		return false
-	}
-	if (sub[0] == '$') != (topic[0] == '$') {
-		return false
-	}
-	at := func(s string, i int) byte {
-		if i < len(s) {
-			return s[i]
-		}
-		return 0
-	}
-	s, t := 0, 0
-	for s < len(sub) {
-		tc := at(topic, t)
-		if tc == '+' || tc == '#' {
-			return false
-		}
-		if sub[s] != tc {
-			switch sub[s] {
-			case '+':
-				if (s > 0 && sub[s-1] != '/') || (at(sub, s+1) != 0 && sub[s+1] != '/') {
-					return false
-				}
-				s++
-				for t < len(topic) && topic[t] != '/' {
-					if topic[t] == '+' || topic[t] == '#' {
-						return false
-					}
-					t++
-				}
-				if t >= len(topic) && s >= len(sub) {
-					return true
-				}
-			case '#':
-				if (s > 0 && sub[s-1] != '/') || s+1 < len(sub) {
-					return false
-				}
-				return !strings.ContainsAny(topic[t:], "+#")
-			default:
-				// "foo/bar" against "foo/+/#": the topic ended after a
-				// level matched by '+'.
-				return t >= len(topic) && s > 0 && sub[s-1] == '+' &&
-					sub[s] == '/' && at(sub, s+1) == '#'
-			}
-			continue
-		}
-		// Same byte. "foo" matches "foo/#".
-		if t+1 >= len(topic) && at(sub, s+1) == '/' && at(sub, s+2) == '#' && s+3 >= len(sub) {
-			return true
-		}
-		s++
-		t++
-		if s >= len(sub) && t >= len(topic) {
-			return true
-		}
-		if t >= len(topic) && at(sub, s) == '+' && s+1 >= len(sub) {
-			return !(s > 0 && sub[s-1] != '/')
-		}
-	}
-	return false
 }

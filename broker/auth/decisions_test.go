@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"github.com/mqbench/mqbench/mqtt/topic"
 	"strings"
 	"testing"
 
@@ -97,7 +98,7 @@ func predict(r authtest.Row, acl *ACL, pw *Passwords) (string, error) {
 				return "denied", nil
 			}
 		}
-		return verdict(TopicMatches(r.Topic, r.MessageTopic) && can(me, r.MessageTopic, Read)), nil
+		return verdict(topic.Match(r.Topic, r.MessageTopic) && can(me, r.MessageTopic, Read)), nil
 	}
 	return "", fmt.Errorf("unknown action %q", r.Action)
 }

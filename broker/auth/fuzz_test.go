@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	mqtopic "github.com/mqbench/mqbench/mqtt/topic"
 	"reflect"
 	"testing"
 	"testing/iotest"
@@ -86,7 +87,7 @@ func FuzzParseACL(f *testing.F) {
 				}
 			}
 		}
-		_ = TopicMatches(topic, clientID)
+		_ = mqtopic.Match(topic, clientID)
 	})
 }
 
