@@ -123,6 +123,20 @@ type Header struct {
 	// Brokers is how a cluster target's addresses (BrokerAddr holds them
 	// comma-separated) shared this run's clients; nil for one broker.
 	Brokers []BrokerShare `json:"brokers,omitempty"`
+	// Merged lists the shards a merged run was made of (mqbench merge):
+	// where each ran and what its clock was; nil for a run recorded as one.
+	Merged []MergedShard `json:"merged,omitempty"`
+}
+
+// MergedShard is one shard of a merged run, as its own header recorded it.
+type MergedShard struct {
+	Index int       `json:"index"`
+	Count int       `json:"count"`
+	Dir   string    `json:"dir"`
+	RunID string    `json:"run_id"`
+	Host  string    `json:"host"`
+	Start time.Time `json:"start"`
+	Clock *Clock    `json:"clock,omitempty"`
 }
 
 // Footer is the last line of the event file. A run without a footer was cut

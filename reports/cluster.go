@@ -26,6 +26,26 @@ func clusterLine(h *bench.Header) string {
 		len(h.Brokers), len(h.Brokers), strings.Join(parts, "; "))
 }
 
+// mergedLine says which shards a merged run was made of, and where they ran.
+func mergedLine(h *bench.Header) string {
+	if len(h.Merged) == 0 {
+		return ""
+	}
+	hosts := map[string]int{}
+	var order []string
+	for _, m := range h.Merged {
+		if hosts[m.Host] == 0 {
+			order = append(order, m.Host)
+		}
+		hosts[m.Host]++
+	}
+	parts := make([]string, len(order))
+	for i, host := range order {
+		parts[i] = fmt.Sprintf("%s (%d)", host, hosts[host])
+	}
+	return fmt.Sprintf("Merged from %d shards (mqbench merge) recorded on %s", len(h.Merged), strings.Join(parts, ", "))
+}
+
 // shardLine says which shard of a distributed run this is, "" when unsharded.
 func shardLine(h *bench.Header) string {
 	var sc struct {

@@ -300,7 +300,7 @@ func writeReportHTML(path string, run *bench.Run, plots *runPlots, s *bench.Summ
 		rec += fmt.Sprintf(", time scale %g", h.TimeScale)
 	}
 	p.Facts = []template.HTML{inline(status), inline("Broker: " + broker), inline(rec)}
-	for _, l := range []string{clusterLine(h), shardLine(h)} {
+	for _, l := range []string{clusterLine(h), shardLine(h), mergedLine(h)} {
 		if l != "" {
 			p.Facts = append(p.Facts, inline(l))
 		}

@@ -101,7 +101,7 @@ func reportMarkdown(run *bench.Run, x bench.Experiments, s *bench.Summary) (stri
 		fmt.Fprintf(&b, " at `%s`", h.BrokerAddr)
 	}
 	b.WriteString("\n")
-	for _, l := range []string{clusterLine(h), shardLine(h)} {
+	for _, l := range []string{clusterLine(h), shardLine(h), mergedLine(h)} {
 		if l != "" {
 			b.WriteString("- " + l + "\n")
 		}
