@@ -34,9 +34,12 @@ type event struct {
 	disc     *v5Disconnect // an MQTT 5 client's DISCONNECT
 }
 
-// conn is one client connection: a reader goroutine decoding packets and a writer
-// goroutine encoding whatever the state owner queued, flushed when the queue runs
-// dry. The owner never blocks on a slow client: it only appends to the queue.
+// conn is one client connection: a reader goroutine decoding packets, and a
+// writer goroutine, started only while the state owner has queued something,
+// that encodes the queue and flushes it when it runs dry. The owner never
+// blocks on a slow client: it only appends to the queue. Buffers are taken
+// from pools only while data moves, so an idle connection holds little more
+// than its reader's stack (issue #10).
 type conn struct {
 	b      *Broker
 	nc     net.Conn
@@ -45,17 +48,17 @@ type conn struct {
 	remote string
 
 	// gate lets the reader go on past CONNECT once the state owner accepted
-	// it; writerDone is closed when the connection is gone. Until then the
-	// reader reads nothing more, so an unauthenticated client cannot make the
-	// broker buffer anything beyond one capped CONNECT.
-	gate       chan struct{}
-	writerDone chan struct{}
+	// it (true), or tells it the connection is gone (closed: false). Until
+	// then the reader reads nothing more, so an unauthenticated client cannot
+	// make the broker buffer anything beyond one capped CONNECT.
+	gate chan bool
 
 	mu      sync.Mutex
 	q       []outPkt
 	closing bool // write what is queued, then close
 	dead    bool // writer gone: drop whatever is queued
-	sig     chan struct{}
+	writing bool // a writer goroutine is running (see connwrite.go)
+	gone    bool // the connection was closed and let go
 
 	// tlsState is set by the reader after a TLS handshake, before the first
 	// packet reaches the state owner.
@@ -111,8 +114,8 @@ func (b *Broker) acceptLoop(l *listener) {
 			_ = nc.Close()
 			continue
 		}
-		c := &conn{b: b, nc: nc, lis: l, id: b.nextConnID.Add(1), remote: nc.RemoteAddr().String(), sig: make(chan struct{}, 1),
-			gate: make(chan struct{}, 1), writerDone: make(chan struct{})}
+		c := &conn{b: b, nc: nc, lis: l, id: b.nextConnID.Add(1), remote: nc.RemoteAddr().String(),
+			gate: make(chan bool, 1)}
 		b.mu.Lock()
 		if b.stopped {
 			b.mu.Unlock()
@@ -127,62 +130,6 @@ func (b *Broker) acceptLoop(l *listener) {
 			b.log.conn("New connection from %s:%s on port %d.", host, port, l.port)
 		}
 		go c.readLoop()
-		go c.writeLoop()
-	}
-}
-
-// send queues a packet for the writer. Called by the state owner only.
-func (c *conn) send(p outPkt) {
-	c.mu.Lock()
-	if c.dead || c.closing {
-		c.mu.Unlock()
-		return
-	}
-	c.q = append(c.q, p)
-	c.mu.Unlock()
-	select {
-	case c.sig <- struct{}{}:
-	default:
-	}
-}
-
-// queueLen is how many packets wait for the writer (Mosquitto's out_packet_count).
-func (c *conn) queueLen() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.q)
-}
-
-// authorised releases the reader past CONNECT. Called by the state owner once.
-func (c *conn) authorised() {
-	select {
-	case c.gate <- struct{}{}:
-	default:
-	}
-}
-
-// finish closes the connection once the writer has sent what is queued.
-func (c *conn) finish() {
-	c.mu.Lock()
-	c.closing = true
-	c.mu.Unlock()
-	select {
-	case c.sig <- struct{}{}:
-	default:
-	}
-}
-
-// kill closes the connection at once, dropping anything queued.
-func (c *conn) kill() {
-	c.mu.Lock()
-	c.closing = true
-	c.dead = true
-	c.q = nil
-	c.mu.Unlock()
-	_ = c.nc.Close()
-	select {
-	case c.sig <- struct{}{}:
-	default:
 	}
 }
 
@@ -206,167 +153,153 @@ func (c counted) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *conn) writeLoop() {
-	b := c.b
-	defer func() {
-		_ = c.nc.Close()
-		close(c.writerDone)
-		b.mu.Lock()
-		delete(b.conns, c)
-		b.mu.Unlock()
-		c.lis.active.Add(-1)
-		b.connWG.Done()
-	}()
-	bw := bufio.NewWriterSize(counted{nc: c.nc, n: &b.bytesSent}, 32<<10)
-	var enc encoder
-	var batch []outPkt
-	fail := func() {
-		c.mu.Lock()
-		c.dead = true
-		c.q = nil
-		c.mu.Unlock()
-		_ = c.nc.Close()
-	}
-	for {
-		c.mu.Lock()
-		batch, c.q = c.q, batch[:0]
-		closing, dead := c.closing, c.dead
-		c.mu.Unlock()
-		if dead {
-			return
-		}
-		var pubs int64
-		for i := range batch {
-			if batch[i].kind == outPublish {
-				pubs++
-			}
-			if err := enc.write(bw, &batch[i]); err != nil {
-				fail()
-				return
-			}
-		}
-		n := len(batch)
-		clear(batch)
-		if n > 0 {
-			b.msgsSent.Add(int64(n))
-			b.pubSent.Add(pubs)
-			if c.queueLen() > 0 {
-				continue // more to come: keep filling the buffer
-			}
-			if err := bw.Flush(); err != nil {
-				fail()
-				return
-			}
-			continue
-		}
-		if closing {
-			_ = bw.Flush()
-			return
-		}
-		<-c.sig
+// reading is a connection reader's state between packets, on the heap so
+// that the frame the reader waits in while the client is quiet stays small
+// (an idle connection's stack can then shrink to the minimum).
+type reading struct {
+	in        idleReader
+	batch     []packets.ControlPacket
+	rules     readRules
+	connected bool
+	keepalive time.Duration
+}
+
+// deliver hands an event to the state owner; false when the broker is gone.
+func (c *conn) deliver(ev event) bool {
+	ev.c = c
+	select {
+	case c.b.inbox <- ev:
+		return true
+	case <-c.b.loopDone:
+		c.kill()
+		return false
 	}
 }
 
+// readLoop is kept to the few calls around the wait, with the rest in the
+// functions it calls (see reading).
 func (c *conn) readLoop() {
-	b := c.b
-	defer b.connWG.Done()
-	var batch []packets.ControlPacket
-	deliver := func(ev event) bool {
-		ev.c = c
-		select {
-		case b.inbox <- ev:
-			return true
-		case <-b.loopDone:
-			c.kill()
-			return false
+	defer c.b.connWG.Done()
+	r := &reading{}
+	defer c.recoverRead(r)
+	if !c.startReading(r) {
+		return
+	}
+	defer r.in.release()
+	for {
+		br, err := r.in.next()
+		if err != nil {
+			c.readEnded(r, err)
+			return
+		}
+		if !c.readPacket(r, br) {
+			return
 		}
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			b.log.printf(logError, "Internal error reading from %s: %v", c.remote, r)
-			deliver(event{pkts: batch, closed: true, err: fmt.Errorf("panic: %v", r)})
-		}
-	}()
+}
+
+// recoverRead turns a panic in the reader into the end of that connection.
+func (c *conn) recoverRead(r *reading) {
+	if v := recover(); v != nil {
+		c.b.log.printf(logError, "Internal error reading from %s: %v", c.remote, v)
+		c.deliver(event{pkts: r.batch, closed: true, err: fmt.Errorf("panic: %v", v)})
+	}
+}
+
+// readEnded hands the state owner what was read and why the reading ended.
+func (c *conn) readEnded(r *reading, err error) {
+	c.deliver(event{pkts: r.batch, closed: true, err: err})
+}
+
+// startReading completes a TLS handshake and sets up r; false when the
+// connection is already over.
+func (c *conn) startReading(r *reading) bool {
+	b := c.b
 	if c.lis.tls {
 		if err := c.handshake(); err != nil {
 			b.log.printf(logNotice, "Client connection from %s failed: %v.", c.remote, err)
 			c.kill()
-			deliver(event{closed: true, err: err})
-			return
+			c.deliver(event{closed: true, err: err})
+			return false
 		}
 	}
-	br := bufio.NewReaderSize(counted{nc: c.nc, n: &b.bytesRecv}, 32<<10)
-	rules := readRules{limit: b.cfg.MessageSizeLimit, maxPacket: b.cfg.MaxPacketSize, first: true}
-	_ = c.nc.SetReadDeadline(time.Now().Add(connectTimeout))
-	connected := false
-	var keepalive time.Duration
-	for {
-		p, err := readPacketRules(br, rules)
-		if err != nil {
-			deliver(event{pkts: batch, closed: true, err: err})
-			return
+	r.in.nc, r.in.src = c.nc, counted{nc: c.nc, n: &b.bytesRecv}
+	r.rules = readRules{limit: b.cfg.MessageSizeLimit, maxPacket: b.cfg.MaxPacketSize, first: true}
+	r.in.setDeadline(time.Now().Add(connectTimeout))
+	return true
+}
+
+// readPacket reads and hands on one packet; false when the connection ends.
+func (c *conn) readPacket(r *reading, br *bufio.Reader) bool {
+	b := c.b
+	p, err := readPacketRules(br, r.rules)
+	if err != nil {
+		c.deliver(event{pkts: r.batch, closed: true, err: err})
+		return false
+	}
+	b.msgsRecv.Add(1)
+	switch cp := p.(type) {
+	case *packets.PublishPacket, *oversizePublish:
+		b.pubRecv.Add(1)
+	case *packets.ConnectPacket, *v5Connect:
+		return c.readConnect(r, p)
+	case *packets.DisconnectPacket:
+		c.deliver(event{pkts: r.batch, closed: true, graceful: true})
+		return false
+	case *v5Disconnect:
+		c.deliver(event{pkts: r.batch, closed: true, graceful: true, disc: cp})
+		return false
+	}
+	r.batch = append(r.batch, p)
+	if len(r.batch) >= maxBatch || !packetBuffered(br) {
+		if r.keepalive > 0 {
+			r.in.setDeadline(time.Now().Add(r.keepalive))
 		}
-		b.msgsRecv.Add(1)
-		switch cp := p.(type) {
-		case *packets.PublishPacket, *oversizePublish:
-			b.pubRecv.Add(1)
-		case *packets.ConnectPacket, *v5Connect:
-			var conp *packets.ConnectPacket
-			switch v := cp.(type) {
-			case *packets.ConnectPacket:
-				conp = v
-			case *v5Connect:
-				conp = v.ConnectPacket
-			}
-			if connected {
-				deliver(event{pkts: batch, closed: true, err: errors.New("second CONNECT")})
-				return
-			}
-			connected = true
-			rules.first, rules.proto = false, conp.ProtocolVersion
-			ka := conp.Keepalive
-			if _, v5 := cp.(*v5Connect); v5 {
-				if s := serverKeepAlive(b.cfg.MaxKeepalive, ka); s > 0 {
-					ka = s // the Server Keep Alive its CONNACK will carry
-				}
-			}
-			keepalive = time.Duration(ka) * 1500 * time.Millisecond
-			if keepalive == 0 {
-				_ = c.nc.SetReadDeadline(time.Time{})
-			}
-			// Hand the CONNECT over alone and read nothing more until the
-			// state owner has accepted it.
-			if !deliver(event{pkts: []packets.ControlPacket{p}}) {
-				return
-			}
-			select {
-			case <-c.gate:
-			case <-c.writerDone:
-				deliver(event{closed: true, err: errors.New("connection refused")})
-				return
-			}
-			if keepalive > 0 {
-				_ = c.nc.SetReadDeadline(time.Now().Add(keepalive))
-			}
-			continue
-		case *packets.DisconnectPacket:
-			deliver(event{pkts: batch, closed: true, graceful: true})
-			return
-		case *v5Disconnect:
-			deliver(event{pkts: batch, closed: true, graceful: true, disc: cp})
-			return
+		if !c.deliver(event{pkts: r.batch}) {
+			return false
 		}
-		batch = append(batch, p)
-		if len(batch) >= maxBatch || !packetBuffered(br) {
-			if keepalive > 0 {
-				_ = c.nc.SetReadDeadline(time.Now().Add(keepalive))
-			}
-			if !deliver(event{pkts: batch}) {
-				return
-			}
-			batch = nil
+		r.batch = nil
+	}
+	return true
+}
+
+// readConnect hands the CONNECT over alone and reads nothing more until the
+// state owner has accepted it.
+func (c *conn) readConnect(r *reading, p packets.ControlPacket) bool {
+	var conp *packets.ConnectPacket
+	switch v := p.(type) {
+	case *packets.ConnectPacket:
+		conp = v
+	case *v5Connect:
+		conp = v.ConnectPacket
+	}
+	if r.connected {
+		c.deliver(event{pkts: r.batch, closed: true, err: errors.New("second CONNECT")})
+		return false
+	}
+	r.connected = true
+	r.rules.first, r.rules.proto = false, conp.ProtocolVersion
+	ka := conp.Keepalive
+	if _, v5 := p.(*v5Connect); v5 {
+		if s := serverKeepAlive(c.b.cfg.MaxKeepalive, ka); s > 0 {
+			ka = s // the Server Keep Alive its CONNACK will carry
 		}
 	}
+	r.keepalive = time.Duration(ka) * 1500 * time.Millisecond
+	if r.keepalive == 0 {
+		r.in.setDeadline(time.Time{})
+	}
+	if !c.deliver(event{pkts: []packets.ControlPacket{p}}) {
+		return false
+	}
+	if !<-c.gate {
+		c.deliver(event{closed: true, err: errors.New("connection refused")})
+		return false
+	}
+	if r.keepalive > 0 {
+		r.in.setDeadline(time.Now().Add(r.keepalive))
+	}
+	return true
 }
 
 // packetBuffered reports whether a whole packet is already in the reader's

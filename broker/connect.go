@@ -173,7 +173,7 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 	present := s != nil
 	if s == nil {
 		st.seq++
-		s = &session{id: id, seq: st.seq, subs: make(map[string]byte), byMid: make(map[uint16]*clientMsg), inByMid: make(map[uint16]*clientMsg)}
+		s = &session{id: id, seq: st.seq, subs: make(map[string]byte)}
 		st.sessions[id] = s
 	}
 	s.clean = clean

@@ -227,6 +227,9 @@ func (st *state) putInflight(s *session, cm *clientMsg) {
 	}
 	cm.state = inflightState(cm.qos)
 	s.inflight.push(cm)
+	if s.byMid == nil {
+		s.byMid = make(map[uint16]*clientMsg) // made when first needed: an idle session has none
+	}
 	s.byMid[cm.mid] = cm
 	st.inflight++
 	s.conn.send(st.publishPkt(s, cm.msg, cm.qos, cm.dup, cm.retain, cm.mid, cm.subIDs))

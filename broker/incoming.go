@@ -67,6 +67,9 @@ func (st *state) acceptIn(c *conn, s *session, m *storedMsg, p *packets.PublishP
 	cm := &clientMsg{msg: m, mid: p.MessageID, qos: 2, state: persist.StateWaitForPubrel, retain: p.Retain, dup: p.Dup}
 	st.ref(m)
 	s.incoming.push(cm)
+	if s.inByMid == nil {
+		s.inByMid = make(map[uint16]*clientMsg) // made when first needed: an idle session has none
+	}
 	s.inByMid[p.MessageID] = cm
 	s.inBytes12 += int64(len(m.payload))
 	st.quotaDown(s)

@@ -47,10 +47,10 @@ type session struct {
 	subOrder []string
 
 	lastMid  uint16
-	inflight msgList // outgoing, sent and not yet completed
-	queued   msgList // outgoing, state queued
-	byMid    map[uint16]*clientMsg
-	incoming msgList // incoming QoS 2, waiting for PUBREL
+	inflight msgList               // outgoing, sent and not yet completed
+	queued   msgList               // outgoing, state queued
+	byMid    map[uint16]*clientMsg // nil until the first delivery in flight
+	incoming msgList               // incoming QoS 2, waiting for PUBREL
 	inByMid  map[uint16]*clientMsg
 	// inQuota and inBytes12 are Mosquitto's msgs_in.inflight_quota and
 	// msg_bytes12 (the incoming QoS 2 payload held), see incoming.go.
