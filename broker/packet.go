@@ -112,6 +112,9 @@ func readPacketRules(r *bufio.Reader, rules readRules) (packets.ControlPacket, e
 		if flags != 0 {
 			flagErr = malformed("%s with flags %#x", packets.PacketNames[fh.MessageType], flags)
 		}
+	case packets.Suback, packets.Unsuback, packets.Pingresp:
+		// Server packets: handled (and ignored) by Mosquitto once the
+		// client is connected; see serverPacket.
 	case 0:
 		// handle__packet's default case: a protocol error, which it tells
 		// an MQTT 5 client.
@@ -153,6 +156,10 @@ func readPacketRules(r *bufio.Reader, rules readRules) (packets.ControlPacket, e
 		if rl != 0 && (rules.proto != 5 || fh.MessageType == packets.Pingreq) {
 			return nil, malformed("%s with remaining length %d", packets.PacketNames[fh.MessageType], rl)
 		}
+	}
+	switch fh.MessageType {
+	case packets.Suback, packets.Unsuback, packets.Pingresp:
+		return serverPacket(r, fh, rules.proto)
 	}
 	var body []byte
 	if fh.MessageType == packets.Publish && limit > 0 && rules.proto == 5 {

@@ -388,6 +388,8 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 		st.onUnsubscribe(c, s, p)
 	case *packets.PingreqPacket:
 		c.send(outPkt{kind: outPingresp})
+	case *ignoredPacket:
+		// A client's PINGRESP, SUBACK or UNSUBACK: ignored, as by Mosquitto.
 	default:
 		st.protocolError(c, "unexpected packet")
 	}

@@ -45,24 +45,54 @@ func TestV5AuthWithoutMethod(t *testing.T) {
 }
 
 // TestV5ReservedPacketType: a packet of type 0 reaches handle__packet's
-// default case, which tells an MQTT 5 client 0x82 (protocol error); a CONNACK
-// or a SUBACK without reason codes from a client is refused by its own
-// handler, without a word. (Mosquitto ignores a client's PINGRESP and a
-// well-formed UNSUBACK; the bundled broker closes the connection: not
-// imitated yet.)
+// default case, which tells an MQTT 5 client 0x82 (protocol error). Packets
+// only a server sends are read by handlers Mosquitto's client library
+// compiles into the broker: a client's PINGRESP, UNSUBACK and SUBACK (with a
+// reason code) are ignored and the connection stays open; a CONNACK, a
+// SUBACK without reason codes or an UNSUBACK with packet identifier 0 close
+// it without a word.
 func TestV5ReservedPacketType(t *testing.T) {
 	bothBrokers(t, nil, nil, func(t *testing.T, addr string) {
 		for _, tc := range []struct {
-			first byte
-			want  byte
-		}{{0x00, 0x82}, {0x20, 0}, {0x90, 0}} {
-			t.Run(fmt.Sprintf("%#x", tc.first), func(t *testing.T) {
+			name string
+			raw  []byte
+			want byte // DISCONNECT reason; 0: closed silently
+			open bool
+		}{
+			{"type 0", []byte{0x00, 0x03, 0x00, 0x01, 0x00}, 0x82, false},
+			{"CONNACK", []byte{0x20, 0x03, 0x00, 0x00, 0x00}, 0, false},
+			{"SUBACK without codes", []byte{0x90, 0x03, 0x00, 0x01, 0x00}, 0, false},
+			{"UNSUBACK mid 0", []byte{0xB0, 0x03, 0x00, 0x00, 0x00}, 0, false},
+			{"SUBACK", []byte{0x90, 0x04, 0x00, 0x01, 0x00, 0x00}, 0, true},
+			{"UNSUBACK", []byte{0xB0, 0x03, 0x00, 0x01, 0x00}, 0, true},
+			{"PINGRESP", []byte{0xD0, 0x00}, 0, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
 				c, _ := connected5(t, addr, "rt", true, nil)
-				if _, err := c.nc.Write([]byte{tc.first, 0x03, 0x00, 0x01, 0x00}); err != nil {
+				if _, err := c.nc.Write(tc.raw); err != nil {
 					t.Fatal(err)
 				}
-				c.expectClosed5(tc.want)
+				if !tc.open {
+					c.expectClosed5(tc.want)
+					return
+				}
+				c.send(p5.NewControlPacket(p5.PINGREQ))
+				if p := c.read(); p.Type != p5.PINGRESP {
+					t.Fatalf("got %v, want PINGRESP: the connection kept", p)
+				}
 			})
 		}
+	})
+}
+
+// TestServerPacketsFromClient311: the same handlers for a 3.1.1 client (no
+// properties): a PINGRESP, UNSUBACK or SUBACK from it is ignored.
+func TestServerPacketsFromClient311(t *testing.T) {
+	bothBrokers(t, nil, nil, func(t *testing.T, addr string) {
+		c := connected(t, addr, "sp3", true)
+		c.sendRaw([]byte{0xD0, 0x00, 0xB0, 0x02, 0x00, 0x01, 0x90, 0x03, 0x00, 0x01, 0x00})
+		c.sync()
+		c.sendRaw([]byte{0x90, 0x02, 0x00, 0x01}) // no reason codes
+		c.expectClosed()
 	})
 }
