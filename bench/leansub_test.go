@@ -57,7 +57,7 @@ publishers:
     inflight: 20
     payload: {kind: random, size: 100}
 subscribers:
-  - {client_id: paho-sub, filter: pair, qos: %[2]d, clean_session: %[3]t}
+  - {client_id: paho-sub, filter: pair, qos: %[2]d, clean_session: %[3]t, client: paho}
   - {client_id: lean-sub, filter: pair, qos: %[2]d, clean_session: %[3]t, client: lean}
 duration: 1500ms
 drain: true

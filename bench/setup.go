@@ -1,10 +1,6 @@
 package bench
 
-import (
-	"time"
-
-	"github.com/mqbench/mqbench/scenarios"
-)
+import "time"
 
 // setup builds the clients from the scenario.
 func (e *engine) setup() error {
@@ -49,7 +45,7 @@ func (e *engine) setup() error {
 				subscribed: make(chan error, 1),
 				seen:       map[string][]bool{},
 			}
-			if scfg.Client != scenarios.ClientLean || !leanInline(scfg) {
+			if !scfg.Lean() || !leanInline(scfg) {
 				// Received, not yet consumed (1.5 MB of channel per subscriber):
 				// the lean subscriber consumes on its reader unless it paces acks.
 				s.queue = make(chan queued, 1<<16)
@@ -58,7 +54,7 @@ func (e *engine) setup() error {
 				s.v5 = &sub5{} // on the lean client too: checkProps keeps its state there
 				s.firstConn = true
 			}
-			if scfg.Client == scenarios.ClientLean {
+			if scfg.Lean() {
 				s.lean = &leanSub{s: s, v5: scfg.V5()}
 				s.firstConn = true
 			}

@@ -146,11 +146,12 @@ type Subscriber struct {
 	Connect *Connect `yaml:"connect,omitempty" json:"connect,omitempty"`
 	// Protocol overrides the scenario's protocol for this group (3, 4 or 5).
 	Protocol int `yaml:"protocol,omitempty" json:"protocol,omitempty"`
-	// Client is the MQTT client implementation: "paho" (default:
-	// paho.mqtt.golang for 3.1/3.1.1, paho.golang for MQTT 5) or "lean", the
-	// lean publisher's codec and dialing on the receiving side (bench/leansub.go),
-	// which keeps up with the broker where hundreds of paho subscribers fall
-	// behind.
+	// Client is the MQTT client implementation: "lean" (default, also when
+	// empty: the lean publisher's codec and dialing on the receiving side,
+	// bench/leansub.go, which keeps up with the broker where hundreds of paho
+	// subscribers fall behind) or "paho" (paho.mqtt.golang for 3.1/3.1.1,
+	// paho.golang for MQTT 5). Left empty in a recorded scenario, so runs
+	// recorded before the field existed read the same.
 	Client string `yaml:"client,omitempty" json:"client,omitempty"`
 
 	// MQTT 5 settings, errors on a group that does not speak MQTT 5.
@@ -165,6 +166,9 @@ type Subscriber struct {
 	// (and any other group naming it) split the matching messages.
 	SharedGroup string `yaml:"shared_group,omitempty" json:"shared_group,omitempty"`
 }
+
+// Lean says whether the group runs on the lean subscriber (the default).
+func (s Subscriber) Lean() bool { return s.Client != ClientPaho }
 
 // SubscribeFilter is the filter sent in SUBSCRIBE: $share/GROUP/FILTER for
 // a shared group, else the filter itself.

@@ -299,7 +299,7 @@ func (s *Scenario) Validate() error {
 		if sub.PaceMode != "ack" && sub.PaceMode != "block" {
 			bad(path+".pace_mode", "must be ack or block (got %q)", sub.PaceMode)
 		}
-		if sub.Client != "" && sub.Client != ClientLean && sub.Client != ClientPaho { // "" is paho, left out of recorded scenarios
+		if sub.Client != "" && sub.Client != ClientLean && sub.Client != ClientPaho { // "" is lean (Subscriber.Lean)
 			bad(path+".client", "must be lean or paho (got %q)", sub.Client)
 		}
 		if sub.Count > 1 && !strings.Contains(sub.ClientID, "%d") {
