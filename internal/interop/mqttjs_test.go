@@ -83,22 +83,46 @@ func TestMQTTJS(t *testing.T) {
 			bundled := runScript(t, node, startBundled(t), v)
 			checkExpected(t, "mosquitto", mosq, v)
 			checkExpected(t, "bundled", bundled, v)
-			compareSteps(t, mosq, bundled)
+			compareSteps(t, v, mosq, bundled)
 		})
 	}
 }
 
+// knownDifferences are steps where the bundled broker is known to differ
+// from Mosquitto 2.0.11, by protocol version, with the bundled broker's
+// output as it is: reported to the broker's owner, logged here instead of
+// failing, and failing again as soon as the output changes (fixed: remove
+// the entry; changed: look again).
+var knownDifferences = map[int]map[string]string{
+	5: {
+		// Mosquitto 2.0.11 sends an MQTT 5 client one copy per matching
+		// subscription, each with its own QoS and identifier (db__message_insert
+		// skips its duplicate check for MQTT 5); the bundled broker sends one
+		// copy at the highest QoS carrying both identifiers.
+		"overlapping subscriptions": `{"received":[{"dup":false,"payload":"marker","properties":{"subscriptionIdentifier":21},"qos":1,"retain":false,"topic":"js/over/marker"},` +
+			`{"dup":false,"payload":"overlap","properties":{"subscriptionIdentifier":[21,22]},"qos":1,"retain":false,"topic":"js/over/x"}],"step":"overlapping subscriptions"}`,
+	},
+}
+
 // compareSteps reports every step whose output differs between the brokers.
-func compareSteps(t *testing.T, mosq, bundled jsOutput) {
+func compareSteps(t *testing.T, v int, mosq, bundled jsOutput) {
 	t.Helper()
 	if len(mosq.Steps) != len(bundled.Steps) {
 		t.Errorf("mosquitto ran %d steps, bundled %d", len(mosq.Steps), len(bundled.Steps))
 	}
 	for i := 0; i < len(mosq.Steps) && i < len(bundled.Steps); i++ {
-		if !reflect.DeepEqual(mosq.Steps[i], bundled.Steps[i]) {
-			m, _ := json.Marshal(mosq.Steps[i])
-			b, _ := json.Marshal(bundled.Steps[i])
-			t.Errorf("step %q differs:\n  mosquitto: %s\n  bundled:   %s", mosq.Steps[i]["step"], m, b)
+		name, _ := mosq.Steps[i]["step"].(string)
+		m, _ := json.Marshal(mosq.Steps[i])
+		b, _ := json.Marshal(bundled.Steps[i])
+		known, isKnown := knownDifferences[v][name]
+		switch equal := reflect.DeepEqual(mosq.Steps[i], bundled.Steps[i]); {
+		case equal && isKnown:
+			t.Errorf("step %q: the known difference is gone (both %s): remove it from knownDifferences", name, m)
+		case equal:
+		case isKnown && jsonEqual(string(b), known):
+			t.Logf("step %q: known difference from Mosquitto 2.0.11:\n  mosquitto: %s\n  bundled:   %s", name, m, b)
+		default:
+			t.Errorf("step %q differs:\n  mosquitto: %s\n  bundled:   %s", name, m, b)
 		}
 	}
 }
@@ -222,6 +246,24 @@ func checkExpected(t *testing.T, who string, out jsOutput, v int) {
 	if v5 {
 		if got := asJSON(hprops["js/all/held-q2|held-2|2|false"]); !jsonEqual(got, "{"+sentProps+`,"subscriptionIdentifier":7}`) {
 			t.Errorf("%s: held QoS 2 message arrived with properties %s", who, got)
+		}
+	}
+	over, _ := received(step(t, who, out, "overlapping subscriptions"))
+	wantOver := `["js/over/marker|marker|1|false","js/over/x|overlap|1|false"]` // 3.1.1: once, at the first match's QoS
+	if v5 {
+		wantOver = `["js/over/marker|marker|1|false","js/over/x|overlap|0|false","js/over/x|overlap|1|false"]` // a copy per subscription
+	}
+	if who == "mosquitto" && asJSON(over) != wantOver { // the bundled broker's is a known difference
+		t.Errorf("%s: overlapping subscriptions delivered %s, want %s", who, asJSON(over), wantOver)
+	}
+	if v5 {
+		wantJSON(t, who, step(t, who, out, "authentication method"), "got", `[{"cmd":"connack","code":140}]`) // 0x8C bad authentication method
+		if p, _ := step(t, who, out, "request response information")["properties"].(map[string]interface{}); p["responseInformation"] != nil {
+			t.Errorf("%s: response information %v, want none (Mosquitto 2.0.11 has none to give)", who, p["responseInformation"])
+		}
+		exp, _ := received(step(t, who, out, "retained expiry"))
+		if asJSON(exp) != `["js/exp/kept|kept|1|true"]` {
+			t.Errorf("%s: retained messages after one expired: %s, want only js/exp/kept", who, asJSON(exp))
 		}
 	}
 	will, wprops := received(step(t, who, out, "will"))
