@@ -19,7 +19,7 @@ import (
 // own.
 
 // readBufSize is the buffer a busy connection reads through.
-const readBufSize = 32 << 10
+const readBufSize = 4 << 10
 
 // idleReadSize is what a quiet connection's blocking read takes: enough for
 // a small packet (a PINGREQ, an acknowledgement) to be read whole.

@@ -16,7 +16,7 @@ import (
 // writeBufSize is the buffer a busy connection writes through, as large as
 // the one it had for good before (so a pipelined stream is written in as few
 // system calls).
-const writeBufSize = 32 << 10
+const writeBufSize = 4 << 10
 
 // writer is what a running writer holds, pooled between bursts, with the
 // arrays the connection's queue is swapped through (spare is the one the
