@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"github.com/mqbench/mqbench/runfile"
 	"strings"
 
 	"github.com/mqbench/mqbench/scenarios"
@@ -15,12 +16,8 @@ import (
 // so a persistent session stays with the node that holds it.
 
 // BrokerShare is how many of this run's clients one address of a cluster
-// target got (Header.Brokers), so the report can show the split.
-type BrokerShare struct {
-	Addr        string `json:"addr"`
-	Publishers  int    `json:"publishers"`
-	Subscribers int    `json:"subscribers"`
-}
+// target got (runfile.BrokerShare).
+type BrokerShare = runfile.BrokerShare
 
 // splitAddrs turns a target address into its addresses (one for a single broker).
 func splitAddrs(addr string) []string {

@@ -24,7 +24,7 @@ func TestClusterPlan(t *testing.T) {
 			t.Errorf("%s on %s, want %s", id, p.byID[id], a)
 		}
 	}
-	if p.shares[0] != (BrokerShare{"tcp://a:1", 2, 1}) || p.shares[1] != (BrokerShare{"tcp://b:2", 1, 2}) {
+	if p.shares[0] != (BrokerShare{Addr: "tcp://a:1", Publishers: 2, Subscribers: 1}) || p.shares[1] != (BrokerShare{Addr: "tcp://b:2", Publishers: 1, Subscribers: 2}) {
 		t.Errorf("shares %+v", p.shares)
 	}
 	total := [2]BrokerShare{}

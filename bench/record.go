@@ -3,13 +3,11 @@ package bench
 import (
 	"bufio"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
+	"github.com/mqbench/mqbench/runfile"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -17,7 +15,7 @@ import (
 // File names inside a run directory. They are part of the on-disk contract:
 // `mqbench report`, `compare` and `check` find a run's data by these names.
 const (
-	EventsFile  = "events.jsonl.gz"
+	EventsFile  = runfile.EventsFile
 	SummaryFile = "summary.json"
 )
 
@@ -69,13 +67,9 @@ func NewRecorder(path string, h Header) (*Recorder, error) {
 	if h.Start.IsZero() {
 		h.Start = time.Now()
 	}
-	h.Type = "header"
-	if h.Schema == 0 {
-		h.Schema = EventSchema
-	}
-	line, err := json.Marshal(h)
+	line, err := runfile.HeaderLine(h)
 	if err != nil {
-		return nil, fmt.Errorf("encoding header for %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -104,7 +98,7 @@ func NewRecorder(path string, h Header) (*Recorder, error) {
 	}
 	// The header goes out at once, so even a run killed in its first second
 	// leaves a file that names itself.
-	r.write(append(line, '\n'))
+	r.write(line)
 	r.flush()
 	if r.err != nil {
 		gz.Close()
@@ -134,7 +128,7 @@ func (r *Recorder) Emit(e Event) {
 		r.mu.Unlock()
 		return
 	}
-	r.buf = appendEvent(r.buf, &e)
+	r.buf = runfile.AppendEvent(r.buf, &e)
 	if len(r.buf) >= recordBatchBytes {
 		r.full <- r.buf
 		r.buf = <-r.free
@@ -145,11 +139,10 @@ func (r *Recorder) Emit(e Event) {
 // Close writes the footer, flushes and closes the file. It returns the first
 // write error of the whole recording, so a run knows its record is incomplete.
 func (r *Recorder) Close(f Footer) error {
-	f.Type = "footer"
 	if f.End.IsZero() {
 		f.End = r.start.Add(time.Duration(r.Since()))
 	}
-	line, mErr := json.Marshal(f)
+	line, mErr := runfile.FooterLine(f)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -158,7 +151,6 @@ func (r *Recorder) Close(f Footer) error {
 	r.closed = true
 	if mErr == nil {
 		r.buf = append(r.buf, line...)
-		r.buf = append(r.buf, '\n')
 	}
 	r.full <- r.buf
 	r.buf = nil
@@ -166,7 +158,7 @@ func (r *Recorder) Close(f Footer) error {
 	r.mu.Unlock()
 	<-r.done
 	if mErr != nil && r.err == nil {
-		r.err = fmt.Errorf("encoding footer for %s: %w", r.path, mErr)
+		r.err = fmt.Errorf("%s: %w", r.path, mErr)
 	}
 	return r.err
 }
@@ -264,144 +256,4 @@ func (r *Recorder) finish() {
 	if err := r.file.Close(); err != nil && r.err == nil {
 		r.err = fmt.Errorf("closing %s: %w", r.path, err)
 	}
-}
-
-// appendEvent appends e as one JSON line, byte for byte what encoding/json
-// would write for Event (field order, omitempty, escaping), but without
-// reflection or allocation: it runs for every publish, ack and delivery. A test
-// checks it against encoding/json for every field of Event, so a field added to
-// Event without being added here fails the tests.
-func appendEvent(b []byte, e *Event) []byte {
-	b = append(b, `{"t_ns":`...)
-	b = strconv.AppendInt(b, e.T, 10)
-	b = append(b, `,"type":`...)
-	b = appendString(b, e.Type)
-	if e.Client != "" {
-		b = append(b, `,"client":`...)
-		b = appendString(b, e.Client)
-	}
-	if e.Pub != "" {
-		b = append(b, `,"pub":`...)
-		b = appendString(b, e.Pub)
-	}
-	if e.Seq != 0 {
-		b = append(b, `,"seq":`...)
-		b = strconv.AppendInt(b, e.Seq, 10)
-	}
-	if e.QoS != 0 {
-		b = append(b, `,"qos":`...)
-		b = strconv.AppendUint(b, uint64(e.QoS), 10)
-	}
-	if e.Dup {
-		b = append(b, `,"dup":true`...)
-	}
-	if e.Size != 0 {
-		b = append(b, `,"size":`...)
-		b = strconv.AppendInt(b, int64(e.Size), 10)
-	}
-	if e.PubT != 0 {
-		b = append(b, `,"pub_t_ns":`...)
-		b = strconv.AppendInt(b, e.PubT, 10)
-	}
-	if e.Name != "" {
-		b = append(b, `,"name":`...)
-		b = appendString(b, e.Name)
-	}
-	if e.Value != 0 && !math.IsNaN(e.Value) && !math.IsInf(e.Value, 0) {
-		// NaN and Inf have no JSON form; they are left out (read back as 0)
-		// rather than making the whole line unreadable.
-		b = append(b, `,"value":`...)
-		b = appendFloat(b, e.Value)
-	}
-	if e.SizeBytes != 0 {
-		b = append(b, `,"size_bytes":`...)
-		b = strconv.AppendInt(b, e.SizeBytes, 10)
-	}
-	if e.Held != 0 {
-		b = append(b, `,"held":`...)
-		b = strconv.AppendInt(b, e.Held, 10)
-	}
-	if e.Queued != 0 {
-		b = append(b, `,"queued":`...)
-		b = strconv.AppendInt(b, e.Queued, 10)
-	}
-	if e.Inflight != 0 {
-		b = append(b, `,"inflight":`...)
-		b = strconv.AppendInt(b, e.Inflight, 10)
-	}
-	if e.Stored != 0 {
-		b = append(b, `,"stored":`...)
-		b = strconv.AppendInt(b, e.Stored, 10)
-	}
-	if e.DupStores != 0 {
-		b = append(b, `,"dup_stores":`...)
-		b = strconv.AppendInt(b, e.DupStores, 10)
-	}
-	if e.MsgBytes != 0 {
-		b = append(b, `,"msg_bytes":`...)
-		b = strconv.AppendInt(b, e.MsgBytes, 10)
-	}
-	if e.Decoded {
-		b = append(b, `,"decoded":true`...)
-	}
-	if e.Action != "" {
-		b = append(b, `,"action":`...)
-		b = appendString(b, e.Action)
-	}
-	if e.Target != "" {
-		b = append(b, `,"target":`...)
-		b = appendString(b, e.Target)
-	}
-	if e.Err != "" {
-		b = append(b, `,"err":`...)
-		b = appendString(b, e.Err)
-	}
-	if e.Level != "" {
-		b = append(b, `,"level":`...)
-		b = appendString(b, e.Level)
-	}
-	if e.Msg != "" {
-		b = append(b, `,"msg":`...)
-		b = appendString(b, e.Msg)
-	}
-	if e.Reason != "" {
-		b = append(b, `,"reason":`...)
-		b = appendString(b, e.Reason)
-	}
-	return append(b, '}', '\n')
-}
-
-// appendString writes s as a JSON string. Plain ASCII (client ids, event
-// types, gauge names) is copied as is; anything else goes through
-// encoding/json so escaping matches it exactly, including invalid UTF-8.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always marshals
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// appendFloat formats f exactly as encoding/json does for a float64.
-func appendFloat(b []byte, f float64) []byte {
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9, as encoding/json does
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
 }

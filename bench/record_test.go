@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"github.com/mqbench/mqbench/runfile"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,94 +14,6 @@ import (
 	"testing"
 	"time"
 )
-
-// fullEvent sets every field of Event to a non-zero value by reflection, so a
-// field added to Event but forgotten in appendEvent makes the test fail.
-func fullEvent(t *testing.T) Event {
-	t.Helper()
-	var e Event
-	v := reflect.ValueOf(&e).Elem()
-	for i := 0; i < v.NumField(); i++ {
-		f := v.Field(i)
-		switch f.Kind() {
-		case reflect.String:
-			f.SetString("x" + v.Type().Field(i).Name)
-		case reflect.Int, reflect.Int64:
-			f.SetInt(int64(1000 + i))
-		case reflect.Uint8:
-			f.SetUint(uint64(i % 3))
-			if f.Uint() == 0 {
-				f.SetUint(2)
-			}
-		case reflect.Bool:
-			f.SetBool(true)
-		case reflect.Float64:
-			f.SetFloat(12.5)
-		default:
-			t.Fatalf("Event field %s has kind %s that appendEvent does not handle: extend appendEvent and this test", v.Type().Field(i).Name, f.Kind())
-		}
-	}
-	return e
-}
-
-func TestAppendEventMatchesEncodingJSON(t *testing.T) {
-	tests := []struct {
-		name string
-		ev   Event
-	}{
-		{"every field", fullEvent(t)},
-		{"zero", Event{}},
-		{"pub", Event{T: 123, Type: EvPub, Client: "pub", Seq: 1, QoS: 2, Size: 150}},
-		{"recv dup", Event{T: 99, Type: EvRecv, Client: "slowsub", Pub: "pub-3", Seq: 77, QoS: 1, Dup: true, PubT: 12}},
-		{"negative time", Event{T: -5, Type: EvNote, Level: "warn", Msg: "clock"}},
-		{"escapes", Event{Type: EvNote, Msg: "quote \" backslash \\ newline \n tab \t <html> & done"}},
-		{"unicode", Event{Type: EvNote, Msg: "grüße ✓ \u2028"}},
-		{"invalid utf8", Event{Type: EvNote, Msg: "bad \xff byte"}},
-		{"control", Event{Type: EvNote, Msg: "\x00\x01\x1f"}},
-		{"float small", Event{Type: EvGauge, Name: GaugeCPUSeconds, Value: 1e-7}},
-		{"float tiny neg", Event{Type: EvGauge, Name: "x", Value: -3.25e-12}},
-		{"float big", Event{Type: EvGauge, Name: "x", Value: 1e21}},
-		{"float huge", Event{Type: EvGauge, Name: "x", Value: 1.5e300}},
-		{"float plain", Event{Type: EvGauge, Name: "x", Value: 2280117}},
-		{"float fraction", Event{Type: EvGauge, Name: "x", Value: 0.1}},
-		{"float neg", Event{Type: EvGauge, Name: "x", Value: -42.125}},
-		{"save", Event{T: 4e9, Type: EvSave, SizeBytes: 228117, Held: 1000, Queued: 980, Inflight: 20, Stored: 1000, Decoded: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			want, err := json.Marshal(tt.ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want = append(want, '\n')
-			got := appendEvent([]byte("prefix"), &tt.ev)
-			if !bytes.HasPrefix(got, []byte("prefix")) {
-				t.Fatalf("appendEvent dropped the existing buffer: %q", got)
-			}
-			got = got[len("prefix"):]
-			if !bytes.Equal(got, want) {
-				t.Errorf("appendEvent:\n got %s\nwant %s", got, want)
-			}
-		})
-	}
-}
-
-func TestAppendEventNonFiniteValue(t *testing.T) {
-	for _, v := range []float64{nan(), inf(1), inf(-1)} {
-		line := appendEvent(nil, &Event{Type: EvGauge, Name: "x", Value: v})
-		var back Event
-		if err := json.Unmarshal(line, &back); err != nil {
-			t.Fatalf("value %v: line %q is not JSON: %v", v, line, err)
-		}
-		if back.Value != 0 || back.Name != "x" {
-			t.Errorf("value %v: read back %+v", v, back)
-		}
-	}
-}
-
-func nan() float64 { var z float64; return z / z }
-
-func inf(sign float64) float64 { var z float64; return sign / z }
 
 // testHeader is a header as the run engine would write it.
 func testHeader() Header {
@@ -532,6 +445,6 @@ func BenchmarkAppendEvent(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		e.Seq = int64(i)
-		buf = appendEvent(buf[:0], &e)
+		buf = runfile.AppendEvent(buf[:0], &e)
 	}
 }
