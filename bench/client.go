@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ func (e *engine) clientOptions(id string, clean bool, cs *connSettings, withWill
 func (e *engine) baseOptions(id string, clean bool) *mqtt.ClientOptions {
 	return mqtt.NewClientOptions().
 		AddBroker(e.addrFor(id)).
+		SetDialer(&net.Dialer{Timeout: connectTimeout, LocalAddr: e.localAddrOrNil(id)}).
 		SetClientID(id).
 		SetCleanSession(clean).
 		SetProtocolVersion(4).
@@ -361,6 +363,8 @@ type subscriber struct {
 	cfg    scenarios.Subscriber
 	set    *connSettings // its group's connection settings
 	client mqtt.Client
+	// connLim is its group's connect rate (connect_rate), nil for none.
+	connLim *limiter
 
 	queue chan queued // ack mode: received, not yet consumed
 	// conn counts connections: messages received on an earlier connection of a

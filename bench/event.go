@@ -41,6 +41,14 @@ const (
 	GaugeCPUSeconds     = runfile.GaugeCPUSeconds
 	GaugeBenchRSSBytes  = runfile.GaugeBenchRSSBytes
 	GaugeBenchCPUSecs   = runfile.GaugeBenchCPUSecs
+
+	EvConn                      = runfile.EvConn
+	ConnUp                      = runfile.ConnUp
+	ConnLost                    = runfile.ConnLost
+	GaugeBenchRSSBeforeConnect  = runfile.GaugeBenchRSSBeforeConnect
+	GaugeBenchRSSConnected      = runfile.GaugeBenchRSSConnected
+	GaugeBrokerRSSBeforeConnect = runfile.GaugeBrokerRSSBeforeConnect
+	GaugeBrokerRSSConnected     = runfile.GaugeBrokerRSSConnected
 )
 
 // Target is the broker a run drives. bench never starts brokers itself; the
@@ -271,9 +279,17 @@ type Summary struct {
 	Bench struct {
 		MaxRSSBytes int64   `json:"max_rss_bytes"`
 		CPUSeconds  float64 `json:"cpu_seconds"`
+		// BytesPerConnection is what the run's connections added to
+		// mqbench's resident memory, per connection open at the peak
+		// (absent when unknown).
+		BytesPerConnection *float64 `json:"bytes_per_connection,omitempty"`
 	} `json:"bench"`
 	BrokerProcess struct {
-		MaxRSSBytes int64   `json:"max_rss_bytes"`
-		CPUSeconds  float64 `json:"cpu_seconds"`
+		MaxRSSBytes        int64    `json:"max_rss_bytes"`
+		CPUSeconds         float64  `json:"cpu_seconds"`
+		BytesPerConnection *float64 `json:"bytes_per_connection,omitempty"`
 	} `json:"broker_process"`
+	// Connections: the clients' connects and how many were open at once
+	// (absent in runs recorded before connects were timed).
+	Connections *ConnSummary `json:"connections,omitempty"`
 }

@@ -19,6 +19,9 @@ type leanTransport struct {
 	kind     string // "tcp", "tls", "ws", "wss"
 	hostport string // host:port to dial
 	url      string // websockets: the URL to upgrade
+	// local is the source address to dial from (nil: the kernel's choice),
+	// for runs with more connections than one address has ports.
+	local *net.TCPAddr
 }
 
 // leanAddr turns the target's address into a transport: tcp:// and mqtt://
@@ -48,21 +51,25 @@ func leanAddr(addr string) (leanTransport, error) {
 
 // open dials the transport within timeout; a TLS handshake is part of it.
 func (t leanTransport) open(tlsc *tls.Config, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	if t.local != nil {
+		d.LocalAddr = t.local
+	}
 	switch t.kind {
 	case "tcp":
-		return net.DialTimeout("tcp", t.hostport, timeout)
+		return d.Dial("tcp", t.hostport)
 	case "tls":
 		if tlsc == nil {
 			return nil, errNoTLS
 		}
-		return tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", t.hostport, tlsc)
+		return tls.DialWithDialer(d, "tcp", t.hostport, tlsc)
 	case "ws":
-		return dialWS(t.url, nil, timeout)
+		return dialWS(t.url, nil, d)
 	case "wss":
 		if tlsc == nil {
 			return nil, errNoTLS
 		}
-		return dialWS(t.url, tlsc, timeout)
+		return dialWS(t.url, tlsc, d)
 	}
 	return nil, fmt.Errorf("unknown transport %q", t.kind)
 }
@@ -80,6 +87,7 @@ func dialLean(o leanOptions) (*leanClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr.local = o.Local
 	if o.KeepAlive <= 0 {
 		o.KeepAlive = keepAlive
 	}

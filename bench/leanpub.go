@@ -48,8 +48,9 @@ var errLeanClosed = errors.New("publisher closed the connection")
 // it from the run engine, so the benchmark can drive it bare; nil callbacks do
 // nothing.
 type leanOptions struct {
-	Addr     string      // tcp://, mqtt://, mqtts://, ssl://, ws:// or wss://host:port (see leanAddr)
-	TLS      *tls.Config // for mqtts://, ssl:// and wss://
+	Addr     string       // tcp://, mqtt://, mqtts://, ssl://, ws:// or wss://host:port (see leanAddr)
+	Local    *net.TCPAddr // source address to dial from; nil = the kernel's choice
+	TLS      *tls.Config  // for mqtts://, ssl:// and wss://
 	ClientID string
 	Username string // sent when non-empty
 	Password string // sent when HasPassword

@@ -10,7 +10,7 @@ import (
 func (p *publisher) connectLean() error {
 	e := p.e
 	c, err := dialLean(leanOptions{
-		Addr: e.addrFor(p.id), ClientID: p.id, Clean: p.cfg.Clean(),
+		Addr: e.addrFor(p.id), Local: e.localAddr(p.id), ClientID: p.id, Clean: p.cfg.Clean(),
 		TLS: p.set.tls, Username: p.set.username, Password: p.set.password, HasPassword: p.set.hasPass,
 		Will: p.set.will, KeepAlive: p.set.keepAlive,
 		QoS: p.cfg.QoS, Topic: p.cfg.Topic, Retain: p.cfg.Retain, Window: p.cfg.Inflight,

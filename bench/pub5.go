@@ -52,6 +52,7 @@ func (p *publisher) connectPaho5() error {
 	if err != nil {
 		return fmt.Errorf("connecting publisher %s: %w", p.id, err)
 	}
+	tr.local = e.localAddr(p.id)
 	nc, err := tr.open(p.set.tls, connectTimeout)
 	if err != nil {
 		return fmt.Errorf("connecting publisher %s: dialing %s: %w", p.id, tr.hostport, err)

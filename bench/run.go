@@ -97,6 +97,9 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
+	if err := checkFileLimit(connectionsOf(sc)); err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating run directory: %w", err)
 	}
@@ -171,6 +174,9 @@ type engine struct {
 	// cluster spreads the clients over a cluster target's addresses (nil
 	// for one broker); see cluster.go.
 	cluster *clusterPlan
+	// sources spreads the clients over loopback source addresses when one
+	// address's ephemeral ports cannot hold them (nil: one is enough).
+	sources *sourcePlan
 
 	stop        chan struct{} // the run is over: every wait returns
 	stopPublish chan struct{} // the observation window is over: no new publishes
@@ -270,6 +276,7 @@ func (e *engine) connLost(kind, id string, err error, expected bool) {
 	if expected {
 		lvl = "info"
 	}
+	e.emit(Event{T: e.rec.Since(), Type: EvConn, Client: id, Msg: ConnLost})
 	e.note(lvl, fmt.Sprintf("%s %s lost its connection: %v", kind, id, err))
 }
 
@@ -431,10 +438,16 @@ func (e *engine) phases() (string, error) {
 			pubs = append(pubs, p)
 		}
 	}
-	// The start barrier: subscribers, then publishers, each in parallel.
-	err := connectAll(subs, (*subscriber).connect)
+	// The start barrier: subscribers, then publishers, each in parallel,
+	// each first connect timed; the memory at its edges says what the
+	// connections cost.
+	e.sampleConnMemory(GaugeBenchRSSBeforeConnect, GaugeBrokerRSSBeforeConnect)
+	err := connectAll(subs, func(s *subscriber) error { return e.timedConnect(s.id, s.connLim, s.connect) })
 	if err == nil {
-		err = connectAll(pubs, (*publisher).connect)
+		err = connectAll(pubs, func(p *publisher) error { return e.timedConnect(p.id, nil, p.connect) })
+	}
+	if err == nil {
+		e.sampleConnMemory(GaugeBenchRSSConnected, GaugeBrokerRSSConnected)
 	}
 	if err != nil {
 		if e.stopped() {

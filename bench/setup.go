@@ -38,10 +38,16 @@ func (e *engine) setup() error {
 			e.pubList = append(e.pubList, p)
 		}
 	}
+	sources, err := newSourcePlan(e)
+	if err != nil {
+		return err
+	}
+	e.sources = sources
 	for gi, scfg := range e.sc.Subscribers {
+		connLim := newLimiter(scfg.ConnectRate) // shared by the group: its ramp
 		for _, id := range e.sc.LocalSubscriberIDs(gi) {
 			s := &subscriber{
-				e: e, id: id, cfg: scfg, set: e.conns.subs[gi],
+				e: e, id: id, cfg: scfg, set: e.conns.subs[gi], connLim: connLim,
 				subscribed: make(chan error, 1),
 				seen:       map[string][]bool{},
 			}

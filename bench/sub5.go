@@ -65,6 +65,7 @@ func (s *subscriber) connectV5() error {
 	if err != nil {
 		return fmt.Errorf("connecting subscriber %s: %w", s.id, err)
 	}
+	tr.local = e.localAddr(s.id)
 	nc, err := tr.open(s.set.tls, connectTimeout)
 	if err != nil {
 		return fmt.Errorf("connecting subscriber %s: dialing %s: %w", s.id, tr.hostport, err)

@@ -110,6 +110,7 @@ type Summarizer struct {
 	pending       []pendingRecv // first consumptions waiting for the drain phase (before it began)
 
 	ackLat, dlvLat, drainLat latencyAcc
+	conns                    connPass
 
 	gauges       map[string][]gaugePoint
 	saves        []SavePoint
@@ -261,6 +262,9 @@ func (z *Summarizer) Add(e *Event) {
 		}
 	case EvGauge:
 		z.gauges[e.Name] = append(z.gauges[e.Name], gaugePoint{e.T, e.Value})
+		z.conns.gauge(e)
+	case EvConn:
+		z.conns.add(e)
 	case EvSave:
 		z.saves = append(z.saves, SavePoint{
 			T: e.T, SizeBytes: e.SizeBytes, Held: e.Held, Queued: e.Queued,

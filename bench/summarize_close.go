@@ -224,6 +224,7 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 
 	// Processes.
 	s.Bench.MaxRSSBytes = int64(maxOf(gauges[GaugeBenchRSSBytes]))
+	z.conns.close(s)
 	s.Bench.CPUSeconds = counterTotal(gauges[GaugeBenchCPUSecs], true)
 	s.BrokerProcess.MaxRSSBytes = int64(maxOf(gauges[GaugeRSSBytes]))
 	s.BrokerProcess.CPUSeconds = counterTotal(gauges[GaugeCPUSeconds], true)

@@ -23,6 +23,10 @@ var sysTopics = map[string]string{
 const sysVersionTopic = "$SYS/broker/version"
 
 // connectSys starts the $SYS monitor, a clean-session client whose counters
+
+// sysClientID is the $SYS monitor's client id.
+const sysClientID = "mqbench-sys"
+
 // (dropped messages above all) explain what the file size cannot.
 func (e *engine) connectSys() error {
 	filters := map[string]byte{}
@@ -52,9 +56,9 @@ func (e *engine) connectSys() error {
 		e.emit(Event{T: e.rec.Since(), Type: EvGauge, Name: name, Value: v})
 	}
 	subscribed := make(chan error, 1)
-	opts := e.clientOptions("mqbench-sys", true, e.conns.sys, false).
+	opts := e.clientOptions(sysClientID, true, e.conns.sys, false).
 		SetDefaultPublishHandler(handler).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) { e.connLost("$SYS monitor", "mqbench-sys", err, false) }).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { e.connLost("$SYS monitor", sysClientID, err, false) }).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			err := e.waitToken(c.SubscribeMultiple(filters, handler), connectTimeout)
 			select {

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -19,12 +18,12 @@ const wsSubprotocol = wsconn.Subprotocol
 // with the mqtt subprotocol, within timeout, as a net.Conn (package wsconn,
 // shared with the broker's websockets listeners), so the lean publisher runs
 // unchanged on ws:// and wss://.
-func dialWS(url string, tlsc *tls.Config, timeout time.Duration) (net.Conn, error) {
+func dialWS(url string, tlsc *tls.Config, nd *net.Dialer) (net.Conn, error) {
 	d := websocket.Dialer{
-		HandshakeTimeout: timeout,
+		HandshakeTimeout: nd.Timeout,
 		TLSClientConfig:  tlsc,
 		Subprotocols:     []string{wsSubprotocol},
-		NetDialContext:   (&net.Dialer{Timeout: timeout}).DialContext,
+		NetDialContext:   nd.DialContext,
 		ReadBufferSize:   leanBufSize,
 		WriteBufferSize:  leanBufSize,
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -64,7 +65,7 @@ func TestWSConnStream(t *testing.T) {
 		}
 		ws.ReadMessage() // until the client closes
 	})
-	nc, err := dialWS(url+"/mqtt", nil, hangGuard)
+	nc, err := dialWS(url+"/mqtt", nil, &net.Dialer{Timeout: hangGuard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,14 +106,14 @@ func TestWSConnStream(t *testing.T) {
 func TestWSConnErrors(t *testing.T) {
 	t.Run("no mqtt subprotocol", func(t *testing.T) {
 		url := wsServer(t, nil, func(ws *websocket.Conn) { ws.ReadMessage() })
-		_, err := dialWS(url+"/mqtt", nil, hangGuard)
+		_, err := dialWS(url+"/mqtt", nil, &net.Dialer{Timeout: hangGuard})
 		if err == nil || !strings.Contains(err.Error(), `did not accept subprotocol "mqtt"`) {
 			t.Fatalf("err %v", err)
 		}
 	})
 	t.Run("upgrade refused", func(t *testing.T) {
 		url := wsServer(t, []string{"mqtt"}, func(ws *websocket.Conn) {})
-		_, err := dialWS(url+"/other", nil, hangGuard)
+		_, err := dialWS(url+"/other", nil, &net.Dialer{Timeout: hangGuard})
 		if err == nil || !strings.Contains(err.Error(), "refused: 404") {
 			t.Fatalf("err %v", err)
 		}
@@ -122,7 +123,7 @@ func TestWSConnErrors(t *testing.T) {
 			ws.WriteMessage(websocket.TextMessage, []byte("hello"))
 			ws.ReadMessage()
 		})
-		nc, err := dialWS(url+"/mqtt", nil, hangGuard)
+		nc, err := dialWS(url+"/mqtt", nil, &net.Dialer{Timeout: hangGuard})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +137,7 @@ func TestWSConnErrors(t *testing.T) {
 		url := wsServer(t, []string{"mqtt"}, func(ws *websocket.Conn) {
 			ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		})
-		nc, err := dialWS(url+"/mqtt", nil, hangGuard)
+		nc, err := dialWS(url+"/mqtt", nil, &net.Dialer{Timeout: hangGuard})
 		if err != nil {
 			t.Fatal(err)
 		}

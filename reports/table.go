@@ -87,7 +87,30 @@ func summaryRows(s *bench.Summary) []summaryRow {
 		summaryRow{"exposure (longest only in memory)", optNS(p.ExposureMaxNS), "persist.exposure_max_ns"},
 		summaryRow{"predicted worst-case crash loss", optInt(p.PredictedCrashLoss), "persist.predicted_crash_loss"},
 	)
+	rows = append(rows, connRows(s)...)
 	return append(rows, processRows(s)...)
+}
+
+// connRows are the connection rows: how fast the clients connected and what
+// each connection cost (absent for runs recorded before connects were timed).
+func connRows(s *bench.Summary) []summaryRow {
+	c := s.Connections
+	if c == nil {
+		return nil
+	}
+	perConn := func(v *float64) string {
+		if v == nil {
+			return "unknown"
+		}
+		return formatBytes(int64(*v)) + " per connection"
+	}
+	return []summaryRow{
+		{"connections open at once (peak)", groupInt(c.Peak), "connections.peak"},
+		{"connect rate", groupFloat(c.PerS, 0) + " /s", "connections.per_s"},
+		{"connect p50 / p99 / max", latencyTriple(c.Connect), "connections.connect_p99_ns"},
+		{"mqbench memory per connection", perConn(s.Bench.BytesPerConnection), "bench.bytes_per_connection"},
+		{"broker memory per connection", perConn(s.BrokerProcess.BytesPerConnection), "broker_process.bytes_per_connection"},
+	}
 }
 
 // processRows are the resource rows: the broker process and mqbench itself.

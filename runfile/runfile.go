@@ -37,6 +37,16 @@ const (
 	// CONNACK, SUBACK per filter, DISCONNECT from the broker, or a publish
 	// the broker refused (Client, Seq: it was never acknowledged).
 	EvReason = "reason"
+	// EvConn is a client's connection at the start of the run: Msg ConnUp
+	// when its first connect succeeded (Dur: from dialing to connected and
+	// subscribed), ConnLost when a connection was lost.
+	EvConn = "conn"
+)
+
+// EvConn messages.
+const (
+	ConnUp   = "up"
+	ConnLost = "lost"
 )
 
 // Gauge names written by the sampler.
@@ -52,6 +62,12 @@ const (
 	GaugeCPUSeconds     = "process.cpu_seconds" // CPU time of the broker process, when known
 	GaugeBenchRSSBytes  = "bench.rss_bytes"     // resident memory of mqbench itself
 	GaugeBenchCPUSecs   = "bench.cpu_seconds"   // CPU time of mqbench itself
+	// Resident memory of mqbench and of the broker process just before the
+	// clients connect and once all are connected: what the connections cost.
+	GaugeBenchRSSBeforeConnect  = "bench.rss_bytes.before_connect"
+	GaugeBenchRSSConnected      = "bench.rss_bytes.connected"
+	GaugeBrokerRSSBeforeConnect = "process.rss_bytes.before_connect"
+	GaugeBrokerRSSConnected     = "process.rss_bytes.connected"
 )
 
 // Event is one line of the event stream. Only the fields that matter for a type
@@ -70,6 +86,8 @@ type Event struct {
 	// recv: nanoseconds since start at which the publisher sent it (copy of the pub event's t_ns),
 	// so delivery latency needs no join.
 	PubT int64 `json:"pub_t_ns,omitempty"`
+	// conn: how long the connect took, ns.
+	Dur int64 `json:"dur_ns,omitempty"`
 
 	// gauge
 	Name  string  `json:"name,omitempty"`

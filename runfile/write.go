@@ -110,6 +110,10 @@ func AppendEvent(b []byte, e *Event) []byte {
 		b = append(b, `,"pub_t_ns":`...)
 		b = strconv.AppendInt(b, e.PubT, 10)
 	}
+	if e.Dur != 0 {
+		b = append(b, `,"dur_ns":`...)
+		b = strconv.AppendInt(b, e.Dur, 10)
+	}
 	if e.Name != "" {
 		b = append(b, `,"name":`...)
 		b = appendString(b, e.Name)

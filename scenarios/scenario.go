@@ -153,6 +153,10 @@ type Subscriber struct {
 	// paho.golang for MQTT 5). Left empty in a recorded scenario, so runs
 	// recorded before the field existed read the same.
 	Client string `yaml:"client,omitempty" json:"client,omitempty"`
+	// ConnectRate caps how many of the group's clients connect per second
+	// at the start (a ramp, as a fleet of devices comes online); 0 connects
+	// them as fast as the start barrier allows.
+	ConnectRate float64 `yaml:"connect_rate,omitempty" json:"connect_rate,omitempty"`
 
 	// MQTT 5 settings, errors on a group that does not speak MQTT 5.
 	// SessionExpiry is how long the broker keeps the session after the

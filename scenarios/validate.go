@@ -296,6 +296,9 @@ func (s *Scenario) Validate() error {
 		if err := topic.ValidFilter(sub.Filter); err != nil {
 			bad(path+".filter", "%v", err)
 		}
+		if sub.ConnectRate < 0 {
+			bad(path+".connect_rate", "must not be negative (got %g)", sub.ConnectRate)
+		}
 		if sub.PaceMode != "ack" && sub.PaceMode != "block" {
 			bad(path+".pace_mode", "must be ack or block (got %q)", sub.PaceMode)
 		}

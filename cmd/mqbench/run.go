@@ -101,6 +101,11 @@ func runRun(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Before any broker starts: it inherits the limit, and holds a
+	// descriptor per connection as mqbench does.
+	if _, err := bench.RaiseFileLimit(); err != nil {
+		return err
+	}
 	var list []*scenarios.Scenario
 	// Every scenario is loaded before anything runs, and every error of every
 	// file is reported at once, so one pass fixes them all.
