@@ -110,6 +110,9 @@ type Broker struct {
 	connWG     sync.WaitGroup // accept loops and connection goroutines
 	saveWG     sync.WaitGroup // snapshot writer goroutines
 	nextConnID atomic.Uint64
+	bridges    *bridgeSet // nil without `connection` blocks (bridge.go)
+	// bridgeOps runs a bridge's function on the state owner (bridge.go).
+	bridgeOps chan func(*state)
 }
 
 // listener is one bound socket, its connection limit and the security and
@@ -165,6 +168,7 @@ func New(o Options) (*Broker, error) {
 		saveDone:   make(chan saveResult, 1),
 		loopDone:   make(chan struct{}),
 		conns:      make(map[*conn]struct{}),
+		bridgeOps:  make(chan func(*state)),
 	}
 	if cfg.Persistence {
 		b.persistPath = cfg.PersistencePath()
@@ -174,6 +178,13 @@ func New(o Options) (*Broker, error) {
 	}
 	if err := checkHonoured(cfg); err != nil {
 		return nil, err
+	}
+	if len(cfg.Bridges) > 0 {
+		bcs, err := parseBridges(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b.bridges = newBridgeSet(bcs)
 	}
 	if err := b.loadSecurity(); err != nil {
 		return nil, err
@@ -192,6 +203,7 @@ func New(o Options) (*Broker, error) {
 	for _, s := range b.st.sessions {
 		s.sec = b.securityForPort(int(s.listenerPort))
 	}
+	b.adoptBridgeSessions()
 	return b, nil
 }
 
@@ -230,6 +242,7 @@ func (b *Broker) Start() error {
 		b.connWG.Add(1)
 		go b.acceptLoop(l)
 	}
+	b.startBridges()
 	return nil
 }
 
@@ -344,6 +357,7 @@ func (b *Broker) Close() error {
 	if !wasRunning {
 		return nil
 	}
+	b.stopBridges()
 	for _, l := range lns {
 		_ = l.ln.Close()
 	}
@@ -375,6 +389,7 @@ func (b *Broker) Abort() {
 	if !wasRunning {
 		return
 	}
+	b.stopBridges()
 	for _, l := range lns {
 		_ = l.ln.Close()
 	}

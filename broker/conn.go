@@ -78,6 +78,7 @@ type conn struct {
 	takeovers []*conn
 	waited    bool
 	v5        bool // the client connected with MQTT 5
+	isBridge  bool // its CONNECT had the bridge bit (try_private): Mosquitto's is_bridge
 	// loginUser and loginPass are the credentials its CONNECT gave ("" when
 	// absent), kept as Mosquitto keeps them, so a reload can check them again.
 	loginUser, loginPass string

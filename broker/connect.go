@@ -30,6 +30,9 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 		return
 	}
 	c.v5 = p5 != nil
+	if v := p.ProtocolVersion; p5 == nil && (v == 0x83 || v == 0x84) {
+		c.isBridge, p.ProtocolVersion = true, v&0x7F // handle__connect's is_bridge (try_private)
+	}
 	if !supportedVersion(p.ProtocolName, p.ProtocolVersion) {
 		st.refuse(c, packets.ErrRefusedBadProtocolVersion, "unsupported protocol version")
 		return

@@ -28,7 +28,7 @@ func refusal(s conf.Setting) string {
 		return refusedKeys["plugin"]
 	}
 	if bridgeKeys[key] {
-		return "bridges are not supported by the bundled broker yet; run this configuration with --broker mosquitto"
+		return bridgeRefusal(s) // bridgeconf.go: the keys and values bridges honour
 	}
 	if check, ok := refusedUnless[key]; ok {
 		return check(s)
@@ -84,7 +84,7 @@ func first(v string) string {
 	return ""
 }
 
-// bridgeKeys are the keys of a `connection` block, refused together.
+// bridgeKeys are the keys of a `connection` block; bridgeRefusal decides.
 var bridgeKeys = map[string]bool{
 	"connection": true, "address": true, "addresses": true, "topic": true, "restart_timeout": true,
 	"start_type": true, "bridge_protocol_version": true, "bridge_alpn": true, "bridge_bind_address": true,

@@ -274,9 +274,9 @@ func connectVersion(body []byte) (string, byte, bool) {
 func supportedVersion(name string, level byte) bool {
 	switch name {
 	case "MQIsdp":
-		return level == 3
+		return level&0x7F == 3 // 0x83: a bridge's try_private
 	case "MQTT":
-		return level == 4 || level == 5
+		return level&0x7F == 4 || level == 5
 	}
 	return true
 }

@@ -105,7 +105,7 @@ func (r *restorer) load() {
 		if _, dup := st.sessions[cl.ClientID]; dup {
 			continue
 		}
-		if cl.SessionExpiryInterval == 0 {
+		if cl.SessionExpiryInterval == 0 && !st.b.isBridgeLocalID(cl.ClientID) { // a bridge resumes its own (bridge.go)
 			// Mosquitto 2.0.11 resumes a session only when its expiry
 			// interval is above 0 (src/handle_connect.c): it keeps this
 			// one until the client connects, then discards it. The

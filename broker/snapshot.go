@@ -3,6 +3,7 @@ package broker
 import (
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/mqbench/mqbench/broker/persist"
@@ -161,7 +162,7 @@ func (c *snapCut) build() *persist.DB {
 	for i, m := range c.stores {
 		db.Stores[i] = persist.MsgStore{
 			StoreID: m.id, SourceMid: m.sourceMid, SourceID: m.sourceID, SourceUsername: m.sourceUser,
-			SourcePort: m.sourcePort, Topic: m.topic, QoS: m.qos, Retain: m.retain, Payload: m.payload,
+			SourcePort: m.sourcePort, Topic: m.topic, QoS: m.qos, Retain: m.retain && !sysTopic(m), Payload: m.payload,
 			ExpiryTime: m.expiry, Properties: m.rawProps,
 		}
 	}
@@ -178,7 +179,7 @@ func (st *state) snapshot(shutdown bool) *snapCut {
 	db := &persist.DB{Version: persist.WriteVersion, LastDBID: st.lastID, Shutdown: shutdown, DBIDSize: 8}
 	cut := &snapCut{db: db, stores: make([]*storedMsg, 0, st.storeCount)}
 	for m := st.storeTail; m != nil; m = m.prev {
-		if m.sys && m.retained && m.refs <= 1 {
+		if sysTopic(m) && m.retained && m.refs <= 1 {
 			continue
 		}
 		cut.stores = append(cut.stores, m)
@@ -192,7 +193,7 @@ func (st *state) snapshot(shutdown bool) *snapCut {
 	for _, s := range sessions {
 		db.Clients = append(db.Clients, persist.Client{
 			ClientID: s.id, Username: s.username, LastMid: s.lastMid,
-			SessionExpiryInterval: s.expiry, SessionExpiryTime: s.expireAt, ListenerPort: s.listenerPort,
+			SessionExpiryInterval: savedExpiry(s), SessionExpiryTime: s.expireAt, ListenerPort: s.listenerPort,
 		})
 		add := func(cm *clientMsg, dir uint8) {
 			db.ClientMsgs = append(db.ClientMsgs, persist.ClientMsg{
@@ -221,7 +222,7 @@ func (st *state) snapshot(shutdown bool) *snapCut {
 	}
 	topics := make([]string, 0, len(st.retained))
 	for t, m := range st.retained {
-		if !m.sys {
+		if !sysTopic(m) {
 			topics = append(topics, t)
 		}
 	}
@@ -231,6 +232,12 @@ func (st *state) snapshot(shutdown bool) *snapCut {
 	}
 	return cut
 }
+
+// sysTopic: Mosquitto 2.0.11's persist__message_store_save and
+// persist__retain_save go by the topic, so a client's (a bridge's
+// notification's) $SYS message is saved like the broker's own: never as
+// retained, and not at all when only the retained copy holds it.
+func sysTopic(m *storedMsg) bool { return m.sys || strings.HasPrefix(m.topic, "$SYS") }
 
 // subIDProps is the property block (with its varint length) Mosquitto saves
 // with a delivery carrying Subscription Identifiers, one property each.

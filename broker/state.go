@@ -197,6 +197,8 @@ func (st *state) loop() {
 			r.reply <- st.reload(r)
 		case r := <-b.statsReq:
 			r <- st.stats()
+		case fn := <-b.bridgeOps:
+			fn(st)
 		case res := <-b.saveDone:
 			st.saveFinished(res)
 		case r := <-b.closeReq:

@@ -31,6 +31,11 @@ func (st *state) onSubscribe(c *conn, s *session, p *packets.SubscribePacket, p5
 	for i, f := range p.Topics {
 		q := p.Qoss[i]
 		opts := byte(0)
+		if p5 == nil && c.isBridge {
+			// handle__subscribe: a 3.x bridge's subscriptions are No Local
+			// and Retain As Published, so messages do not loop back.
+			opts = subNoLocal | subRetainAsPublished
+		}
 		if p5 != nil {
 			o := p5.subs[i]
 			if o.RetainHandling == 3 {

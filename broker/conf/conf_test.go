@@ -407,7 +407,7 @@ func TestUnacted(t *testing.T) {
 		"clientid_prefixes x\npassword_file /p\nacl_file /a\npsk_file /k\npersistent_client_expiration 1d\n" +
 		"listener 1884\ncafile /c\ncapath /cp\ncertfile /cf\nkeyfile /k\nrequire_certificate false\n" +
 		"use_identity_as_username false\npsk_hint h\nciphers c\nlog_dest syslog\n" +
-		"connection b\naddress h:1\ntopic x\nkeepalive_interval 30\n"
+		"connection b\naddress h:1\ntopic x\nkeepalive_interval 30\nidle_timeout 5\n"
 	c, err := Parse(strings.NewReader(text), "u.conf")
 	if err != nil {
 		t.Fatal(err)
@@ -418,7 +418,7 @@ func TestUnacted(t *testing.T) {
 	}
 	want := []string{"user", "retry_interval", "store_clean_interval", "psk_file", "cafile", "capath", "certfile", "keyfile",
 		"require_certificate", "use_identity_as_username", "psk_hint", "ciphers", "log_dest",
-		"connection", "address", "topic", "keepalive_interval"}
+		"idle_timeout"} // the bridge keys bridges honour are acted
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("unacted = %v\nwant      %v", got, want)
 	}
