@@ -164,6 +164,7 @@ type bridge struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	proto        byte // the remote protocol now (mqttv50 falls back to 3.1.1)
 	cur          int  // addresses[cur] is tried next
 	delay        int  // Mosquitto's restart_timeout, stepped by the backoff
 	notified     bool // initial_notification_done
@@ -199,6 +200,7 @@ func (br *bridge) run() {
 	defer close(br.done)
 	bc := br.cfg
 	br.delay = bc.restartInit
+	br.proto = bc.proto
 	for !br.stopped() {
 		br.delay = bc.restartDelay(br.delay, func(n int) int { return rand.IntN(n) })
 		if br.attempt() {
@@ -268,6 +270,12 @@ func (br *bridge) attempt() bool {
 		return false
 	}
 	if code != 0 {
+		if br.proto == 5 && (code == 0x84 || code == 1) {
+			// handle__connack: a remote without MQTT 5 gets 3.1.1 next.
+			br.b.log.printf(logWarning, "Warning: Remote bridge %s does not support MQTT v5.0, reconnecting using MQTT v3.1.1.", bc.name)
+			br.proto = 4
+			return false
+		}
 		if code == 1 && br.tryPrivate() {
 			// handle__connack: the remote refused the bridge protocol
 			// bit; later attempts go without it.

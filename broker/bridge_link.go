@@ -30,6 +30,9 @@ type bridgeLink struct {
 
 	rmu    sync.Mutex // remote writes and setRemote
 	remote net.Conn
+	rr     *bufio.Reader
+	codec  remoteCodec
+	proto  byte // the remote side's protocol: 3, 4 or 5
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -74,7 +77,12 @@ func (l *bridgeLink) setRemote(nc net.Conn) bool {
 		return false
 	default:
 	}
-	l.remote = nc
+	l.remote, l.rr = nc, bufio.NewReader(nc)
+	l.proto = l.br.proto
+	l.codec = v3Codec{}
+	if l.proto == 5 {
+		l.codec = v5Codec{}
+	}
 	return true
 }
 
@@ -100,18 +108,22 @@ func (l *bridgeLink) writeRemote(p packets.ControlPacket) {
 	if l.remote == nil {
 		return
 	}
-	if err := p.Write(l.remote); err != nil {
+	if err := l.codec.write(l.remote, p); err != nil {
 		go l.close()
 	}
 }
 
-// connectPacket is the CONNECT of either side: the 3.1 or 3.1.1 protocol
-// with, when private, the bridge bit Mosquitto's try_private sets.
+// connectPacket is the CONNECT of either side: the 3.1, 3.1.1 or 5
+// protocol with, when private (3.x only), the bridge bit Mosquitto's
+// try_private sets.
 func connectPacket(proto byte, private bool) *packets.ConnectPacket {
 	p := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
 	p.ProtocolName, p.ProtocolVersion = "MQTT", 4
-	if proto == 3 {
+	switch proto {
+	case 3:
 		p.ProtocolName, p.ProtocolVersion = "MQIsdp", 3
+	case 5:
+		p.ProtocolVersion, private = 5, false
 	}
 	if private {
 		p.ProtocolVersion |= 0x80
@@ -124,7 +136,7 @@ func connectPacket(proto byte, private bool) *packets.ConnectPacket {
 // carries it) and starts reading what the broker sends it.
 func (l *bridgeLink) localConnect() error {
 	bc := l.br.cfg
-	p := connectPacket(bc.proto, true)
+	p := connectPacket(min(bc.proto, 4), true)
 	p.ClientIdentifier = bc.localID
 	p.CleanSession = bc.cleanLocal
 	if bc.hasUser {
@@ -181,7 +193,7 @@ func (l *bridgeLink) localPublish(topic string, payload byte) {
 // reads its CONNACK.
 func (l *bridgeLink) remoteConnect(private bool) (byte, error) {
 	bc := l.br.cfg
-	p := connectPacket(bc.proto, private)
+	p := connectPacket(l.proto, private)
 	p.ClientIdentifier = bc.remoteID
 	p.CleanSession = bc.cleanRemote
 	p.Keepalive = bc.keepalive
@@ -197,7 +209,7 @@ func (l *bridgeLink) remoteConnect(private bool) (byte, error) {
 	}
 	l.writeRemote(p)
 	_ = l.remote.SetReadDeadline(time.Now().Add(bridgeLinkTimeout))
-	pk, err := packets.ReadPacket(l.remote)
+	pk, err := l.codec.read(l.rr)
 	if err != nil {
 		return 0, err
 	}
@@ -336,14 +348,14 @@ func (l *bridgeLink) localReader() {
 func (l *bridgeLink) remoteReader() {
 	defer l.wg.Done()
 	defer l.close()
-	r := bufio.NewReader(l.remote)
+	r := l.rr
 	ka := time.Duration(l.br.cfg.keepalive) * time.Second
 	for {
 		if ka > 0 {
 			// mosquitto__check_keepalive: nothing heard for 1.5 keepalives.
 			_ = l.remote.SetReadDeadline(time.Now().Add(ka * 3 / 2))
 		}
-		pk, err := packets.ReadPacket(r)
+		pk, err := l.codec.read(r)
 		if err != nil {
 			select {
 			case <-l.closed:
@@ -363,6 +375,8 @@ func (l *bridgeLink) remoteReader() {
 		case *packets.PubrecPacket, *packets.PubrelPacket, *packets.PubcompPacket:
 			l.writeLocal(p)
 		case *packets.SubackPacket, *packets.UnsubackPacket, *packets.PingrespPacket:
+		case *packets.DisconnectPacket:
+			return // an MQTT 5 remote's DISCONNECT
 		default:
 			l.br.b.log.printf(logNotice, "Bridge %s: protocol error: unexpected %s from the remote.", l.br.cfg.name, pk.String())
 			return

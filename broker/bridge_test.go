@@ -150,10 +150,20 @@ func got(msgs []testutil.Message) []string {
 // nothing loops back across a `both` topic.
 func TestBridgeForwarding(t *testing.T) {
 	testutil.RequireMosquitto(t)
-	for _, pair := range bridgePairs {
-		t.Run(pair.local+"-to-"+pair.remote, func(t *testing.T) {
-			remote := startSide(t, pair.remote, t.TempDir(), 0)
-			local := startSide(t, pair.local, t.TempDir(), 0, bridgeBlock(remote.addr(),
+	for _, proto := range []string{"mqttv311", "mqttv50", "mqttv31"} {
+		for _, pair := range bridgePairs {
+			t.Run(proto+"/"+pair.local+"-to-"+pair.remote, func(t *testing.T) {
+				testForwarding(t, pair.local, pair.remote, proto)
+			})
+		}
+	}
+}
+
+func testForwarding(t *testing.T, localKind, remoteKind, proto string) {
+	{
+		{
+			remote := startSide(t, remoteKind, t.TempDir(), 0)
+			local := startSide(t, localKind, t.TempDir(), 0, bridgeBlock(remote.addr(), "bridge_protocol_version "+proto,
 				"topic out/# out 1 loc/ rem/", "topic in/# in 2 loc/ rem/", "topic both/# both 2", "topic probe/# in 0")...)
 			waitBridgeUp(t, local.addr(), remote.addr())
 			ls := dialT(t, local.addr(), testutil.ClientOptions{ClientID: "lsub", CleanSession: true})
@@ -201,7 +211,7 @@ func TestBridgeForwarding(t *testing.T) {
 					t.Errorf("%s subscriber: after the messages got %v (%v), want only the marker both/zz", side.name, got(msgs), err)
 				}
 			}
-		})
+		}
 	}
 }
 

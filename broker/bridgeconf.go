@@ -68,7 +68,7 @@ type bridgeConfig struct {
 	notifLocalOnly     bool
 	notifTopic         string // "" = $SYS/broker/connection/REMOTE_ID/state
 	tryPrivate         bool
-	proto              byte // 3 (mqttv31) or 4 (mqttv311)
+	proto              byte // 3 (mqttv31), 4 (mqttv311) or 5 (mqttv50)
 	outgoingRetain     bool
 	attemptUnsubscribe bool
 	tlsConf            *tls.Config // nil = plain TCP
@@ -100,8 +100,6 @@ func bridgeRefusal(s conf.Setting) string {
 	switch v := first(s.Value); {
 	case s.Key == "start_type" && v == "lazy":
 		return "start_type lazy (with idle_timeout and threshold) is not supported by the bundled broker's bridges yet; run this configuration with --broker mosquitto"
-	case s.Key == "bridge_protocol_version" && v == "mqttv50":
-		return "bridge_protocol_version mqttv50 is not supported by the bundled broker's bridges yet; run this configuration with --broker mosquitto"
 	}
 	return ""
 }
@@ -198,8 +196,11 @@ func parseBridge(b conf.Bridge, host string) (*bridgeConfig, error) {
 		case "try_private":
 			bc.tryPrivate = on
 		case "bridge_protocol_version":
-			if v == "mqttv31" {
+			switch v {
+			case "mqttv31":
 				bc.proto = 3
+			case "mqttv50":
+				bc.proto = 5
 			}
 		case "bridge_outgoing_retain":
 			bc.outgoingRetain = on
