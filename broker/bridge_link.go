@@ -81,7 +81,7 @@ func (l *bridgeLink) setRemote(nc net.Conn) bool {
 	l.proto = l.br.proto
 	l.codec = v3Codec{}
 	if l.proto == 5 {
-		l.codec = v5Codec{}
+		l.codec = v5Codec{recvMax: uint16(l.br.b.cfg.MaxInflightMessages)}
 	}
 	return true
 }

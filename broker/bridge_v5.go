@@ -31,9 +31,11 @@ func (v3Codec) read(r *bufio.Reader) (packets.ControlPacket, error) {
 	return packets.ReadPacket(r)
 }
 
-type v5Codec struct{}
+// v5Codec's recvMax is the Receive Maximum its CONNECT carries: Mosquitto's
+// send__connect always sends msgs_in.inflight_maximum (max_inflight_messages).
+type v5Codec struct{ recvMax uint16 }
 
-func (v5Codec) write(w io.Writer, p packets.ControlPacket) error {
+func (c v5Codec) write(w io.Writer, p packets.ControlPacket) error {
 	var buf bytes.Buffer
 	pk := mp.Packet{ProtocolVersion: 5}
 	var err error
@@ -44,6 +46,7 @@ func (v5Codec) write(w io.Writer, p packets.ControlPacket) error {
 			ClientIdentifier: p.ClientIdentifier, UsernameFlag: p.UsernameFlag, Username: []byte(p.Username),
 			PasswordFlag: p.PasswordFlag, Password: p.Password, WillFlag: p.WillFlag, WillQos: p.WillQos,
 			WillRetain: p.WillRetain, WillTopic: p.WillTopic, WillPayload: p.WillMessage}
+		pk.Properties.ReceiveMaximum = c.recvMax
 		err = pk.ConnectEncode(&buf)
 	case *packets.PublishPacket:
 		pk.FixedHeader = mp.FixedHeader{Type: mp.Publish, Qos: p.Qos, Retain: p.Retain, Dup: p.Dup}
