@@ -375,6 +375,10 @@ func (l *bridgeLink) remoteReader() {
 		case *packets.PubrecPacket, *packets.PubrelPacket, *packets.PubcompPacket:
 			l.writeLocal(p)
 		case *packets.SubackPacket, *packets.UnsubackPacket, *packets.PingrespPacket:
+		case *packets.PingreqPacket:
+			// Mosquitto's bridge context answers a PINGREQ like any
+			// connection (handle__pingreq).
+			l.writeRemote(packets.NewControlPacket(packets.Pingresp))
 		case *packets.DisconnectPacket:
 			return // an MQTT 5 remote's DISCONNECT
 		default:

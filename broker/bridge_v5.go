@@ -79,6 +79,9 @@ func (c v5Codec) write(w io.Writer, p packets.ControlPacket) error {
 	case *packets.PingreqPacket:
 		pk.FixedHeader = mp.FixedHeader{Type: mp.Pingreq}
 		err = pk.PingreqEncode(&buf)
+	case *packets.PingrespPacket:
+		pk.FixedHeader = mp.FixedHeader{Type: mp.Pingresp}
+		err = pk.PingrespEncode(&buf)
 	case *packets.DisconnectPacket:
 		pk.FixedHeader = mp.FixedHeader{Type: mp.Disconnect}
 		err = pk.DisconnectEncode(&buf)
@@ -169,6 +172,8 @@ func decodeRemoteV5(first byte, body []byte) (cp packets.ControlPacket, err erro
 		return &packets.SubackPacket{FixedHeader: packets.FixedHeader{MessageType: packets.Suback}}, nil
 	case mp.Unsuback:
 		return &packets.UnsubackPacket{FixedHeader: packets.FixedHeader{MessageType: packets.Unsuback}}, nil
+	case mp.Pingreq:
+		return &packets.PingreqPacket{FixedHeader: packets.FixedHeader{MessageType: packets.Pingreq}}, nil
 	case mp.Pingresp:
 		return &packets.PingrespPacket{FixedHeader: packets.FixedHeader{MessageType: packets.Pingresp}}, nil
 	case mp.Disconnect:
