@@ -261,23 +261,39 @@ func (l *bridgeLink) onConnect() {
 	l.pmu.Unlock()
 }
 
-// run reads the remote side and keeps the link alive until it ends.
+// run reads the remote side and keeps the link alive until it ends. Without
+// round_robin, a link to any address but the first tries the first every 5 s
+// (bridge_check's primary_retry) and, once it answers, drops this link so the
+// next attempt goes back to it.
 func (l *bridgeLink) run() {
 	l.wg.Add(1)
 	go l.remoteReader()
-	ka := time.Duration(l.br.cfg.keepalive) * time.Second
-	if ka == 0 {
-		<-l.closed
-		return
+	var ping, primary <-chan time.Time
+	if ka := time.Duration(l.br.cfg.keepalive) * time.Second; ka > 0 {
+		t := time.NewTicker(ka)
+		defer t.Stop()
+		ping = t.C
 	}
-	t := time.NewTicker(ka)
-	defer t.Stop()
+	if !l.br.cfg.roundRobin && l.br.cur != 0 {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		primary = t.C
+	}
 	for {
 		select {
 		case <-l.closed:
 			return
-		case <-t.C:
+		case <-ping:
 			l.writeRemote(packets.NewControlPacket(packets.Pingreq))
+		case <-primary:
+			d := net.Dialer{Timeout: 5 * time.Second}
+			if nc, err := d.DialContext(l.br.ctx, "tcp", l.br.cfg.addrs[0]); err == nil {
+				_ = nc.Close()
+				l.br.b.log.printf(logNotice, "Bridge %s: the primary address %s is back; reconnecting to it.", l.br.cfg.name, l.br.cfg.addrs[0])
+				l.br.cur = len(l.br.cfg.addrs) - 1 // run's step to the next address wraps to 0
+				l.close()
+				return
+			}
 		}
 	}
 }

@@ -84,7 +84,7 @@ var bridgePairs = []struct{ local, remote string }{
 
 // bridgeBlock is the one `connection` text every pairing uses.
 func bridgeBlock(remote string, lines ...string) []string {
-	return append([]string{"connection br", "address " + remote, "restart_timeout 1 1", "remote_clientid edge", "local_clientid local.edge"}, lines...)
+	return append([]string{"connection br", "addresses " + remote, "restart_timeout 1 1", "remote_clientid edge", "local_clientid local.edge"}, lines...)
 }
 
 func dialT(t *testing.T, addr string, o testutil.ClientOptions) *testutil.Client {
@@ -340,6 +340,24 @@ func TestBridgeTLSAndCredentials(t *testing.T) {
 			if err != nil || msgs[0].Topic != "out/tls" || string(msgs[0].Payload) != "secret" {
 				t.Fatalf("remote subscriber got %v (%v), want out/tls", got(msgs), err)
 			}
+		})
+	}
+}
+
+// TestBridgeBackToPrimary: with two addresses and round_robin false (the
+// default) a bridge that had to use the second address goes back to the
+// first once it answers.
+func TestBridgeBackToPrimary(t *testing.T) {
+	testutil.RequireMosquitto(t)
+	for _, localKind := range []string{kindMosquitto, kindBundled} {
+		t.Run(localKind, func(t *testing.T) {
+			primaryPort := testutil.FreePort(t)
+			second := startSide(t, kindBundled, t.TempDir(), 0)
+			local := startSide(t, localKind, t.TempDir(), 0, bridgeBlock(
+				fmt.Sprintf("127.0.0.1:%d %s", primaryPort, second.addr()), "topic probe/# in 0")...)
+			waitBridgeUp(t, local.addr(), second.addr())
+			primary := startSide(t, kindBundled, t.TempDir(), primaryPort)
+			waitBridgeUp(t, local.addr(), primary.addr())
 		})
 	}
 }
