@@ -160,57 +160,53 @@ func TestBridgeForwarding(t *testing.T) {
 }
 
 func testForwarding(t *testing.T, localKind, remoteKind, proto string) {
-	{
-		{
-			remote := startSide(t, remoteKind, t.TempDir(), 0)
-			local := startSide(t, localKind, t.TempDir(), 0, bridgeBlock(remote.addr(), "bridge_protocol_version "+proto,
-				"topic out/# out 1 loc/ rem/", "topic in/# in 2 loc/ rem/", "topic both/# both 2", "topic probe/# in 0")...)
-			waitBridgeUp(t, local.addr(), remote.addr())
-			ls := dialT(t, local.addr(), testutil.ClientOptions{ClientID: "lsub", CleanSession: true})
-			subscribeT(t, ls, 2, "loc/#", "both/#")
-			rs := dialT(t, remote.addr(), testutil.ClientOptions{ClientID: "rsub", CleanSession: true})
-			subscribeT(t, rs, 2, "rem/#", "both/#")
-			lp := dialT(t, local.addr(), testutil.ClientOptions{ClientID: "lpub", CleanSession: true})
-			rp := dialT(t, remote.addr(), testutil.ClientOptions{ClientID: "rpub", CleanSession: true})
-			for _, p := range []struct {
-				c     *testutil.Client
-				topic string
-				qos   byte
-			}{
-				{lp, "loc/out/a", 2}, {rp, "rem/in/b", 2}, {lp, "both/c", 2}, {rp, "both/d", 1}, {lp, "loc/out/e", 0}, {rp, "rem/in/f", 0},
-			} {
-				if err := p.c.Publish(p.topic, []byte(p.topic), p.qos, false); err != nil {
-					t.Fatalf("publishing %s: %v", p.topic, err)
-				}
-			}
-			wantLocal := []string{"both/c q2 both/c", "both/d q1 both/d", "loc/in/b q2 rem/in/b", "loc/in/f q0 rem/in/f", "loc/out/a q2 loc/out/a", "loc/out/e q0 loc/out/e"}
-			wantRemote := []string{"both/c q2 both/c", "both/d q1 both/d", "rem/in/b q2 rem/in/b", "rem/in/f q0 rem/in/f", "rem/out/a q1 loc/out/a", "rem/out/e q0 loc/out/e"}
-			for _, side := range []struct {
-				name string
-				c    *testutil.Client
-				want []string
-			}{{"local", ls, wantLocal}, {"remote", rs, wantRemote}} {
-				msgs, err := side.c.Collect(len(side.want), 30*time.Second)
-				if err != nil {
-					t.Fatalf("%s subscriber: %v (got %v)", side.name, err, got(msgs))
-				}
-				if g := got(msgs); strings.Join(g, "|") != strings.Join(side.want, "|") {
-					t.Errorf("%s subscriber got\n  %v\nwant\n  %v", side.name, g, side.want)
-				}
-			}
-			// A marker both ways: anything looping would arrive before it.
-			if err := lp.Publish("both/zz", []byte("marker"), 1, false); err != nil {
-				t.Fatal(err)
-			}
-			for _, side := range []struct {
-				name string
-				c    *testutil.Client
-			}{{"local", ls}, {"remote", rs}} {
-				msgs, err := side.c.Collect(1, 30*time.Second)
-				if err != nil || len(msgs) != 1 || msgs[0].Topic != "both/zz" {
-					t.Errorf("%s subscriber: after the messages got %v (%v), want only the marker both/zz", side.name, got(msgs), err)
-				}
-			}
+	remote := startSide(t, remoteKind, t.TempDir(), 0)
+	local := startSide(t, localKind, t.TempDir(), 0, bridgeBlock(remote.addr(), "bridge_protocol_version "+proto,
+		"topic out/# out 1 loc/ rem/", "topic in/# in 2 loc/ rem/", "topic both/# both 2", "topic probe/# in 0")...)
+	waitBridgeUp(t, local.addr(), remote.addr())
+	ls := dialT(t, local.addr(), testutil.ClientOptions{ClientID: "lsub", CleanSession: true})
+	subscribeT(t, ls, 2, "loc/#", "both/#")
+	rs := dialT(t, remote.addr(), testutil.ClientOptions{ClientID: "rsub", CleanSession: true})
+	subscribeT(t, rs, 2, "rem/#", "both/#")
+	lp := dialT(t, local.addr(), testutil.ClientOptions{ClientID: "lpub", CleanSession: true})
+	rp := dialT(t, remote.addr(), testutil.ClientOptions{ClientID: "rpub", CleanSession: true})
+	for _, p := range []struct {
+		c     *testutil.Client
+		topic string
+		qos   byte
+	}{
+		{lp, "loc/out/a", 2}, {rp, "rem/in/b", 2}, {lp, "both/c", 2}, {rp, "both/d", 1}, {lp, "loc/out/e", 0}, {rp, "rem/in/f", 0},
+	} {
+		if err := p.c.Publish(p.topic, []byte(p.topic), p.qos, false); err != nil {
+			t.Fatalf("publishing %s: %v", p.topic, err)
+		}
+	}
+	wantLocal := []string{"both/c q2 both/c", "both/d q1 both/d", "loc/in/b q2 rem/in/b", "loc/in/f q0 rem/in/f", "loc/out/a q2 loc/out/a", "loc/out/e q0 loc/out/e"}
+	wantRemote := []string{"both/c q2 both/c", "both/d q1 both/d", "rem/in/b q2 rem/in/b", "rem/in/f q0 rem/in/f", "rem/out/a q1 loc/out/a", "rem/out/e q0 loc/out/e"}
+	for _, side := range []struct {
+		name string
+		c    *testutil.Client
+		want []string
+	}{{"local", ls, wantLocal}, {"remote", rs, wantRemote}} {
+		msgs, err := side.c.Collect(len(side.want), 30*time.Second)
+		if err != nil {
+			t.Fatalf("%s subscriber: %v (got %v)", side.name, err, got(msgs))
+		}
+		if g := got(msgs); strings.Join(g, "|") != strings.Join(side.want, "|") {
+			t.Errorf("%s subscriber got\n  %v\nwant\n  %v", side.name, g, side.want)
+		}
+	}
+	// A marker both ways: anything looping would arrive before it.
+	if err := lp.Publish("both/zz", []byte("marker"), 1, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, side := range []struct {
+		name string
+		c    *testutil.Client
+	}{{"local", ls}, {"remote", rs}} {
+		msgs, err := side.c.Collect(1, 30*time.Second)
+		if err != nil || len(msgs) != 1 || msgs[0].Topic != "both/zz" {
+			t.Errorf("%s subscriber: after the messages got %v (%v), want only the marker both/zz", side.name, got(msgs), err)
 		}
 	}
 }

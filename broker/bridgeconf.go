@@ -94,12 +94,17 @@ var bridgeActed = map[string]bool{
 // bridgeRefusal says why a bridge key (or one of its values) is not honoured,
 // "" when it is.
 func bridgeRefusal(s conf.Setting) string {
+	if s.Key == "idle_timeout" {
+		// Mosquitto 2.0.11 reads idle_timeout and never uses it: accepted
+		// with the start-up notice of keys without effect.
+		return ""
+	}
 	if !bridgeActed[s.Key] {
 		return s.Key + " is not supported by the bundled broker's bridges yet; run this configuration with --broker mosquitto"
 	}
 	switch v := first(s.Value); {
 	case s.Key == "start_type" && v == "lazy":
-		return "start_type lazy (with idle_timeout and threshold) is not supported by the bundled broker's bridges yet; run this configuration with --broker mosquitto"
+		return "start_type lazy (and its threshold) is not supported by the bundled broker's bridges yet; run this configuration with --broker mosquitto"
 	}
 	return ""
 }

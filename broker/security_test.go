@@ -204,7 +204,7 @@ func TestUnhonourableKeysStopBroker(t *testing.T) {
 	for _, tc := range []struct{ lines, place string }{
 		{"psk_file /tmp/psk", "r.conf:3"}, {"psk_hint hint", "r.conf:3"}, {"plugin /usr/lib/x.so", "r.conf:3"},
 		{"log_dest syslog", "r.conf:3"}, {"memory_limit 10", "r.conf:3"},
-		{bridge + "idle_timeout 5", "r.conf:6"}, {bridge + "start_type lazy", "r.conf:6"},
+		{bridge + "threshold 5", "r.conf:6"}, {bridge + "start_type lazy", "r.conf:6"},
 		{bridge + "bridge_tls_version tlsv1.2", "r.conf:6"}, {bridge + "bridge_psk 0102", "r.conf:6"},
 		{bridge + "local_username u", "r.conf:6"}, {bridge + "bridge_max_packet_size 1000", "r.conf:6"},
 	} {
