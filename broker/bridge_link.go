@@ -47,11 +47,14 @@ type bridgeLink struct {
 	ownLocal  map[uint16]int // PUBACKs of the bridge's own local publishes
 	ownRemote map[uint16]int // PUBACKs of its own remote publishes (mids of the local session, bridge.go)
 	localMid  uint16         // the bridge's own packets to the local broker
+	// dropped2 are QoS 2 messages too large for the remote, whose local flow
+	// the bridge completes itself.
+	dropped2 map[uint16]bool
 }
 
 func newBridgeLink(br *bridge, local net.Conn) *bridgeLink {
 	return &bridgeLink{br: br, local: local, closed: make(chan struct{}), connack: make(chan byte, 1),
-		ownLocal: map[uint16]int{}, ownRemote: map[uint16]int{}}
+		ownLocal: map[uint16]int{}, ownRemote: map[uint16]int{}, dropped2: map[uint16]bool{}}
 }
 
 func (l *bridgeLink) close() {
@@ -352,8 +355,20 @@ func (l *bridgeLink) localReader() {
 			if !l.br.cfg.outgoingRetain {
 				p.Retain = false // retain_available false: send__publish clears it
 			}
+			if l.oversize(p) {
+				l.dropOversize(p)
+				continue
+			}
 			l.forward(p)
-		case *packets.PubrecPacket, *packets.PubrelPacket, *packets.PubcompPacket:
+		case *packets.PubrelPacket:
+			if l.takeDropped(p.MessageID) {
+				ack := packets.NewControlPacket(packets.Pubcomp).(*packets.PubcompPacket)
+				ack.MessageID = p.MessageID
+				l.writeLocal(ack)
+				continue
+			}
+			l.forward(p)
+		case *packets.PubrecPacket, *packets.PubcompPacket:
 			l.forward(p)
 		default:
 			return
@@ -402,6 +417,54 @@ func (l *bridgeLink) remoteReader() {
 			return
 		}
 	}
+}
+
+// oversize is packet__check_oversize for a PUBLISH to the remote: its
+// remaining length and that length's own bytes (not the first byte) against
+// bridge_max_packet_size.
+func (l *bridgeLink) oversize(p *packets.PublishPacket) bool {
+	limit := l.br.cfg.maxPacket
+	if limit == 0 {
+		return false
+	}
+	rl := 2 + len(p.TopicName) + len(p.Payload)
+	if p.Qos > 0 {
+		rl += 2
+	}
+	if l.proto == 5 {
+		rl++ // the empty property block
+	}
+	return uint32(rl+varintLen(rl)) > limit
+}
+
+// dropOversize removes a message too large for the remote from the local
+// session, as db__message_write_inflight_out_single does on
+// MOSQ_ERR_OVERSIZE_PACKET: the bridge completes its local flow itself.
+func (l *bridgeLink) dropOversize(p *packets.PublishPacket) {
+	l.br.b.log.printf(logDebug, "Bridge %s: dropped PUBLISH on %s (%d bytes) over bridge_max_packet_size.", l.br.cfg.name, p.TopicName, len(p.Payload))
+	switch p.Qos {
+	case 1:
+		ack := packets.NewControlPacket(packets.Puback).(*packets.PubackPacket)
+		ack.MessageID = p.MessageID
+		l.writeLocal(ack)
+	case 2:
+		l.omu.Lock()
+		l.dropped2[p.MessageID] = true
+		l.omu.Unlock()
+		ack := packets.NewControlPacket(packets.Pubrec).(*packets.PubrecPacket)
+		ack.MessageID = p.MessageID
+		l.writeLocal(ack)
+	}
+}
+
+func (l *bridgeLink) takeDropped(mid uint16) bool {
+	l.omu.Lock()
+	defer l.omu.Unlock()
+	if !l.dropped2[mid] {
+		return false
+	}
+	delete(l.dropped2, mid)
+	return true
 }
 
 // remapOut is send__publish's mapping of a local topic for the remote: the

@@ -71,6 +71,7 @@ type bridgeConfig struct {
 	proto              byte // 3 (mqttv31), 4 (mqttv311) or 5 (mqttv50)
 	outgoingRetain     bool
 	attemptUnsubscribe bool
+	maxPacket          uint32      // bridge_max_packet_size, 0 = no limit
 	tlsConf            *tls.Config // nil = plain TCP
 	cafile, capath     string
 	certfile, keyfile  string
@@ -88,7 +89,7 @@ var bridgeActed = map[string]bool{
 	"notifications": true, "notifications_local_only": true, "notification_topic": true,
 	"try_private": true, "bridge_protocol_version": true, "bridge_outgoing_retain": true,
 	"bridge_attempt_unsubscribe": true, "bridge_cafile": true, "bridge_capath": true,
-	"bridge_certfile": true, "bridge_keyfile": true, "bridge_insecure": true,
+	"bridge_certfile": true, "bridge_keyfile": true, "bridge_insecure": true, "bridge_max_packet_size": true,
 }
 
 // bridgeRefusal says why a bridge key (or one of its values) is not honoured,
@@ -221,6 +222,9 @@ func parseBridge(b conf.Bridge, host string) (*bridgeConfig, error) {
 			bc.keyfile = v
 		case "bridge_insecure":
 			bc.insecure = on
+		case "bridge_max_packet_size":
+			n, _ := strconv.Atoi(v)
+			bc.maxPacket = uint32(n)
 		}
 	}
 	if !cleanLocalSet {

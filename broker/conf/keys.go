@@ -170,7 +170,7 @@ var specs = map[string]spec{
 	"notifications_local_only":   acted(bl(scopeBridge)),
 	"round_robin":                acted(bl(scopeBridge)),
 	"try_private":                acted(bl(scopeBridge)),
-	"bridge_max_packet_size":     in(scopeBridge, 0, maxInt),
+	"bridge_max_packet_size":     acted(in(scopeBridge, 0, maxInt)),
 	"idle_timeout":               in(scopeBridge, 0, maxInt),
 	"keepalive_interval":         acted(in(scopeBridge, 0, 65535)),
 	"threshold":                  in(scopeBridge, 0, maxInt),
