@@ -144,7 +144,9 @@ type lineJSON struct {
 // and rounded (milliseconds of time, whole bytes and messages), because the
 // page is meant to stay small for a long run.
 func chartData(ch chart) chartJSON {
-	out := chartJSON{ID: ch.ID, Title: ch.Title, XLabel: ch.XLabel, YLabel: ch.YLabel, X: ch.X, Y: ch.Y}
+	// Series is [] rather than null when nothing was sampled: the page
+	// iterates it.
+	out := chartJSON{ID: ch.ID, Title: ch.Title, XLabel: ch.XLabel, YLabel: ch.YLabel, X: ch.X, Y: ch.Y, Series: []seriesJSON{}}
 	n := len(ch.Series)
 	for i, s := range ch.Series {
 		if len(s.XY) == 0 {
@@ -308,7 +310,7 @@ func writeReportHTML(path string, run *bench.Run, plots *runPlots, s *bench.Summ
 	p.Warnings = Warnings(s)
 	p.Findings = findings(run, s, plots.exp, lines)
 	p.Notes = s.Notes
-	for _, ch := range []chart{persistenceChart(plots, s), backlogChart(plots), latencyChart(plots)} {
+	for _, ch := range []chart{persistenceChart(plots, s), backlogChart(plots), latencyChart(plots), memoryChart(plots)} {
 		p.Charts = append(p.Charts, chartData(ch))
 	}
 	p.Data.Charts = p.Charts

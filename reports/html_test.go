@@ -172,8 +172,8 @@ func TestReportHTML(t *testing.T) {
 		t.Errorf("report.html is %d bytes for a 2,000-message run", len(b))
 	}
 	data := pageJSON(t, page)
-	if len(data.Charts) != 3 {
-		t.Fatalf("%d charts inlined, want 3", len(data.Charts))
+	if len(data.Charts) != 4 {
+		t.Fatalf("%d charts inlined, want 4", len(data.Charts))
 	}
 	persist := data.Charts[0]
 	if persist.Y != axisBytes || len(persist.Series) != 2 || len(persist.Marks.Saves) != s.Persist.Saves {
@@ -401,7 +401,7 @@ func TestReportHTMLRecorded(t *testing.T) {
 				t.Errorf("report.html references the network: %q", m)
 			}
 			d := pageJSON(t, string(page))
-			if len(d.Charts) != 3 || len(d.Charts[1].Series) == 0 || len(d.Charts[2].Series) == 0 {
+			if len(d.Charts) != 4 || len(d.Charts[1].Series) == 0 || len(d.Charts[2].Series) == 0 {
 				t.Fatalf("charts %d, backlog or latency empty", len(d.Charts))
 			}
 			persist := d.Charts[0]

@@ -22,6 +22,7 @@ const (
 	PersistencePNG        = "persistence.png"
 	BacklogPNG            = "backlog.png"
 	LatencyPNG            = "latency.png"
+	MemoryPNG             = "memory.png"
 	ComparePersistencePNG = "compare-persistence.png"
 )
 
@@ -221,6 +222,26 @@ func backlogChart(r *runPlots) chart {
 		},
 		Marks: runMarks(r),
 	}
+}
+
+// memoryChart: the resident memory of mqbench and of the broker process over
+// the run, the soak question: does either grow with the run rather than with
+// what it holds? A broker mqbench did not start has no process to sample, and
+// its series is left out rather than drawn as zero.
+func memoryChart(r *runPlots) chart {
+	c := chart{
+		ID:     "memory",
+		Title:  "resident memory: mqbench and the broker",
+		XLabel: timeAxis, YLabel: "resident memory", X: axisSeconds, Y: axisBytes,
+		Marks: runMarks(r),
+	}
+	if xy := r.gaugeSeries(bench.GaugeRSSBytes, 1, false); len(xy) > 0 {
+		c.Series = append(c.Series, series{Label: "broker process", XY: xy, Kind: kindStep, Style: 0})
+	} else {
+		c.Title += " (broker process not sampled)"
+	}
+	c.Series = append(c.Series, series{Label: "mqbench", XY: r.gaugeSeries(bench.GaugeBenchRSSBytes, 1, false), Kind: kindStep, Style: 1})
+	return c
 }
 
 // latencyChart: latency by percentile, with the tail stretched ("nines" axis)

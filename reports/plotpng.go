@@ -91,6 +91,8 @@ func backlogPlot(r *runPlots) (*plot.Plot, error) { return pngPlot(backlogChart(
 
 func latencyPlot(r *runPlots) (*plot.Plot, error) { return pngPlot(latencyChart(r)) }
 
+func memoryPlot(r *runPlots) (*plot.Plot, error) { return pngPlot(memoryChart(r)) }
+
 func comparePlot(runs []compareRun) (*plot.Plot, error) { return pngPlot(compareChart(runs)) }
 
 // pngPlot draws a chart with gonum. The legend is kept in p.Legend but drawn

@@ -38,6 +38,13 @@ func Render(dir string) (*bench.Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	mp, err := memoryPlot(plots)
+	if err != nil {
+		return nil, err
+	}
+	if err := savePNG(mp, filepath.Join(out, MemoryPNG)); err != nil {
+		return nil, err
+	}
 	if err := savePNG(pp, filepath.Join(out, PersistencePNG)); err != nil {
 		return nil, err
 	}
@@ -160,7 +167,8 @@ func reportMarkdown(run *bench.Run, x bench.Experiments, s *bench.Summary) (stri
 	b.WriteString("\n## Plots\n\n")
 	fmt.Fprintf(&b, "![persistence file size](%s)\n\n", PersistencePNG)
 	fmt.Fprintf(&b, "![backlog](%s)\n\n", BacklogPNG)
-	fmt.Fprintf(&b, "![latency](%s)\n", LatencyPNG)
+	fmt.Fprintf(&b, "![latency](%s)\n\n", LatencyPNG)
+	fmt.Fprintf(&b, "![memory](%s)\n", MemoryPNG)
 	return b.String(), nil
 }
 

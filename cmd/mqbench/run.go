@@ -290,7 +290,7 @@ func completeBroker(*cobra.Command, []string, string) ([]string, cobra.ShellComp
 
 // runFiles are what a run writes into its directory: none may exist yet.
 var runFiles = []string{bench.EventsFile, "broker", bench.SummaryFile, reports.ReportFile, reports.ReportHTML,
-	reports.PersistencePNG, reports.BacklogPNG, reports.LatencyPNG}
+	reports.PersistencePNG, reports.BacklogPNG, reports.LatencyPNG, reports.MemoryPNG}
 
 // checkRunDirs refuses, before any broker starts, run directories that would
 // mix two runs: the same directory twice in one invocation (the second run
