@@ -249,6 +249,7 @@ func (br *bridge) attempt() bool {
 		br.b.log.printf(logError, "Error creating bridge %s: local connection: %v.", bc.name, err)
 		return false
 	}
+	l.dropStaleSubs()
 	l.localSubscribe()
 	if bc.notifications && !br.notified {
 		l.localPublish(bc.notificationTopic(), '0')

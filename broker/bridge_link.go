@@ -180,6 +180,38 @@ func (l *bridgeLink) localSubscribe() {
 	}
 }
 
+// dropStaleSubs unsubscribes the local client from filters its session
+// holds that are no longer out topics (say, after the file changed):
+// bridge__connect's sub__clean_session before it subscribes again.
+func (l *bridgeLink) dropStaleSubs() {
+	want := map[string]bool{}
+	for _, t := range l.br.cfg.topics {
+		if t.out() {
+			want[t.localTopic] = true
+		}
+	}
+	var stale []string
+	id := l.br.cfg.localID
+	l.br.b.onLoop(func(st *state) {
+		if s := st.sessions[id]; s != nil {
+			for _, f := range s.subOrder {
+				if !want[f] {
+					stale = append(stale, f)
+				}
+			}
+		}
+	})
+	if len(stale) == 0 {
+		return
+	}
+	p := packets.NewControlPacket(packets.Unsubscribe).(*packets.UnsubscribePacket)
+	l.omu.Lock()
+	p.MessageID = next(&l.localMid)
+	l.omu.Unlock()
+	p.Topics = stale
+	l.writeLocal(p)
+}
+
 // localPublish is db__messages_easy_queue of a notification: retained, QoS 1,
 // published as the bridge's local client.
 func (l *bridgeLink) localPublish(topic string, payload byte) {

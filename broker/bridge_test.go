@@ -395,3 +395,34 @@ func TestBridgeMaxPacketSize(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeStaleSubscriptionDropped: an out topic removed from the file is
+// no longer subscribed by the bridge's saved session after a restart.
+func TestBridgeStaleSubscriptionDropped(t *testing.T) {
+	testutil.RequireMosquitto(t)
+	for _, kind := range []string{kindMosquitto, kindBundled} {
+		t.Run(kind, func(t *testing.T) {
+			remote := startSide(t, kindBundled, t.TempDir(), 0)
+			local := startSide(t, kind, t.TempDir(), 0, bridgeBlock(remote.addr(), "topic a/# out 1", "topic b/# out 2", "topic probe/# in 0")...)
+			waitBridgeUp(t, local.addr(), remote.addr())
+			local.stop(t)
+			local.extra = bridgeBlock(remote.addr(), "topic a/# out 1", "topic probe/# in 0")
+			local.start(t)
+			waitBridgeUp(t, local.addr(), remote.addr()) // the attempt has resubscribed
+			local.stop(t)
+			db, err := persist.ReadFile(local.dbPath())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var subs []string
+			for _, s := range db.Subs {
+				if s.ClientID == "local.edge" {
+					subs = append(subs, s.Topic)
+				}
+			}
+			if strings.Join(subs, ",") != "a/#" {
+				t.Errorf("bridge session subscriptions %v, want only a/#", subs)
+			}
+		})
+	}
+}
