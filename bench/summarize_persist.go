@@ -134,7 +134,13 @@ func tradeoff(p *Persist, in persistInput) {
 	// acknowledgement and -1 when the last subscriber expecting it consumed it.
 	// A step is its time shifted left by one, the low bit 1 for +1: sorted
 	// as integers, consumptions come first at the same instant.
-	var steps []int64
+	var n int64
+	for pub, tbl := range in.msgs {
+		if in.wanted[pub] > 0 {
+			n += tbl.acked
+		}
+	}
+	steps := make([]int64, 0, 2*n) // sized once: it is the largest allocation of the analysis
 	var firstAck int64 = -1
 	var exposure int64
 	for pub, tbl := range in.msgs {

@@ -102,6 +102,13 @@ type ExperimentPass struct {
 	actions []Event              // successful actions, in time order
 	away    map[string]string    // subscriber id with a finite session expiry -> its filter
 	awayExp map[string]int64
+	// perMessage is false when no finding can use per-message times (no
+	// expiring session and no broker stop or kill in the scenario): then
+	// only an expiring group's acknowledgements are told apart (one bit
+	// each, in ackSeen) and nothing else is kept per message, so a plain run
+	// of millions of messages costs this pass almost nothing.
+	perMessage bool
+	ackSeen    map[string]*SeqSet
 }
 
 // expEntry is a subscriber or share and the first receipt of each message.
@@ -120,8 +127,14 @@ func NewExperimentPass(sc *scenarios.Scenario) *ExperimentPass {
 		ack: map[string]*seqTimes{}, entryOf: map[string]int{},
 		away: map[string]string{}, awayExp: map[string]int64{},
 	}
+	p.ackSeen = map[string]*SeqSet{}
 	if sc == nil {
 		return p
+	}
+	for _, a := range sc.Actions {
+		if a.Do == "stop" || a.Do == "kill" {
+			p.perMessage = true
+		}
 	}
 	for _, g := range sc.Publishers {
 		secs := int64(g.MessageExpirySeconds())
@@ -159,6 +172,7 @@ func NewExperimentPass(sc *scenarios.Scenario) *ExperimentPass {
 			if secs := g.SessionExpirySeconds(); g.V5() && secs > 0 && secs < 1<<32-1 {
 				p.away[id] = g.Filter
 				p.awayExp[id] = int64(secs) * int64(time.Second)
+				p.perMessage = true
 			}
 		}
 	}
@@ -169,15 +183,30 @@ func NewExperimentPass(sc *scenarios.Scenario) *ExperimentPass {
 func (p *ExperimentPass) Add(e *Event) {
 	switch e.Type {
 	case EvAck:
-		a := p.ack[e.Client]
-		if a == nil {
-			a = &seqTimes{}
-			p.ack[e.Client] = a
+		i, expiring := p.groupOf[e.Client]
+		switch {
+		case p.perMessage:
+			a := p.ack[e.Client]
+			if a == nil {
+				a = &seqTimes{}
+				p.ack[e.Client] = a
+			}
+			if a.put(e.Seq, e.T) {
+				return // QoS 1 resends may ack twice: the first counts
+			}
+		case expiring:
+			seen := p.ackSeen[e.Client]
+			if seen == nil {
+				seen = &SeqSet{}
+				p.ackSeen[e.Client] = seen
+			}
+			if seen.Add(e.Seq) {
+				return
+			}
+		default:
+			return
 		}
-		if a.put(e.Seq, e.T) {
-			return // QoS 1 resends may ack twice: the first counts
-		}
-		if i, ok := p.groupOf[e.Client]; ok {
+		if expiring {
 			x := &p.exp[i]
 			x.Acked++
 			if x.FirstAckT < 0 || e.T < x.FirstAckT {
@@ -187,7 +216,7 @@ func (p *ExperimentPass) Add(e *Event) {
 		}
 	case EvRecv:
 		i, ok := p.entryOf[e.Client]
-		if !ok {
+		if !ok || !p.perMessage {
 			return
 		}
 		f := p.entries[i].first[e.Pub]
