@@ -94,7 +94,9 @@ func (st *state) newMsg(s *session, p *packets.PublishPacket, p5 *v5Publish) *st
 // collect records one matching subscription; sub is its QoS with the MQTT 5
 // options No Local and Retain As Published in the bits the SUB chunk keeps
 // them in (subNoLocal, subRetainAsPublished). A No Local subscription does
-// not match its own client's messages, as in subs__process.
+// not match its own client's messages, as in subs__process. A session found
+// again is merged (highest QoS) and marked multi: route decides whether it
+// gets one copy or one per subscription.
 func (st *state) collect(s *session, sub byte) {
 	if sub&subNoLocal != 0 && s.id == st.routeSource {
 		return
@@ -104,6 +106,7 @@ func (st *state) collect(s *session, sub byte) {
 		mt := &st.matches[s.markIdx]
 		mt.qos = max(mt.qos, qos)
 		mt.rap = mt.rap || rap
+		mt.multi = true
 		return
 	}
 	s.mark = st.matchGen
@@ -111,8 +114,13 @@ func (st *state) collect(s *session, sub byte) {
 	st.matches = append(st.matches, match{s: s, qos: qos, rap: rap})
 }
 
-// route delivers m to every matching session once, at the highest QoS any of its
-// matching subscriptions granted, and updates the retained message.
+// route delivers m to every matching session and updates the retained
+// message. A session whose client spoke MQTT 5 gets one copy per matching
+// subscription, each with that subscription's QoS, Retain As Published and
+// identifier, as Mosquitto 2.0.11's db__message_insert skips its duplicate
+// check for MQTT 5; any other session (3.1/3.1.1, or restored and not yet
+// reconnected, whose protocol Mosquitto does not know) gets it once, at the
+// highest QoS any of its matching subscriptions granted.
 func (st *state) route(m *storedMsg) int {
 	st.matchGen++
 	st.matches = st.matches[:0]
@@ -128,9 +136,28 @@ func (st *state) route(m *storedMsg) int {
 		if !mt.s.allowed(m.topic, auth.Read) {
 			continue
 		}
+		if mt.s.proto == 5 && (mt.multi || len(mt.s.subIDs) > 0) {
+			for _, f := range mt.s.matchingFilters(m.topic, st.routeSource) {
+				sub := mt.s.subs[f]
+				var ids []uint32
+				if id := mt.s.subIDs[f]; id != 0 {
+					ids = []uint32{id}
+				}
+				st.deliver(mt.s, m, st.outQoS(sub&3, m.qos), sub&subRetainAsPublished != 0 && m.retain, ids)
+			}
+			continue
+		}
 		// A live delivery goes out with retain cleared unless a matching
-		// subscription asked for Retain As Published.
-		st.deliver(mt.s, m, st.outQoS(mt.qos, m.qos), mt.rap && m.retain, mt.s.matchingIDs(m.topic))
+		// subscription asked for Retain As Published. Its identifier (kept,
+		// and saved, though a 3.x client is never sent it) is the first
+		// match's, the one Mosquitto's duplicate check lets through.
+		var ids []uint32
+		if len(mt.s.subIDs) > 0 {
+			if fs := mt.s.matchingFilters(m.topic, st.routeSource); len(fs) > 0 && mt.s.subIDs[fs[0]] != 0 {
+				ids = []uint32{mt.s.subIDs[fs[0]]}
+			}
+		}
+		st.deliver(mt.s, m, st.outQoS(mt.qos, m.qos), mt.rap && m.retain, ids)
 	}
 	if m.retain {
 		st.setRetained(m)

@@ -82,6 +82,9 @@ type match struct {
 	s   *session
 	qos byte
 	rap bool // a matching subscription has Retain As Published
+	// multi: more than one of the session's subscriptions matched (an MQTT
+	// 5 session then gets a copy per subscription).
+	multi bool
 }
 
 type saveResult struct {

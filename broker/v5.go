@@ -2,6 +2,8 @@ package broker
 
 import (
 	mqtopic "github.com/mqbench/mqbench/mqtt/topic"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -234,17 +236,48 @@ const (
 	subRetainAsPublished = 0x08
 )
 
-// matchingIDs are the Subscription Identifiers of s's subscriptions that
-// match topic, in the order they were made.
-func (s *session) matchingIDs(topic string) []uint32 {
-	if len(s.subIDs) == 0 {
-		return nil
-	}
-	var ids []uint32
+// matchingFilters are s's plain (not shared) subscriptions that match topic
+// and are not No Local for a message from source, in the order Mosquitto
+// 2.0.11's sub__search reaches them (which orders the copies an MQTT 5
+// client gets, and their packet ids).
+func (s *session) matchingFilters(topic, source string) []string {
+	var fs []string
 	for _, f := range s.subOrder {
-		if id := s.subIDs[f]; id != 0 && mqtopic.Match(f, topic) {
-			ids = append(ids, id)
+		if _, _, shared := splitShare(f); shared || !mqtopic.Match(f, topic) {
+			continue
+		}
+		if s.subs[f]&subNoLocal != 0 && s.id == source {
+			continue
+		}
+		fs = append(fs, f)
+	}
+	slices.SortStableFunc(fs, searchOrder)
+	return fs
+}
+
+// searchOrder compares two filters matching the same topic in the order
+// sub__search visits them: level by level a literal level before '+',
+// '+' before '#', and where the topic ends, a trailing "/#" before the
+// filter that ends there.
+func searchOrder(a, b string) int {
+	la, lb := strings.Split(a, "/"), strings.Split(b, "/")
+	for i := 0; ; i++ {
+		if ra, rb := levelRank(la, i), levelRank(lb, i); ra != rb || ra == 3 {
+			return ra - rb
 		}
 	}
-	return ids
+}
+
+// levelRank is filter level i's place in sub__search's order; 3 is past
+// the filter's end.
+func levelRank(levels []string, i int) int {
+	switch {
+	case i >= len(levels):
+		return 3
+	case levels[i] == "#":
+		return 2
+	case levels[i] == "+":
+		return 1
+	}
+	return 0
 }

@@ -93,16 +93,7 @@ func TestMQTTJS(t *testing.T) {
 // output as it is: reported to the broker's owner, logged here instead of
 // failing, and failing again as soon as the output changes (fixed: remove
 // the entry; changed: look again).
-var knownDifferences = map[int]map[string]string{
-	5: {
-		// Mosquitto 2.0.11 sends an MQTT 5 client one copy per matching
-		// subscription, each with its own QoS and identifier (db__message_insert
-		// skips its duplicate check for MQTT 5); the bundled broker sends one
-		// copy at the highest QoS carrying both identifiers.
-		"overlapping subscriptions": `{"received":[{"dup":false,"payload":"marker","properties":{"subscriptionIdentifier":21},"qos":1,"retain":false,"topic":"js/over/marker"},` +
-			`{"dup":false,"payload":"overlap","properties":{"subscriptionIdentifier":[21,22]},"qos":1,"retain":false,"topic":"js/over/x"}],"step":"overlapping subscriptions"}`,
-	},
-}
+var knownDifferences = map[int]map[string]string{}
 
 // compareSteps reports every step whose output differs between the brokers.
 func compareSteps(t *testing.T, v int, mosq, bundled jsOutput) {
@@ -253,7 +244,7 @@ func checkExpected(t *testing.T, who string, out jsOutput, v int) {
 	if v5 {
 		wantOver = `["js/over/marker|marker|1|false","js/over/x|overlap|0|false","js/over/x|overlap|1|false"]` // a copy per subscription
 	}
-	if who == "mosquitto" && asJSON(over) != wantOver { // the bundled broker's is a known difference
+	if asJSON(over) != wantOver {
 		t.Errorf("%s: overlapping subscriptions delivered %s, want %s", who, asJSON(over), wantOver)
 	}
 	if v5 {
