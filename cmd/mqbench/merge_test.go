@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/mqbench/mqbench/bench"
-	"github.com/mqbench/mqbench/internal/testutil"
 )
 
 const mergeScenario = `name: merge-check
@@ -41,12 +39,7 @@ drain_timeout: 10s
 // histograms' precision.
 func TestMergedShardsMatchOneRun(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "broker.conf")
-	if err := os.WriteFile(conf, []byte("listener 0 127.0.0.1\nallow_anonymous true\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b := testutil.StartBundled(t, mqbenchBin, conf)
-	addr := "tcp://" + b.Addr
+	addr := startPlainBundled(t, dir)
 	sc := filepath.Join(dir, "m.yaml")
 	if err := os.WriteFile(sc, []byte(mergeScenario), 0o644); err != nil {
 		t.Fatal(err)
@@ -55,30 +48,11 @@ func TestMergedShardsMatchOneRun(t *testing.T) {
 	if res := runCLI(t, cliOpts{}, "run", sc, "--broker", addr, "--no-progress", "--out", whole); res.code != 0 {
 		t.Fatalf("whole run:\n%s", res)
 	}
-
 	const n = 4
-	startAt := time.Now().Add(5 * time.Second).Truncate(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	errs := make(chan error, n)
+	runShards(t, sc, addr, n, time.Now().Add(5*time.Second).Truncate(time.Second), dir)
 	var shardDirs []string
 	for i := 1; i <= n; i++ {
-		out := filepath.Join(dir, fmt.Sprintf("shard-%d", i))
-		shardDirs = append(shardDirs, out)
-		cmd, stdout, stderr := newCmd(ctx, t, cliOpts{}, "run", sc, "--broker", addr, "--shard", fmt.Sprintf("%d/%d", i, n),
-			"--start-at", startAt.UTC().Format(time.RFC3339), "--no-progress", "--out", out)
-		go func() {
-			if err := cmd.Run(); err != nil {
-				errs <- fmt.Errorf("shard %d: %v\n%s\n%s", i, err, stdout, stderr)
-				return
-			}
-			errs <- nil
-		}()
-	}
-	for range n {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
+		shardDirs = append(shardDirs, shardDir(dir, i))
 	}
 	merged := filepath.Join(dir, "merged")
 	// Shards in any order.

@@ -40,43 +40,20 @@ drain_timeout: 10s
 // what the whole run published, wherever its publisher ran.
 func TestShardedRunsSplitTheScenario(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "broker.conf")
-	if err := os.WriteFile(conf, []byte("listener 0 127.0.0.1\nallow_anonymous true\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b := testutil.StartBundled(t, mqbenchBin, conf)
+	addr := startPlainBundled(t, dir)
 	scPath := filepath.Join(dir, "shard.yaml")
 	if err := os.WriteFile(scPath, []byte(shardScenario), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startAt := time.Now().Add(4 * time.Second).Truncate(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	const n = 2
-	errs := make(chan error, n)
-	for i := 1; i <= n; i++ {
-		cmd, stdout, stderr := newCmd(ctx, t, cliOpts{}, "run", scPath, "--broker", "tcp://"+b.Addr,
-			"--shard", fmt.Sprintf("%d/%d", i, n), "--start-at", startAt.UTC().Format(time.RFC3339),
-			"--no-progress", "--out", filepath.Join(dir, fmt.Sprintf("shard-%d", i)))
-		go func() {
-			if err := cmd.Run(); err != nil {
-				errs <- fmt.Errorf("shard %d: %v\n%s\n%s", i, err, stdout, stderr)
-				return
-			}
-			errs <- nil
-		}()
-	}
-	for range n {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	startAt := time.Now().Add(4 * time.Second).Truncate(time.Second)
+	runShards(t, scPath, addr, n, startAt, dir)
 	pubsRan := map[string]int{}
 	subsRan := map[string]int{}
 	published := map[string]int{}
 	received := map[string]map[string]bool{} // subscriber -> pub/seq
 	for i := 1; i <= n; i++ {
-		run := readRun(t, filepath.Join(dir, fmt.Sprintf("shard-%d", i)))
+		run := readRun(t, shardDir(dir, i))
 		var sc scenarios.Scenario
 		if err := json.Unmarshal(run.Header.Scenario, &sc); err != nil {
 			t.Fatal(err)
@@ -159,11 +136,11 @@ func TestClusterTargetSpreadsClients(t *testing.T) {
 	dir := t.TempDir()
 	var addrs []string
 	for i := range 2 {
-		conf := filepath.Join(dir, fmt.Sprintf("b%d.conf", i))
-		if err := os.WriteFile(conf, []byte("listener 0 127.0.0.1\nallow_anonymous true\n"), 0o644); err != nil {
+		d := filepath.Join(dir, fmt.Sprintf("b%d", i))
+		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		addrs = append(addrs, "tcp://"+testutil.StartBundled(t, mqbenchBin, conf).Addr)
+		addrs = append(addrs, startPlainBundled(t, d))
 	}
 	sc := filepath.Join(dir, "c.yaml")
 	if err := os.WriteFile(sc, []byte(`name: cluster
@@ -211,5 +188,46 @@ drain_timeout: 5s
 	}
 	if !strings.Contains(string(report), "Clients spread over 2 brokers") || !strings.Contains(string(report), addrs[1]) {
 		t.Errorf("report.md does not show the split:\n%s", report)
+	}
+}
+
+// startPlainBundled runs a bundled broker on 127.0.0.1, port 0, anonymous,
+// for runs against an external address; its conf goes into dir.
+func startPlainBundled(t *testing.T, dir string) string {
+	t.Helper()
+	conf := filepath.Join(dir, "broker.conf")
+	if err := os.WriteFile(conf, []byte("listener 0 127.0.0.1\nallow_anonymous true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return "tcp://" + testutil.StartBundled(t, mqbenchBin, conf).Addr
+}
+
+// shardDir is where runShards records shard i.
+func shardDir(dir string, i int) string { return filepath.Join(dir, fmt.Sprintf("shard-%d", i)) }
+
+// runShards runs shards 1..n of scenario against addr as n processes at
+// once, released together at startAt, into shardDir(dir, i); any failing
+// shard fails the test.
+func runShards(t *testing.T, scenario, addr string, n int, startAt time.Time, dir string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	errs := make(chan error, n)
+	for i := 1; i <= n; i++ {
+		cmd, stdout, stderr := newCmd(ctx, t, cliOpts{}, "run", scenario, "--broker", addr,
+			"--shard", fmt.Sprintf("%d/%d", i, n), "--start-at", startAt.UTC().Format(time.RFC3339),
+			"--no-progress", "--out", shardDir(dir, i))
+		go func() {
+			if err := cmd.Run(); err != nil {
+				errs <- fmt.Errorf("shard %d: %v\n%s\n%s", i, err, stdout, stderr)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
