@@ -179,16 +179,47 @@ func (c *conn) deliver(ev event) bool {
 
 // readLoop is kept to the few calls around the wait, with the rest in the
 // functions it calls (see reading).
-func (c *conn) readLoop() {
-	defer c.b.connWG.Done()
-	r := &reading{}
+func (c *conn) readLoop() { c.readOn(&reading{}, false) }
+
+// readOn reads c's packets until the connection ends or, once it has read
+// some, goes quiet for handoffAfter: then a new goroutine takes over the
+// waiting and this one ends. An idle connection's reader is so a goroutine
+// that has done nothing but wait, on the smallest stack, where one that had
+// handled packets would keep the larger stack they grew it to (Go shrinks a
+// stack only when a quarter of it is enough, which the blocking read's
+// frames exceed); the stack is most of what an idle connection costs (issue
+// #10). A busy connection never goes quiet that long and never hands over.
+// started is false for the connection's first reader.
+func (c *conn) readOn(r *reading, started bool) {
+	handed := false
+	defer func() {
+		if !handed {
+			c.b.connWG.Done()
+		}
+	}()
 	defer c.recoverRead(r)
-	if !c.startReading(r) {
+	if !started && !c.startReading(r) {
 		return
 	}
-	defer r.in.release()
+	defer func() {
+		if !handed {
+			r.in.release()
+		}
+	}()
+	fresh := true
 	for {
-		br, err := r.in.next()
+		br, err, quiet := r.in.busy()
+		if quiet && fresh {
+			br, err = r.in.wait()
+			fresh = false
+		} else if quiet {
+			var still bool
+			if br, err, still = r.in.waitQuiet(handoffAfter); still {
+				handed = true
+				go c.readOn(r, true)
+				return
+			}
+		}
 		if err != nil {
 			c.readEnded(r, err)
 			return

@@ -28,6 +28,11 @@ const idleReadSize = 32
 // idleHold is how long a connection whose buffer ran dry keeps it.
 const idleHold = 20 * time.Millisecond
 
+// handoffAfter is how long a connection that gave its buffer back waits
+// before a fresh goroutine takes over its waiting (see conn.readOn): long
+// enough that a connection merely between bursts keeps its goroutine.
+const handoffAfter = 250 * time.Millisecond
+
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
 
 // idleReader hands out a buffered reader while data moves.
@@ -61,34 +66,75 @@ func (r *idleReader) setDeadline(t time.Time) {
 	_ = r.nc.SetReadDeadline(t)
 }
 
-// next returns the reader to read the next packet from: the pooled one while
-// it holds bytes or more arrive within idleHold, else (after giving it back)
-// a new one once the blocking read of the idle buffer has returned some. Its
-// error is the read's (EOF, the deadline, a reset).
-func (r *idleReader) next() (*bufio.Reader, error) {
-	if r.br != nil && r.br.Buffered() > 0 {
-		return r.br, nil
+// busy returns the reader to read the next packet from while data moves:
+// the pooled one while it holds bytes or more arrive within idleHold. Its
+// error is the read's (EOF, the deadline, a reset). quiet means there is no
+// pooled reader (it went back, or there was none): the connection waits in
+// wait for its next bytes.
+func (r *idleReader) busy() (br *bufio.Reader, err error, quiet bool) {
+	if r.br == nil {
+		return nil, nil, true
 	}
-	if r.br != nil {
-		hold := time.Now().Add(idleHold)
-		held := r.deadline.IsZero() || hold.Before(r.deadline)
-		if held {
-			_ = r.nc.SetReadDeadline(hold)
-		}
-		_, err := r.br.Peek(1)
-		if held {
-			_ = r.nc.SetReadDeadline(r.deadline)
-		}
-		var ne net.Error
-		switch {
-		case err == nil:
-			return r.br, nil
-		case !held || !errors.As(err, &ne) || !ne.Timeout():
-			return nil, err
-		}
-		// Quiet for idleHold: the buffer goes back (Reset clears the error).
+	if br, err, done := r.hold(); done {
+		return br, err, false
 	}
 	r.release()
+	return nil, nil, true
+}
+
+// hold is busy with a pooled reader: it or the read's error when bytes are
+// buffered or arrive within idleHold (or the read fails otherwise); done is
+// false when the connection went quiet and the reader should go back.
+func (r *idleReader) hold() (br *bufio.Reader, err error, done bool) {
+	if r.br.Buffered() > 0 {
+		return r.br, nil, true
+	}
+	hold := time.Now().Add(idleHold)
+	held := r.deadline.IsZero() || hold.Before(r.deadline)
+	if held {
+		_ = r.nc.SetReadDeadline(hold)
+	}
+	_, err = r.br.Peek(1)
+	if held {
+		_ = r.nc.SetReadDeadline(r.deadline)
+	}
+	var ne net.Error
+	switch {
+	case err == nil:
+		return r.br, nil, true
+	case !held || !errors.As(err, &ne) || !ne.Timeout():
+		return nil, err, true
+	}
+	return nil, nil, false // quiet for idleHold (Reset clears the error)
+}
+
+// waitQuiet is wait for at most d (or until the connection's own deadline,
+// when that is sooner): quiet when nothing arrived in d.
+func (r *idleReader) waitQuiet(d time.Duration) (br *bufio.Reader, err error, quiet bool) {
+	until := time.Now().Add(d)
+	if !r.deadline.IsZero() && !until.Before(r.deadline) {
+		br, err = r.wait()
+		return br, err, false
+	}
+	_ = r.nc.SetReadDeadline(until)
+	n, err := r.src.Read(r.small[:])
+	_ = r.nc.SetReadDeadline(r.deadline)
+	var ne net.Error
+	switch {
+	case n > 0:
+		return r.take(n), nil, false
+	case err == nil:
+		br, err = r.wait()
+		return br, err, false
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil, nil, true
+	}
+	return nil, err, false
+}
+
+// wait blocks in the idle buffer's read until bytes arrive, then puts a
+// pooled reader in front of them.
+func (r *idleReader) wait() (*bufio.Reader, error) {
 	for {
 		n, err := r.src.Read(r.small[:])
 		if n > 0 {
