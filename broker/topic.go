@@ -2,6 +2,7 @@ package broker
 
 import (
 	"github.com/mqbench/mqbench/mqtt/topic"
+	"slices"
 	"strings"
 )
 
@@ -29,9 +30,20 @@ func tooDeep(t string) bool { return strings.Count(t, "/") > topicHierarchyLimit
 
 // subNode is one level of the subscription tree. The tree makes routing cost
 // depend on the topic's depth, not on the number of subscriptions.
+// A node's subscribers are a slice in subscription order, as Mosquitto's
+// leaf list is (a re-subscription keeps its place): the order its
+// subs__process delivers in, and for the usual node of one or a few
+// subscribers far smaller than a map, which an idle subscribed connection
+// pays for (issue #10).
 type subNode struct {
 	children map[string]*subNode
-	subs     map[*session]byte
+	subs     []subLeaf
+}
+
+// subLeaf is one session's subscription at a node: QoS and options.
+type subLeaf struct {
+	s   *session
+	sub byte
 }
 
 func (n *subNode) add(filter string, s *session, qos byte) {
@@ -46,10 +58,13 @@ func (n *subNode) add(filter string, s *session, qos byte) {
 		}
 		n = c
 	}
-	if n.subs == nil {
-		n.subs = make(map[*session]byte)
+	for i := range n.subs {
+		if n.subs[i].s == s {
+			n.subs[i].sub = qos
+			return
+		}
 	}
-	n.subs[s] = qos
+	n.subs = append(n.subs, subLeaf{s, qos})
 }
 
 func (n *subNode) remove(filter string, s *session) {
@@ -60,7 +75,15 @@ func (n *subNode) remove(filter string, s *session) {
 // n is now empty.
 func (n *subNode) removeLevels(levels []string, s *session) bool {
 	if len(levels) == 0 {
-		delete(n.subs, s)
+		for i := range n.subs {
+			if n.subs[i].s == s {
+				n.subs = slices.Delete(n.subs, i, i+1)
+				break
+			}
+		}
+		if len(n.subs) == 0 {
+			n.subs = nil
+		}
 	} else if c := n.children[levels[0]]; c != nil {
 		if c.removeLevels(levels[1:], s) {
 			delete(n.children, levels[0])
@@ -75,13 +98,13 @@ func (n *subNode) removeLevels(levels []string, s *session) bool {
 func (n *subNode) match(levels []string, i int, fn func(*session, byte)) int {
 	found := 0
 	if i == len(levels) {
-		for s, q := range n.subs {
-			fn(s, q)
+		for _, l := range n.subs {
+			fn(l.s, l.sub)
 		}
 		found += len(n.subs)
 		if h := n.children["#"]; h != nil {
-			for s, q := range h.subs {
-				fn(s, q)
+			for _, l := range h.subs {
+				fn(l.s, l.sub)
 			}
 			found += len(h.subs)
 		}
@@ -97,8 +120,8 @@ func (n *subNode) match(levels []string, i int, fn func(*session, byte)) int {
 		found += c.match(levels, i+1, fn)
 	}
 	if h := n.children["#"]; h != nil {
-		for s, q := range h.subs {
-			fn(s, q)
+		for _, l := range h.subs {
+			fn(l.s, l.sub)
 		}
 		found += len(h.subs)
 	}
