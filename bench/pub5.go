@@ -85,7 +85,7 @@ func (p *publisher) connectPaho5() error {
 	}
 	if err != nil {
 		nc.Close()
-		return fmt.Errorf("connecting publisher %s: %w", p.id, err)
+		return fmt.Errorf("connecting publisher %s: %w", p.id, refusedV5(ca, err))
 	}
 	p.p5.mu.Lock()
 	p.p5.cli = cli

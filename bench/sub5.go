@@ -120,7 +120,7 @@ func (s *subscriber) connectV5() error {
 	}
 	if err != nil {
 		nc.Close()
-		return fmt.Errorf("connecting subscriber %s: %w", s.id, err)
+		return fmt.Errorf("connecting subscriber %s: %w", s.id, refusedV5(ca, err))
 	}
 	filter := s.cfg.SubscribeFilter()
 	sa, err := cli.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: s.cfg.QoS, NoLocal: s.cfg.NoLocal}}})
@@ -274,4 +274,15 @@ func describe(ct, rt string, up [][2]string) string {
 	}
 	b.WriteString("}")
 	return b.String()
+}
+
+// refusedV5 words a refused MQTT 5 CONNECT the way the lean clients do
+// ("broker refused: not authorized (CONNACK 0x87)"): paho.golang's own error
+// carries only the server's optional reason string, often empty, so which
+// client of a run fails first would otherwise decide whether the code shows.
+func refusedV5(ca *paho.Connack, err error) error {
+	if ca != nil && ca.ReasonCode >= 0x80 {
+		return fmt.Errorf("broker refused: %s (CONNACK 0x%02X)", ReasonName(rcConnack, ca.ReasonCode), ca.ReasonCode)
+	}
+	return err
 }
