@@ -199,3 +199,16 @@ func (e *engine) localAddrOrNil(id string) net.Addr {
 	}
 	return nil
 }
+
+// transportFor is how client id reaches the broker: its node of a cluster
+// target and, when the run needs several, its source address. Every client
+// that dials through leanTransport (lean subscriber, MQTT 5 paho clients)
+// takes it from here.
+func (e *engine) transportFor(id string) (leanTransport, error) {
+	tr, err := leanAddr(e.addrFor(id))
+	if err != nil {
+		return tr, err
+	}
+	tr.local = e.localAddr(id)
+	return tr, nil
+}

@@ -48,11 +48,10 @@ func (p *publisher) connectPaho5() error {
 	if p.p5 == nil {
 		p.p5 = &pub5{}
 	}
-	tr, err := leanAddr(e.addrFor(p.id))
+	tr, err := e.transportFor(p.id)
 	if err != nil {
 		return fmt.Errorf("connecting publisher %s: %w", p.id, err)
 	}
-	tr.local = e.localAddr(p.id)
 	nc, err := tr.open(p.set.tls, connectTimeout)
 	if err != nil {
 		return fmt.Errorf("connecting publisher %s: dialing %s: %w", p.id, tr.hostport, err)

@@ -140,14 +140,16 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 		TimeScale:          scale,
 		Clock:              readClock(),
 	}
-	if p := newClusterPlan(sc, o.Target.Addr()); p != nil {
-		h.Brokers = p.shares
+	cluster := newClusterPlan(sc, o.Target.Addr())
+	if cluster != nil {
+		h.Brokers = cluster.shares
 	}
 	rec, err := NewRecorder(path, h)
 	if err != nil {
 		return nil, err
 	}
 	e := newEngine(o, sc, rec)
+	e.cluster = cluster
 	e.conns = conns
 	status, runErr := e.run(ctx)
 	e.reasonsMu.Lock()
@@ -212,7 +214,6 @@ type engine struct {
 func newEngine(o Options, sc *scenarios.Scenario, rec *Recorder) *engine {
 	e := &engine{
 		o: o, sc: sc, target: o.Target, addr: o.Target.Addr(), rec: rec,
-		cluster:     newClusterPlan(sc, o.Target.Addr()),
 		stop:        make(chan struct{}),
 		stopPublish: make(chan struct{}),
 		drainCh:     make(chan struct{}),

@@ -61,11 +61,10 @@ func (m *msg5) Ack() { _ = m.cli.Ack(m.p) }
 // reason codes.
 func (s *subscriber) connectV5() error {
 	e := s.e
-	tr, err := leanAddr(e.addrFor(s.id))
+	tr, err := e.transportFor(s.id)
 	if err != nil {
 		return fmt.Errorf("connecting subscriber %s: %w", s.id, err)
 	}
-	tr.local = e.localAddr(s.id)
 	nc, err := tr.open(s.set.tls, connectTimeout)
 	if err != nil {
 		return fmt.Errorf("connecting subscriber %s: dialing %s: %w", s.id, tr.hostport, err)

@@ -160,11 +160,6 @@ type sendTimes map[string][]int64 // publisher id -> t_ns by seq-1; 0 = not publ
 // readSends is the first pass: the pub events of every shard.
 func readSends(shards []*shard, whole *scenarios.Scenario) (sendTimes, error) {
 	st := sendTimes{}
-	for _, g := range whole.Publishers {
-		for _, id := range g.IDs() {
-			st[id] = nil
-		}
-	}
 	sizes := map[string]int{}
 	for _, g := range whole.Publishers {
 		for _, id := range g.IDs() {
