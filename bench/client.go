@@ -124,7 +124,7 @@ func (p *publisher) recordAckReason(seq, t int64, reason string) {
 // came again (false); both clients detect stalls their own way and report here.
 func (p *publisher) noteStall(stalled bool) {
 	if !stalled {
-		p.e.note("info", fmt.Sprintf("publisher %s acknowledged again", p.id))
+		p.e.note(LevelInfo, fmt.Sprintf("publisher %s acknowledged again", p.id))
 		return
 	}
 	p.e.note(p.e.level(), fmt.Sprintf("publisher %s stalled: no acknowledgement for %s (%d sent, %d acked)",
@@ -164,7 +164,7 @@ func (p *publisher) connect() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if !first {
-			p.e.note("info", fmt.Sprintf("publisher %s reconnected", p.id))
+			p.e.note(LevelInfo, fmt.Sprintf("publisher %s reconnected", p.id))
 		}
 		first = false
 	})
@@ -220,7 +220,7 @@ func (p *publisher) run(runStart time.Time) {
 		}
 		payload, err := p.gen.make(seq, time.Now())
 		if err != nil {
-			p.e.note("warn", fmt.Sprintf("publisher %s: %v", p.id, err))
+			p.e.note(LevelWarn, fmt.Sprintf("publisher %s: %v", p.id, err))
 			return
 		}
 		p.recordPub(seq, len(payload))
@@ -294,7 +294,7 @@ func (p *publisher) runPerMessage() {
 		}
 		payload, err := p.gen.make(seq, time.Now())
 		if err != nil {
-			p.e.note("warn", fmt.Sprintf("publisher %s: %v", p.id, err))
+			p.e.note(LevelWarn, fmt.Sprintf("publisher %s: %v", p.id, err))
 			c.Disconnect(disconnectQuiet)
 			return
 		}
@@ -436,7 +436,7 @@ func (s *subscriber) consume(m mqtt.Message) {
 	pub, seq, ok := parsePayload(m.Payload())
 	if !ok {
 		if s.foreign.Add(1) == 1 {
-			s.e.note("info", fmt.Sprintf("subscriber %s got a message mqbench did not send on %s", s.id, m.Topic()))
+			s.e.note(LevelInfo, fmt.Sprintf("subscriber %s got a message mqbench did not send on %s", s.id, m.Topic()))
 		}
 		return
 	}
@@ -496,7 +496,7 @@ func (s *subscriber) connect() error {
 				s.firstConn = false
 				s.subscribeMu.Unlock()
 				if !first {
-					s.e.note("info", fmt.Sprintf("subscriber %s reconnected", s.id))
+					s.e.note(LevelInfo, fmt.Sprintf("subscriber %s reconnected", s.id))
 				}
 				err := s.e.waitToken(c.Subscribe(s.cfg.Filter, s.cfg.QoS, s.handler), connectTimeout)
 				if err != nil {

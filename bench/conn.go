@@ -203,7 +203,7 @@ func (e *engine) noteInsecure() {
 			return
 		}
 		seen[cs.insecure] = true
-		e.note("warn", fmt.Sprintf("TLS certificate verification is OFF (%s): the broker's identity was not checked", cs.insecure))
+		e.note(LevelWarn, fmt.Sprintf("TLS certificate verification is OFF (%s): the broker's identity was not checked", cs.insecure))
 	}
 	note(e.conns.sys)
 	for _, cs := range e.conns.pubs {

@@ -103,7 +103,7 @@ func (e *engine) drain() {
 		}
 		if time.Now().After(deadline) {
 			missing := e.missing()
-			e.note("info", fmt.Sprintf("drain timeout after %s: %d expected deliveries not received", e.sc.DrainTimeout.D(), missing))
+			e.note(LevelInfo, fmt.Sprintf("drain timeout after %s: %d expected deliveries not received", e.sc.DrainTimeout.D(), missing))
 			return
 		}
 	}

@@ -42,6 +42,8 @@ const (
 	GaugeBenchRSSBytes  = runfile.GaugeBenchRSSBytes
 	GaugeBenchCPUSecs   = runfile.GaugeBenchCPUSecs
 
+	LevelInfo                   = runfile.LevelInfo
+	LevelWarn                   = runfile.LevelWarn
 	EvConn                      = runfile.EvConn
 	ConnUp                      = runfile.ConnUp
 	ConnLost                    = runfile.ConnLost

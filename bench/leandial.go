@@ -217,7 +217,7 @@ func (c *leanClient) capWindow(recvMax int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if recvMax < c.window {
-		c.note("info", fmt.Sprintf("publisher %s: window %d capped to the broker's receive maximum %d", c.o.ClientID, c.window, recvMax))
+		c.note(LevelInfo, fmt.Sprintf("publisher %s: window %d capped to the broker's receive maximum %d", c.o.ClientID, c.window, recvMax))
 		c.window = recvMax
 		c.batch = min(max(recvMax/4, 1), leanFlushBatch)
 	}

@@ -368,7 +368,7 @@ func (c *leanClient) lost(cn *leanConn) {
 	}
 	reconnect := c.o.OnLost != nil && c.o.OnLost(cn.err)
 	if lost0 > 0 {
-		c.note("info", fmt.Sprintf("publisher %s: %d QoS 0 messages not written before the connection was lost", c.o.ClientID, lost0))
+		c.note(LevelInfo, fmt.Sprintf("publisher %s: %d QoS 0 messages not written before the connection was lost", c.o.ClientID, lost0))
 	}
 	if !reconnect {
 		c.giveUp()

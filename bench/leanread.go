@@ -53,7 +53,7 @@ func (c *leanClient) reader(cn *leanConn) {
 			if cn.trySend(leanItem{kind: packets.Pubrel, id: in.id}) {
 				cn.unflushed.Add(1)
 			} else if c.overflow.Add(1) == 1 {
-				c.note("warn", fmt.Sprintf("publisher %s: writer queue full, PUBREL %d not sent", c.o.ClientID, in.id))
+				c.note(LevelWarn, fmt.Sprintf("publisher %s: writer queue full, PUBREL %d not sent", c.o.ClientID, in.id))
 			}
 			rels = true
 			continue
@@ -69,7 +69,7 @@ func (c *leanClient) reader(cn *leanConn) {
 			continue
 		default:
 			if unexpected++; unexpected == 1 {
-				c.note("info", fmt.Sprintf("publisher %s ignored an unexpected %s from the broker", c.o.ClientID, in.name))
+				c.note(LevelInfo, fmt.Sprintf("publisher %s ignored an unexpected %s from the broker", c.o.ClientID, in.name))
 			}
 			continue
 		}
@@ -78,7 +78,7 @@ func (c *leanClient) reader(cn *leanConn) {
 		if m == nil || c.o.QoS != want {
 			c.mu.Unlock()
 			if unexpected++; unexpected == 1 {
-				c.note("info", fmt.Sprintf("publisher %s: acknowledgement for packet id %d that is not in flight", c.o.ClientID, id))
+				c.note(LevelInfo, fmt.Sprintf("publisher %s: acknowledgement for packet id %d that is not in flight", c.o.ClientID, id))
 			}
 			continue
 		}

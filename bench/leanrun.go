@@ -26,11 +26,11 @@ func (p *publisher) connectLean() error {
 			if e.brokerDown.Load() {
 				return true // a scheduled stop/kill: come back with the broker, as paho does
 			}
-			e.note("warn", fmt.Sprintf("publisher %s stopped: connection closed by the broker with %d publishes unacknowledged (no reconnect outside a scheduled stop/kill)",
+			e.note(LevelWarn, fmt.Sprintf("publisher %s stopped: connection closed by the broker with %d publishes unacknowledged (no reconnect outside a scheduled stop/kill)",
 				p.id, p.sent.Load()-p.acked.Load()))
 			return false
 		},
-		OnReconnect: func() { e.note("info", fmt.Sprintf("publisher %s reconnected", p.id)) },
+		OnReconnect: func() { e.note(LevelInfo, fmt.Sprintf("publisher %s reconnected", p.id)) },
 		Note:        e.note,
 		Protocol:    byte(p.cfg.Protocol),
 		V5:          p.leanV5(),
@@ -56,7 +56,7 @@ func (p *publisher) leanV5() *leanV5 {
 	v.OnRefused = func(seq, t int64, reason string) {
 		p.e.emit(Event{T: t, Type: EvReason, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Reason: reason})
 		pkt, code, _ := ParseReason(reason)
-		p.noteErr("info", fmt.Sprintf("publisher %s seq %d refused by the broker: %s (%s)", p.id, seq, reason, ReasonName(pkt, code)))
+		p.noteErr(LevelInfo, fmt.Sprintf("publisher %s seq %d refused by the broker: %s (%s)", p.id, seq, reason, ReasonName(pkt, code)))
 	}
 	return v
 }
@@ -80,7 +80,7 @@ func (p *publisher) runLean(runStart time.Time) {
 		payload, err := p.gen.make(seq, time.Now())
 		if err != nil {
 			c.release()
-			p.e.note("warn", fmt.Sprintf("publisher %s: %v", p.id, err))
+			p.e.note(LevelWarn, fmt.Sprintf("publisher %s: %v", p.id, err))
 			break
 		}
 		p.recordPub(seq, len(payload))

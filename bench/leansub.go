@@ -247,7 +247,7 @@ func (s *subscriber) connectLean() error {
 	s.firstConn = false
 	s.subscribeMu.Unlock()
 	if !first {
-		e.note("info", fmt.Sprintf("subscriber %s reconnected", s.id))
+		e.note(LevelInfo, fmt.Sprintf("subscriber %s reconnected", s.id))
 	}
 	// A connection lost between the reader's start and now was not current
 	// yet: handle it as any loss.

@@ -125,7 +125,7 @@ func (s *subscriber) leanRead(cn *leanSubConn, r5 *leanSubReader5) {
 			err = fmt.Errorf("broker sent DISCONNECT 0x%02X (%s)", in.rc, ReasonName(rcDisconnect, in.rc))
 		default:
 			if unexpected++; unexpected == 1 {
-				e.note("info", fmt.Sprintf("subscriber %s ignored an unexpected %s from the broker", s.id, in.name))
+				e.note(LevelInfo, fmt.Sprintf("subscriber %s ignored an unexpected %s from the broker", s.id, in.name))
 			}
 		}
 		if err != nil {

@@ -109,13 +109,13 @@ func (p *publisher) lostPaho5(cli *paho.Client, err error) {
 	}
 	e.connLost("publisher", p.id, err, false)
 	if !e.brokerDown.Load() {
-		e.note("warn", fmt.Sprintf("publisher %s stopped: connection closed by the broker (no reconnect outside a scheduled stop/kill)", p.id))
+		e.note(LevelWarn, fmt.Sprintf("publisher %s stopped: connection closed by the broker (no reconnect outside a scheduled stop/kill)", p.id))
 		p.p5.giveUp()
 		return
 	}
 	for e.sleepUntil(time.Now().Add(v5Reconnect)) && !e.stopped() {
 		if p.connectPaho5() == nil {
-			e.note("info", fmt.Sprintf("publisher %s reconnected", p.id))
+			e.note(LevelInfo, fmt.Sprintf("publisher %s reconnected", p.id))
 			return
 		}
 	}
@@ -170,7 +170,7 @@ func (p *publisher) runPaho5() {
 		}
 		payload, err := p.gen.make(seq, time.Now())
 		if err != nil {
-			e.note("warn", fmt.Sprintf("publisher %s: %v", p.id, err))
+			e.note(LevelWarn, fmt.Sprintf("publisher %s: %v", p.id, err))
 			return
 		}
 		p.recordPub(seq, len(payload))
@@ -184,7 +184,7 @@ func (p *publisher) runPaho5() {
 			case resp != nil && resp.ReasonCode >= 0x80:
 				label := ReasonLabel(ackKindName(qosAck(p.cfg.QoS, resp)), resp.ReasonCode)
 				e.emit(Event{T: t, Type: EvReason, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Reason: label})
-				p.noteErr("info", fmt.Sprintf("publisher %s seq %d refused by the broker: %s", p.id, seq, label))
+				p.noteErr(LevelInfo, fmt.Sprintf("publisher %s seq %d refused by the broker: %s", p.id, seq, label))
 			case err != nil:
 				p.noteErr(e.pubErrLevel(p.sendTime(seq)), fmt.Sprintf("publisher %s seq %d: %v", p.id, seq, err))
 			case p.cfg.QoS == 0:

@@ -231,7 +231,7 @@ func (e *engine) emit(ev Event) { e.rec.Emit(ev) }
 // note records a note; "warn" notes taint the run and become footer reasons.
 func (e *engine) note(level, msg string) {
 	e.emit(Event{T: e.rec.Since(), Type: EvNote, Level: level, Msg: msg})
-	if level != "warn" {
+	if level != LevelWarn {
 		return
 	}
 	e.reasonsMu.Lock()
@@ -250,9 +250,9 @@ func (e *engine) note(level, msg string) {
 // expected then), "warn" otherwise.
 func (e *engine) level() string {
 	if e.brokerDown.Load() {
-		return "info"
+		return LevelInfo
 	}
-	return "warn"
+	return LevelWarn
 }
 
 // pubErrLevel is the level for a failed publish sent at sendT: paho reports a
@@ -262,7 +262,7 @@ func (e *engine) level() string {
 // its error is seen.
 func (e *engine) pubErrLevel(sendT int64) string {
 	if up := e.backUpT.Load(); up > 0 && sendT < up {
-		return "info"
+		return LevelInfo
 	}
 	return e.level()
 }
@@ -275,7 +275,7 @@ func (e *engine) connLost(kind, id string, err error, expected bool) {
 	}
 	lvl := e.level()
 	if expected {
-		lvl = "info"
+		lvl = LevelInfo
 	}
 	e.emit(Event{T: e.rec.Since(), Type: EvConn, Client: id, Msg: ConnLost})
 	e.note(lvl, fmt.Sprintf("%s %s lost its connection: %v", kind, id, err))
@@ -366,7 +366,7 @@ func (e *engine) run(ctx context.Context) (string, error) {
 		select {
 		case <-ctx.Done():
 			e.interrupted.Store(true)
-			e.note("info", "interrupted")
+			e.note(LevelInfo, "interrupted")
 			e.endRun()
 		case <-ctxDone:
 		}
@@ -375,7 +375,7 @@ func (e *engine) run(ctx context.Context) (string, error) {
 	e.setPhase("connect")
 	e.noteInsecure()
 	if sh := e.sc.Shard; sh != nil && sh.Count > 1 {
-		e.note("info", fmt.Sprintf("shard %s: this run holds one shard's share of the scenario; its subscribers also receive the other shards' messages, and its lost and held counts judge only what it saw", sh))
+		e.note(LevelInfo, fmt.Sprintf("shard %s: this run holds one shard's share of the scenario; its subscribers also receive the other shards' messages, and its lost and held counts judge only what it saw", sh))
 	}
 	if err := e.setup(); err != nil {
 		e.setPhase("done")
@@ -414,13 +414,13 @@ func (e *engine) phases() (string, error) {
 	if e.cluster != nil && e.sc.SYSEnabled() {
 		// Each node counts only its own clients and drops: one node's
 		// counters would pass for the cluster's. Drops stay unknown.
-		e.note("info", fmt.Sprintf("cluster target of %d brokers: $SYS counters are per node and not sampled; drops by the broker are unknown", len(e.cluster.addrs)))
+		e.note(LevelInfo, fmt.Sprintf("cluster target of %d brokers: $SYS counters are per node and not sampled; drops by the broker are unknown", len(e.cluster.addrs)))
 	} else if e.sc.SYSEnabled() && e.sc.RunsBrokerSide() {
 		if err := e.connectSys(); err != nil {
 			if e.stopped() {
 				return "interrupted", nil
 			}
-			e.note("info", fmt.Sprintf("no $SYS counters: %v", err))
+			e.note(LevelInfo, fmt.Sprintf("no $SYS counters: %v", err))
 		}
 	}
 	var subs []*subscriber
@@ -462,7 +462,7 @@ func (e *engine) phases() (string, error) {
 			// The shards of one run are meant to start together; one that
 			// starts late publishes later than the others, which the merged
 			// latencies and rates carry.
-			e.note("warn", fmt.Sprintf("start time %s had passed %s before every client was connected: publishing starts late", e.o.StartAt.UTC().Format(time.RFC3339), late.Round(time.Millisecond)))
+			e.note(LevelWarn, fmt.Sprintf("start time %s had passed %s before every client was connected: publishing starts late", e.o.StartAt.UTC().Format(time.RFC3339), late.Round(time.Millisecond)))
 		} else if !e.waitUntil(e.o.StartAt) {
 			return "interrupted", nil
 		}
@@ -484,7 +484,7 @@ func (e *engine) phases() (string, error) {
 				return
 			}
 			if err := s.connect(); err != nil && !e.stopped() {
-				e.note("warn", err.Error())
+				e.note(LevelWarn, err.Error())
 			}
 		}()
 	}
@@ -544,7 +544,7 @@ func (e *engine) shutdown() {
 	select {
 	case <-done:
 	case <-time.After(shutdownWait):
-		e.note("info", fmt.Sprintf("clients did not stop within %s", shutdownWait))
+		e.note(LevelInfo, fmt.Sprintf("clients did not stop within %s", shutdownWait))
 	}
 }
 

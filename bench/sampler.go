@@ -97,7 +97,7 @@ func (s *sampler) sample() {
 	s.started = true
 	if err != nil {
 		if first {
-			s.e.note("info", fmt.Sprintf("cannot stat persistence path %s: %v", s.path, err))
+			s.e.note(LevelInfo, fmt.Sprintf("cannot stat persistence path %s: %v", s.path, err))
 		}
 		return
 	}
@@ -112,7 +112,7 @@ func (s *sampler) sample() {
 	s.last = id
 	if first {
 		// A file present before the run started is not a save of this run.
-		s.e.note("info", fmt.Sprintf("persistence file %s exists at start (%d bytes)", s.path, id.size))
+		s.e.note(LevelInfo, fmt.Sprintf("persistence file %s exists at start (%d bytes)", s.path, id.size))
 		return
 	}
 	ev := Event{T: now, Type: EvSave, SizeBytes: id.size}
@@ -120,7 +120,7 @@ func (s *sampler) sample() {
 		db, err := persist.ReadFile(s.path)
 		if err != nil {
 			if s.decodeErr < 5 {
-				s.e.note("info", fmt.Sprintf("decoding save at %s: %v", time.Duration(now), err))
+				s.e.note(LevelInfo, fmt.Sprintf("decoding save at %s: %v", time.Duration(now), err))
 			}
 			s.decodeErr++
 		} else {
@@ -154,7 +154,7 @@ func (e *engine) procSampler(stop <-chan struct{}) {
 				e.emit(Event{T: now, Type: EvGauge, Name: GaugeCPUSeconds, Value: s.CPUSeconds})
 			} else if !warned && !e.brokerDown.Load() {
 				warned = true
-				e.note("info", fmt.Sprintf("broker process %d: %v", pid, err))
+				e.note(LevelInfo, fmt.Sprintf("broker process %d: %v", pid, err))
 			}
 		}
 		e.emit(Event{T: now, Type: EvGauge, Name: GaugePublishedTotal, Value: float64(e.published.Load())})

@@ -147,7 +147,7 @@ func (s *subscriber) connectV5() error {
 	s.firstConn = false
 	s.subscribeMu.Unlock()
 	if !first {
-		e.note("info", fmt.Sprintf("subscriber %s reconnected", s.id))
+		e.note(LevelInfo, fmt.Sprintf("subscriber %s reconnected", s.id))
 	}
 	return nil
 }
@@ -233,10 +233,10 @@ func (s *subscriber) checkProps(p *paho.Publish) {
 	n := st.propsBad
 	st.mu.Unlock()
 	if first && !bad {
-		s.e.note("info", fmt.Sprintf("subscriber %s: MQTT 5 properties arrived as published: %s", s.id, got))
+		s.e.note(LevelInfo, fmt.Sprintf("subscriber %s: MQTT 5 properties arrived as published: %s", s.id, got))
 	}
 	if bad && n == 1 {
-		s.e.note("warn", fmt.Sprintf("subscriber %s: a delivery from %s carried %s, its publisher sent %s", s.id, pub, got, want))
+		s.e.note(LevelWarn, fmt.Sprintf("subscriber %s: a delivery from %s carried %s, its publisher sent %s", s.id, pub, got, want))
 	}
 }
 

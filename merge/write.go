@@ -44,7 +44,7 @@ func writeMerged(rec *bench.Recorder, shards []*shard, sends sendTimes, res *Res
 	}
 	heap.Init(&h)
 	if note := clockNote(shards); note != "" {
-		rec.Emit(bench.Event{T: 0, Type: bench.EvNote, Level: "info", Msg: note})
+		rec.Emit(bench.Event{T: 0, Type: bench.EvNote, Level: bench.LevelInfo, Msg: note})
 	}
 	seenPhase := map[string]bool{}
 	var doneT int64 = -1
