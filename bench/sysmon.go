@@ -42,7 +42,9 @@ func (e *engine) connectSys() error {
 	}
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		if m.Topic() == sysVersionTopic {
-			versionOnce.Do(func() { e.note(LevelInfo, fmt.Sprintf("broker version (from %s): %.100s", sysVersionTopic, m.Payload())) })
+			versionOnce.Do(func() {
+				e.note(LevelInfo, fmt.Sprintf("broker version (from %s): %.100s", sysVersionTopic, m.Payload()))
+			})
 			return
 		}
 		name, ok := sysTopics[m.Topic()]
