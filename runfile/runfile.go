@@ -120,6 +120,11 @@ type Event struct {
 	// filter (Msg holds the filter), a DISCONNECT from the broker or a
 	// refused publish (Seq set). Empty for MQTT 3.1.1, which has none.
 	Reason string `json:"reason,omitempty"`
+
+	// Broker names the broker of a run with several (the scenario's brokers
+	// list) that a save, gauge, action or note belongs to; empty for the only
+	// broker, so a one-broker run records exactly what it always did.
+	Broker string `json:"broker,omitempty"`
 }
 
 // Header is the first line of the event file: everything needed to understand
@@ -153,6 +158,23 @@ type Header struct {
 	// Merged lists the shards a merged run was made of (mqbench merge):
 	// where each ran and what its clock was; nil for a run recorded as one.
 	Merged []MergedShard `json:"merged,omitempty"`
+	// Named lists every broker of a run with several (the scenario's brokers
+	// list, in its order): the Broker* fields above then describe the first,
+	// which publishers and subscribers use unless they name another. Nil for
+	// one broker.
+	Named []NamedBroker `json:"named_brokers,omitempty"`
+}
+
+// NamedBroker is one broker of a run with several, as it ran: its events
+// carry Name in Event.Broker.
+type NamedBroker struct {
+	Name         string   `json:"name"`
+	Kind         string   `json:"kind"` // bundled, mosquitto, external
+	Version      string   `json:"version"`
+	Addr         string   `json:"addr"`
+	PersistPath  string   `json:"persist_path,omitempty"`
+	Config       []string `json:"config,omitempty"` // the mosquitto.conf lines it ran with
+	ConfigSource string   `json:"config_source,omitempty"`
 }
 
 // MergedShard is one shard of a merged run, as its own header recorded it.

@@ -179,6 +179,10 @@ func AppendEvent(b []byte, e *Event) []byte {
 		b = append(b, `,"reason":`...)
 		b = appendString(b, e.Reason)
 	}
+	if e.Broker != "" {
+		b = append(b, `,"broker":`...)
+		b = appendString(b, e.Broker)
+	}
 	return append(b, '}', '\n')
 }
 
