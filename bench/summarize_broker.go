@@ -12,19 +12,16 @@ import (
 // What the header says about the broker: the scenario it ran, whose settings
 // its config lines are, and how far its $SYS drop counter can be trusted.
 
-// decodeScenario reads the resolved scenario recorded in the header; nil when
-// there is none or it cannot be read (said in a note).
+// decodeScenario is the header's scenario (Header.DecodeScenario); nil when
+// there is none or it cannot be read, which a note says: the analysis then
+// goes on without the scenario's topics and filters rather than failing.
 func decodeScenario(h Header, note func(string, ...any)) *scenarios.Scenario {
-	raw := strings.TrimSpace(string(h.Scenario))
-	if raw == "" || raw == "null" {
-		return nil
-	}
-	var sc scenarios.Scenario
-	if err := json.Unmarshal(h.Scenario, &sc); err != nil {
+	sc, err := h.DecodeScenario()
+	if err != nil {
 		note("header scenario unreadable (%v): expected counts assume one topic", err)
 		return nil
 	}
-	return &sc
+	return sc
 }
 
 // autosaveSetting describes the configured autosave: "3" (seconds) or

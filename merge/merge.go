@@ -107,12 +107,14 @@ func openShards(dirs []string) ([]*shard, error) {
 		h := rr.Run().Header
 		rr.Close()
 		s := &shard{dir: d, header: h}
-		if err := json.Unmarshal(h.Scenario, &s.sc); err != nil {
-			return nil, fmt.Errorf("%s: the header's scenario: %w", d, err)
+		sc, err := h.DecodeScenario()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d, err)
 		}
-		if s.sc.Shard == nil {
+		if sc == nil || sc.Shard == nil {
 			return nil, fmt.Errorf("%s: not a shard (recorded without --shard): nothing to merge it with", d)
 		}
+		s.sc = *sc
 		s.index = s.sc.Shard.Index
 		// The shards must have run the same scenario: compare it with the
 		// shard left out.

@@ -288,7 +288,7 @@ func loadForCheck(dir string) (*bench.Summary, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	si, err := parseScenario(&run.Header)
+	si, err := recordedScenario(&run.Header)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading run %s: %w", dir, err)
 	}

@@ -1,12 +1,10 @@
 package reports
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/mqbench/mqbench/bench"
-	"github.com/mqbench/mqbench/scenarios"
 )
 
 // clusterLine says how a cluster target's addresses shared the clients
@@ -48,10 +46,8 @@ func mergedLine(h *bench.Header) string {
 
 // shardLine says which shard of a distributed run this is, "" when unsharded.
 func shardLine(h *bench.Header) string {
-	var sc struct {
-		Shard *scenarios.Shard `json:"shard"`
-	}
-	if json.Unmarshal(h.Scenario, &sc) != nil || sc.Shard == nil || sc.Shard.Count < 2 {
+	sc, err := h.DecodeScenario()
+	if err != nil || sc == nil || sc.Shard == nil || sc.Shard.Count < 2 {
 		return ""
 	}
 	return fmt.Sprintf("Shard %s of a distributed run: this run holds only its share of the clients, so its counts judge only what it saw", sc.Shard)

@@ -275,7 +275,7 @@ func writePage(path string, p *htmlPage) error {
 // with the three charts drawn interactively from the same chart definitions
 // as the PNGs.
 func writeReportHTML(path string, run *bench.Run, plots *runPlots, s *bench.Summary) error {
-	si, err := parseScenario(&run.Header)
+	si, err := recordedScenario(&run.Header)
 	if err != nil {
 		return err
 	}

@@ -137,7 +137,7 @@ func TestReportHTML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	si, err := parseScenario(&run.Header)
+	si, err := recordedScenario(&run.Header)
 	if err != nil {
 		t.Fatal(err)
 	}

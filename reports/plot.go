@@ -1,14 +1,12 @@
 package reports
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 
 	"github.com/mqbench/mqbench/bench"
-	"github.com/mqbench/mqbench/scenarios"
 	"gonum.org/v1/plot/plotter"
 )
 
@@ -175,10 +173,8 @@ func runMarks(r *runPlots) marks {
 // scenarioDuration is the recorded scenario's observation window (already time
 // scaled when recorded), for runs whose drain phase never began.
 func scenarioDuration(h *bench.Header) (int64, bool) {
-	var sc struct {
-		Duration scenarios.Duration `json:"duration"`
-	}
-	if len(h.Scenario) == 0 || json.Unmarshal(h.Scenario, &sc) != nil || sc.Duration <= 0 {
+	sc, err := h.DecodeScenario()
+	if err != nil || sc == nil || sc.Duration <= 0 {
 		return 0, false
 	}
 	return int64(sc.Duration), true

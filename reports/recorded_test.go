@@ -105,7 +105,7 @@ func recordedFindings(t *testing.T, dir string) (bench.Summary, string) {
 		t.Fatal(err)
 	}
 	s := bench.Summarize(run)
-	si, err := parseScenario(&run.Header)
+	si, err := recordedScenario(&run.Header)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func writeSummaryJSON(path string, s *bench.Summary) error {
 // reportMarkdown builds report.md: what ran, with which settings, what it
 // found in words, the numbers, and the plots.
 func reportMarkdown(run *bench.Run, x bench.Experiments, s *bench.Summary) (string, error) {
-	si, err := parseScenario(&run.Header)
+	si, err := recordedScenario(&run.Header)
 	if err != nil {
 		return "", err
 	}

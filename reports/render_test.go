@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mqbench/mqbench/bench"
+	"github.com/mqbench/mqbench/scenarios"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -369,7 +370,7 @@ func TestPublishersLineClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var si scenarioInfo
+			var si scenarios.Scenario
 			if err := json.Unmarshal([]byte(tt.scenario), &si); err != nil {
 				t.Fatal(err)
 			}

@@ -1,83 +1,38 @@
 package reports
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/mqbench/mqbench/bench"
+	"github.com/mqbench/mqbench/scenarios"
 )
 
-// scenarioInfo is the part of the recorded scenario the reports need. It is
-// decoded loosely from the header (durations as strings or nanoseconds) so a
-// report never fails because the scenario schema grew or changed its encoding.
-type scenarioInfo struct {
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Broker      []struct {
-		Key    string   `json:"key"`
-		Values []string `json:"values"`
-	} `json:"broker"`
-	Publishers []struct {
-		ClientID             string          `json:"client_id"`
-		Count                int             `json:"count"`
-		Messages             int             `json:"messages"`
-		QoS                  int             `json:"qos"`
-		Topic                string          `json:"topic"`
-		Rate                 float64         `json:"rate"`
-		Inflight             int             `json:"inflight"`
-		ConnectionPerMessage bool            `json:"connection_per_message"`
-		Client               string          `json:"client"` // lean or paho; absent in runs recorded before the option
-		CleanSession         *bool           `json:"clean_session"`
-		StartAt              json.RawMessage `json:"start_at"`
-	} `json:"publishers"`
-	Subscribers []struct {
-		ClientID     string          `json:"client_id"`
-		Count        int             `json:"count"`
-		Filter       string          `json:"filter"`
-		QoS          int             `json:"qos"`
-		CleanSession *bool           `json:"clean_session"`
-		Pace         json.RawMessage `json:"pace"`
-		PaceMode     string          `json:"pace_mode"`
-	} `json:"subscribers"`
-	Thresholds []string `json:"thresholds"`
+// recordedScenario is the header's scenario (Header.DecodeScenario), empty
+// when the header holds none, so a report of such a run still renders.
+func recordedScenario(h *bench.Header) (*scenarios.Scenario, error) {
+	sc, err := h.DecodeScenario()
+	if sc == nil && err == nil {
+		sc = &scenarios.Scenario{}
+	}
+	return sc, err
 }
 
-// parseScenario decodes the header's scenario copy; an absent one is empty.
-func parseScenario(h *bench.Header) (*scenarioInfo, error) {
-	var si scenarioInfo
-	if len(h.Scenario) == 0 || string(h.Scenario) == "null" {
-		return &si, nil
-	}
-	if err := json.Unmarshal(h.Scenario, &si); err != nil {
-		return nil, fmt.Errorf("decoding the scenario recorded in the header: %w", err)
-	}
-	return &si, nil
-}
-
-// rawDuration renders a recorded duration whichever way it was encoded.
-func rawDuration(r json.RawMessage) string {
-	s := strings.TrimSpace(string(r))
-	if s == "" || s == "null" || s == "0" || s == `""` {
+// durationText is a recorded duration as the scenario file writes it, ""
+// when unset.
+func durationText(d scenarios.Duration) string {
+	if d == 0 {
 		return ""
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Duration(n).String()
-	}
-	var str string
-	if json.Unmarshal(r, &str) == nil {
-		return str
-	}
-	return s
+	return d.String()
 }
 
 // configLines are the broker settings the header records: the config the
 // broker was started with if recorded, else the scenario's broker section.
 // For an external broker they are the scenario's, never applied to it
 // (Summary.BrokerConfigSource "unknown"): the report says so above them.
-func configLines(h *bench.Header, si *scenarioInfo) []string {
+func configLines(h *bench.Header, si *scenarios.Scenario) []string {
 	if len(h.BrokerConfig) > 0 {
 		return h.BrokerConfig
 	}
@@ -157,7 +112,7 @@ func clientsLabel(count int, id string) string {
 }
 
 // publishersLine and subscribersLine describe the clients in one sentence each.
-func publishersLine(si *scenarioInfo) []string {
+func publishersLine(si *scenarios.Scenario) []string {
 	var out []string
 	for _, p := range si.Publishers {
 		rate := "as fast as acknowledged"
@@ -175,7 +130,7 @@ func publishersLine(si *scenarioInfo) []string {
 		if p.Client != "" {
 			s += ", " + p.Client + " client"
 		}
-		if d := rawDuration(p.StartAt); d != "" {
+		if d := durationText(p.StartAt); d != "" {
 			s += ", starting at " + d
 		}
 		out = append(out, s)
@@ -183,7 +138,7 @@ func publishersLine(si *scenarioInfo) []string {
 	return out
 }
 
-func subscribersLine(si *scenarioInfo) []string {
+func subscribersLine(si *scenarios.Scenario) []string {
 	var out []string
 	for _, sb := range si.Subscribers {
 		clean := "clean session"
@@ -191,7 +146,7 @@ func subscribersLine(si *scenarioInfo) []string {
 			clean = "persistent session"
 		}
 		pace := "consuming as fast as possible"
-		if d := rawDuration(sb.Pace); d != "" {
+		if d := durationText(sb.Pace); d != "" {
 			mode := sb.PaceMode
 			if mode == "" {
 				mode = "ack"
