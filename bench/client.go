@@ -114,10 +114,12 @@ func (p *publisher) recordPub(seq int64, size int) {
 func (p *publisher) recordAck(seq, t int64) { p.recordAckReason(seq, t, "") }
 
 // recordAckReason is recordAck with the acknowledgement's MQTT 5 reason code
-// label ("puback 0x10"; "" for 3.1.1).
+// label ("puback 0x10"; "" for 3.1.1). The event carries the publish time, as
+// a recv does, so the analysis gets ack latency without remembering every
+// message's pub event.
 func (p *publisher) recordAckReason(seq, t int64, reason string) {
 	p.acked.Add(1)
-	p.e.emit(Event{T: t, Type: EvAck, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Reason: reason})
+	p.e.emit(Event{T: t, Type: EvAck, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Reason: reason, PubT: p.sendTime(seq)})
 }
 
 // noteStall records that acknowledgements stopped for stallAfter (true) or

@@ -83,8 +83,8 @@ type Event struct {
 	QoS    byte   `json:"qos,omitempty"`
 	Dup    bool   `json:"dup,omitempty"`  // recv: DUP flag seen on the PUBLISH
 	Size   int    `json:"size,omitempty"` // payload bytes
-	// recv: nanoseconds since start at which the publisher sent it (copy of the pub event's t_ns),
-	// so delivery latency needs no join.
+	// recv and ack: nanoseconds since start at which the publisher sent it (copy of the pub
+	// event's t_ns), so delivery and ack latency need no join. Older files have it on recv only.
 	PubT int64 `json:"pub_t_ns,omitempty"`
 	// conn: how long the connect took, ns.
 	Dur int64 `json:"dur_ns,omitempty"`
