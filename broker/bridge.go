@@ -28,6 +28,16 @@ type bridgeSet struct {
 	running []*bridge
 	lis     *listener // the pseudo-listener local bridge connections belong to
 	ids     map[string]bool
+	// lazy holds, by local client id, the wake-up of every start_type lazy
+	// bridge and its threshold: made before the broker's loop runs and
+	// only read after, so the loop may consult it without a lock.
+	lazy map[string]lazyWake
+}
+
+// lazyWake is how the state owner tells a lazy bridge to reconnect.
+type lazyWake struct {
+	threshold int
+	wake      chan struct{} // buffered 1: a wake-up waits for the bridge
 }
 
 // bridgeSecurity lets a bridge's local client in and past every ACL:
@@ -35,10 +45,13 @@ type bridgeSet struct {
 var bridgeSecurity = &security{anonymous: true, allowZeroLength: true, trusted: true}
 
 func newBridgeSet(cfgs []*bridgeConfig) *bridgeSet {
-	bs := &bridgeSet{cfgs: cfgs, ids: map[string]bool{},
+	bs := &bridgeSet{cfgs: cfgs, ids: map[string]bool{}, lazy: map[string]lazyWake{},
 		lis: &listener{port: 0, sec: bridgeSecurity, label: "bridge"}}
 	for _, c := range cfgs {
 		bs.ids[c.localID] = true
+		if c.start == startLazy {
+			bs.lazy[c.localID] = lazyWake{threshold: c.threshold, wake: make(chan struct{}, 1)}
+		}
 	}
 	return bs
 }
@@ -56,6 +69,31 @@ func (b *Broker) adoptBridgeSessions() {
 		if b.isBridgeLocalID(id) {
 			s.sec = bridgeSecurity
 			s.expiry = sessionExpiryNever
+		}
+	}
+}
+
+// lazyBridge is the wake-up of the lazy bridge whose local session s is,
+// or false.
+func (b *Broker) lazyBridge(s *session) (lazyWake, bool) {
+	if b.bridges == nil || s.sec != bridgeSecurity {
+		return lazyWake{}, false
+	}
+	w, ok := b.bridges.lazy[s.id]
+	return w, ok
+}
+
+// lazyQueued is database.c's lazy_reconnect: a delivery queued for a lazy
+// bridge's session while its link is down that brings what the session holds
+// (QoS 0 included) to threshold wakes the bridge.
+func (st *state) lazyQueued(s *session) {
+	if s.conn != nil {
+		return
+	}
+	if w, ok := st.b.lazyBridge(s); ok && s.inflight.n+s.queued.n >= w.threshold {
+		select {
+		case w.wake <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -195,21 +233,51 @@ func (br *bridge) closeLinks() {
 // run is bridge__new followed by bridge_check's restarts: connect at once,
 // then after every failure or lost link wait restart_timeout (whole seconds,
 // strictly past the deadline) and try the next address; start_type once
-// never reconnects.
+// never reconnects, start_type lazy when the state owner wakes it (see
+// lazyQueued).
 func (br *bridge) run() {
 	defer close(br.done)
 	bc := br.cfg
 	br.delay = bc.restartInit
 	br.proto = bc.proto
+	lazy, isLazy := br.b.bridges.lazy[bc.localID]
+	if isLazy {
+		// bridge__connect_step1 at start: the local session subscribes
+		// and holds what is published; step 2, the remote connection,
+		// waits for the first wake-up (Debian's 2.0.11 is built with
+		// asynchronous DNS, so a lazy bridge does not connect at start).
+		br.attempt(true)
+		select {
+		case <-br.stop:
+			return
+		case <-lazy.wake:
+		}
+	}
 	for !br.stopped() {
 		br.delay = bc.restartDelay(br.delay, func(n int) int { return rand.IntN(n) })
-		if br.attempt() {
+		if isLazy {
+			// bridge__connect clears lazy_reconnect: only a delivery
+			// queued after this attempt starts wakes the next one.
+			select {
+			case <-lazy.wake:
+			default:
+			}
+		}
+		if br.attempt(false) {
 			br.delay = bc.restartBase // bridge__backoff_reset
 		}
 		if br.stopped() || bc.start == startOnce {
 			return
 		}
 		br.cur = (br.cur + 1) % len(bc.addrs)
+		if isLazy {
+			select {
+			case <-br.stop:
+				return
+			case <-lazy.wake:
+			}
+			continue
+		}
 		due := time.Unix(time.Now().Unix()+int64(br.delay)+1, 0)
 		select {
 		case <-br.stop:
@@ -221,7 +289,8 @@ func (br *bridge) run() {
 
 // attempt is one bridge__connect and, when the remote accepts, the link's
 // life until it ends. It reports whether the remote accepted the CONNECT.
-func (br *bridge) attempt() bool {
+// localOnly stops after the local side (a lazy bridge's start).
+func (br *bridge) attempt(localOnly bool) bool {
 	bc := br.cfg
 	local, ok := br.b.dialLocal()
 	if !ok {
@@ -254,6 +323,9 @@ func (br *bridge) attempt() bool {
 	if bc.notifications && !br.notified {
 		l.localPublish(bc.notificationTopic(), '0')
 		br.notified = true
+	}
+	if localOnly {
+		return false
 	}
 	addr := bc.addrs[br.cur]
 	br.b.log.printf(logNotice, "Connecting bridge %s (%s)", bc.name, addr)
@@ -296,6 +368,9 @@ func (br *bridge) tryPrivate() bool { return br.cfg.tryPrivate && !br.privateNot
 // dialRemote opens the TCP (and, with bridge_cafile/bridge_capath, TLS)
 // connection to addr.
 func (br *bridge) dialRemote(addr string) (net.Conn, error) {
+	// No bridge_bind_address here: Debian's 2.0.11 is built with
+	// asynchronous DNS, and its connect path (net__try_connect_step2)
+	// never binds; only the primary-address probe does (bridge_link.go).
 	d := net.Dialer{Timeout: 20 * time.Second}
 	nc, err := d.DialContext(br.ctx, "tcp", addr)
 	if err != nil {

@@ -321,7 +321,12 @@ func (l *bridgeLink) run() {
 		case <-ping:
 			l.writeRemote(packets.NewControlPacket(packets.Pingreq))
 		case <-primary:
+			// The probe is the one connection 2.0.11 binds to
+			// bridge_bind_address (net__try_connect in bridge_check).
 			d := net.Dialer{Timeout: 5 * time.Second}
+			if a := l.br.cfg.bindAddr; a != nil {
+				d.LocalAddr = a
+			}
 			if nc, err := d.DialContext(l.br.ctx, "tcp", l.br.cfg.addrs[0]); err == nil {
 				_ = nc.Close()
 				l.br.b.log.printf(logNotice, "Bridge %s: the primary address %s is back; reconnecting to it.", l.br.cfg.name, l.br.cfg.addrs[0])

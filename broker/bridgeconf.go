@@ -46,6 +46,11 @@ type bridgeStart string
 const (
 	startAutomatic bridgeStart = "automatic"
 	startOnce      bridgeStart = "once"
+	// startLazy connects at start like automatic, but after the link is
+	// lost it reconnects only when a message queued for the remote brings
+	// what the local session holds to threshold (database.c sets
+	// lazy_reconnect on that insert), with no restart_timeout wait.
+	startLazy bridgeStart = "lazy"
 )
 
 // bridgeConfig is one bridge's settings.
@@ -64,6 +69,7 @@ type bridgeConfig struct {
 	restartBase        int // seconds (backoff_base)
 	restartCap         int // backoff_cap
 	start              bridgeStart
+	threshold          int // start_type lazy: held messages that bring the link back
 	notifications      bool
 	notifLocalOnly     bool
 	notifTopic         string // "" = $SYS/broker/connection/REMOTE_ID/state
@@ -76,6 +82,9 @@ type bridgeConfig struct {
 	cafile, capath     string
 	certfile, keyfile  string
 	insecure           bool
+	tlsVersion         string       // bridge_tls_version as given, "" = Mosquitto's default
+	alpn               string       // bridge_alpn: the one protocol offered, "" = none
+	bindAddr           *net.TCPAddr // bridge_bind_address resolved, nil = any
 	connection         conf.Setting
 	settingsPlace      map[string]conf.Setting
 }
@@ -90,22 +99,30 @@ var bridgeActed = map[string]bool{
 	"try_private": true, "bridge_protocol_version": true, "bridge_outgoing_retain": true,
 	"bridge_attempt_unsubscribe": true, "bridge_cafile": true, "bridge_capath": true,
 	"bridge_certfile": true, "bridge_keyfile": true, "bridge_insecure": true, "bridge_max_packet_size": true,
+	"threshold": true, "bridge_tls_version": true, "bridge_alpn": true, "bridge_bind_address": true,
 }
 
 // bridgeRefusal says why a bridge key (or one of its values) is not honoured,
 // "" when it is.
 func bridgeRefusal(s conf.Setting) string {
 	if s.Key == "idle_timeout" {
-		// Mosquitto 2.0.11 reads idle_timeout and never uses it: accepted
-		// with the start-up notice of keys without effect.
+		// Mosquitto 2.0.11 checks a lazy bridge's idle time as now -
+		// next_msg_out - keepalive (mosquitto__check_keepalive), and since
+		// next_msg_out is the last packet out plus keepalive and a PINGREQ
+		// goes out every keepalive, that never reaches idle_timeout: the
+		// link is never closed for idleness. Accepted with the start-up
+		// notice of keys without effect.
+		return ""
+	}
+	if s.Key == "local_username" || s.Key == "local_password" {
+		// The bridge's local side is trusted past authentication and
+		// every ACL (mosquitto_acl_check); 2.0.11 hands local_username
+		// only to plugins, which the bundled broker refuses. Accepted
+		// with the notice of keys without effect.
 		return ""
 	}
 	if !bridgeActed[s.Key] {
 		return s.Key + " is not supported by the bundled broker's bridges yet; run this configuration with --broker mosquitto"
-	}
-	switch v := first(s.Value); {
-	case s.Key == "start_type" && v == "lazy":
-		return "start_type lazy (and its threshold) is not supported by the bundled broker's bridges yet; run this configuration with --broker mosquitto"
 	}
 	return ""
 }
@@ -138,7 +155,7 @@ func place(s conf.Setting) string {
 
 func parseBridge(b conf.Bridge, host string) (*bridgeConfig, error) {
 	bc := &bridgeConfig{
-		name: b.Name, keepalive: 60, restartBase: 5, restartCap: 30, start: startAutomatic,
+		name: b.Name, keepalive: 60, restartBase: 5, restartCap: 30, start: startAutomatic, threshold: 10,
 		notifications: true, tryPrivate: true, proto: 4, outgoingRetain: true, attemptUnsubscribe: true,
 		connection: b.Connection, settingsPlace: map[string]conf.Setting{},
 	}
@@ -193,6 +210,9 @@ func parseBridge(b conf.Bridge, host string) (*bridgeConfig, error) {
 			}
 		case "start_type":
 			bc.start = bridgeStart(v)
+		case "threshold":
+			n, _ := strconv.Atoi(v)
+			bc.threshold = max(n, 1) // conf.c: "threshold too low, using 1 message"
 		case "notifications":
 			bc.notifications = on
 		case "notifications_local_only":
@@ -222,6 +242,21 @@ func parseBridge(b conf.Bridge, host string) (*bridgeConfig, error) {
 			bc.keyfile = v
 		case "bridge_insecure":
 			bc.insecure = on
+		case "bridge_tls_version":
+			if _, ok := bridgeTLSVersions[v]; !ok {
+				// Mosquitto 2.0.11 takes any value and fails every
+				// connect attempt on it ("Protocol %s not supported").
+				return nil, bad(s, "bridge %q: bridge_tls_version %q: want tlsv1.3, tlsv1.2 or tlsv1.1", bc.name, v)
+			}
+			bc.tlsVersion = v
+		case "bridge_alpn":
+			bc.alpn = v
+		case "bridge_bind_address":
+			a, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(v, "0"))
+			if err != nil {
+				return nil, bad(s, "bridge %q: bridge_bind_address %q: %v", bc.name, v, err)
+			}
+			bc.bindAddr = a
 		case "bridge_max_packet_size":
 			n, _ := strconv.Atoi(v)
 			bc.maxPacket = uint32(n)
@@ -358,7 +393,10 @@ func (bc *bridgeConfig) loadTLS() error {
 			return fmt.Errorf("%s: bridge_cafile: %s holds no PEM certificate", place(s), f)
 		}
 	}
-	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tc := &tls.Config{RootCAs: pool, MinVersion: bridgeTLSVersions[bc.tlsVersion]}
+	if bc.alpn != "" {
+		tc.NextProtos = []string{bc.alpn}
+	}
 	if bc.certfile != "" {
 		cert, err := tls.LoadX509KeyPair(bc.certfile, bc.keyfile)
 		if err != nil {
@@ -385,6 +423,13 @@ func (bc *bridgeConfig) loadTLS() error {
 	}
 	bc.tlsConf = tc
 	return nil
+}
+
+// bridgeTLSVersions is bridge_tls_version as net__init_ssl_ctx reads it: the
+// lowest version the bridge offers (it sets only SSL_OP_NO_* below it), TLS
+// 1.2 when not given.
+var bridgeTLSVersions = map[string]uint16{
+	"": tls.VersionTLS12, "tlsv1.3": tls.VersionTLS13, "tlsv1.2": tls.VersionTLS12, "tlsv1.1": tls.VersionTLS11,
 }
 
 // restartDelay is bridge__backoff_step, which Mosquitto 2.0.11 always

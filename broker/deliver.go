@@ -116,7 +116,7 @@ func (st *state) readyOut(s *session, qos byte, bytes12 int64, quota bool) bool 
 // msg_bytes that msg_bytes12 leaves out. Without queue_qos0_messages there
 // are none, and the queue is not walked.
 func (st *state) queuedQoS0Bytes(s *session) int64 {
-	if !st.cfg.QueueQoS0Messages {
+	if _, lazy := st.b.lazyBridge(s); !st.cfg.QueueQoS0Messages && !lazy {
 		return 0
 	}
 	var n int64
@@ -182,7 +182,9 @@ func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool, ids []
 			c.send(st.publishPkt(s, m, 0, false, retain, 0, ids))
 			return
 		}
-		if !st.cfg.QueueQoS0Messages {
+		if _, lazy := st.b.lazyBridge(s); !st.cfg.QueueQoS0Messages && !lazy {
+			// A lazy bridge's session queues QoS 0 while its link is
+			// down (db__message_insert), as if queue_qos0_messages.
 			return
 		}
 	}
@@ -209,6 +211,7 @@ func (st *state) deliver(s *session, m *storedMsg, qos byte, retain bool, ids []
 	}
 	s.dropping = false
 	st.changed()
+	st.lazyQueued(s)
 }
 
 // addInflight takes a reference for a new delivery and puts it in the window.

@@ -141,15 +141,15 @@ var specs = map[string]spec{
 	"restart_timeout":            acted(sp(scopeBridge)),
 	"start_type":                 acted(en(scopeBridge, "automatic", "lazy", "once")),
 	"bridge_protocol_version":    acted(en(scopeBridge, "mqttv31", "mqttv311", "mqttv50")),
-	"bridge_alpn":                st(scopeBridge),
-	"bridge_bind_address":        st(scopeBridge),
+	"bridge_alpn":                acted(st(scopeBridge)),
+	"bridge_bind_address":        acted(st(scopeBridge)),
 	"bridge_cafile":              acted(st(scopeBridge)),
 	"bridge_capath":              acted(st(scopeBridge)),
 	"bridge_certfile":            acted(st(scopeBridge)),
 	"bridge_keyfile":             acted(st(scopeBridge)),
 	"bridge_identity":            st(scopeBridge),
 	"bridge_psk":                 st(scopeBridge),
-	"bridge_tls_version":         st(scopeBridge),
+	"bridge_tls_version":         acted(st(scopeBridge)),
 	"clientid":                   acted(st(scopeBridge)),
 	"remote_clientid":            acted(st(scopeBridge)),
 	"local_clientid":             acted(st(scopeBridge)),
@@ -173,7 +173,7 @@ var specs = map[string]spec{
 	"bridge_max_packet_size":     acted(in(scopeBridge, 0, maxInt)),
 	"idle_timeout":               in(scopeBridge, 0, maxInt),
 	"keepalive_interval":         acted(in(scopeBridge, 0, 65535)),
-	"threshold":                  in(scopeBridge, 0, maxInt),
+	"threshold":                  acted(in(scopeBridge, 0, maxInt)),
 }
 
 // Keys reports every configuration key Parse accepts, sorted (auth_opt_* and
