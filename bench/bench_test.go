@@ -173,7 +173,7 @@ func leanPublishWith(b *testing.B, addr string, tlsc *tls.Config, n, window int,
 		if !c.acquire(stop) {
 			b.Fatal("publisher down")
 		}
-		p, _ := gen.make(seq, time.Now())
+		p, _ := gen.make(seq, 0, time.Now())
 		c.publish(seq, p)
 	}
 	if !c.waitIdle(stop) {
@@ -210,7 +210,7 @@ func barePublish(b *testing.B, addr string, n, window int) time.Duration {
 	start := time.Now()
 	for seq := int64(1); seq <= int64(n); seq++ {
 		sem <- struct{}{}
-		p, _ := gen.make(seq, time.Now())
+		p, _ := gen.make(seq, 0, time.Now())
 		toks <- c.Publish("test", 2, false, p)
 	}
 	close(toks)

@@ -80,31 +80,50 @@ type publisher struct {
 	lean   *leanClient // client: lean (see leanpub.go), else nil
 	p5     *pub5       // client: paho with protocol 5 (see pub5.go), else nil
 
-	// sendT[seq-1] is the pub event's t_ns, so a delivery's latency needs no
-	// payload timestamp and no map on the hot path. Written by the publishing
-	// goroutine, read by subscribers: atomic.
-	sendT []int64
+	// sends holds the send times of its recent messages (sendring.go): the
+	// recv events of experiment payloads take their PubT from it, and a
+	// failed publish its level. Written by the publishing goroutine, read by
+	// subscribers.
+	sends *sendRing
 
 	sent, acked atomic.Int64
 	finished    atomic.Bool // all publishes sent and every ack resolved (or stopped)
 	errs        atomic.Int64
 }
 
-// sendTime returns the recorded publish time of seq, 0 if unknown.
-func (p *publisher) sendTime(seq int64) int64 {
-	if seq < 1 || seq > int64(len(p.sendT)) {
+// sendTime returns the recorded publish time of seq, 0 if unknown (not sent,
+// or older than the ring).
+func (p *publisher) sendTime(seq int64) int64 { return p.sends.get(seq) }
+
+// deliveredSendTime is the PubT of a delivery of seq whose payload carried
+// sendT (0 if none): the payload's time when this run sent seq and the time
+// is not after the delivery (a payload left by an earlier run on the broker
+// could carry anything), else the ring's; 0 when neither knows.
+func (p *publisher) deliveredSendTime(seq, sendT, recvT int64) int64 {
+	if !p.sends.sent(seq) {
 		return 0
 	}
-	return atomic.LoadInt64(&p.sendT[seq-1])
+	if sendT > 0 && sendT <= recvT {
+		return sendT
+	}
+	return p.sends.get(seq)
 }
 
-// recordPub stamps seq's send time and records its pub event. Every publish
-// path (paho, connection per message, lean) calls it just before handing the
-// message to its client, so all three count and time a publish alike and the
-// pub event precedes the message's ack and recv events in the file.
-func (p *publisher) recordPub(seq int64, size int) {
-	t := p.e.rec.Since()
-	atomic.StoreInt64(&p.sendT[seq-1], t)
+// nextPayload builds message seq's payload stamped with its send time t,
+// which the caller passes on to recordPub.
+func (p *publisher) nextPayload(seq int64) (payload []byte, t int64, err error) {
+	t = p.e.rec.Since()
+	payload, err = p.gen.make(seq, t, time.Now())
+	return payload, t, err
+}
+
+// recordPub stamps seq's send time t (from nextPayload) and records its pub
+// event. Every publish path (paho, connection per message, lean) calls it just
+// before handing the message to its client, so all three count and time a
+// publish alike and the pub event precedes the message's ack and recv events
+// in the file.
+func (p *publisher) recordPub(seq, t int64, size int) {
+	p.sends.put(seq, t)
 	p.e.emit(Event{T: t, Type: EvPub, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Size: size})
 	p.sent.Add(1)
 	p.e.published.Add(1)
@@ -220,12 +239,12 @@ func (p *publisher) run(runStart time.Time) {
 		case <-p.e.stopPublish:
 			return
 		}
-		payload, err := p.gen.make(seq, time.Now())
+		payload, t, err := p.nextPayload(seq)
 		if err != nil {
 			p.e.note(LevelWarn, fmt.Sprintf("publisher %s: %v", p.id, err))
 			return
 		}
-		p.recordPub(seq, len(payload))
+		p.recordPub(seq, t, len(payload))
 		tok := p.client.Publish(p.cfg.Topic, p.cfg.QoS, p.cfg.Retain, payload)
 		queue <- pending{seq, tok}
 	}
@@ -294,13 +313,13 @@ func (p *publisher) runPerMessage() {
 			}
 			continue
 		}
-		payload, err := p.gen.make(seq, time.Now())
+		payload, t, err := p.nextPayload(seq)
 		if err != nil {
 			p.e.note(LevelWarn, fmt.Sprintf("publisher %s: %v", p.id, err))
 			c.Disconnect(disconnectQuiet)
 			return
 		}
-		p.recordPub(seq, len(payload))
+		p.recordPub(seq, t, len(payload))
 		if err := p.e.waitToken(c.Publish(p.cfg.Topic, p.cfg.QoS, p.cfg.Retain, payload), stallAfter); err != nil {
 			p.noteErr(p.e.level(), fmt.Sprintf("publisher %s seq %d: %v", p.id, seq, err))
 		} else {
@@ -376,12 +395,15 @@ type subscriber struct {
 	connected    atomic.Bool
 	subscribed   chan error
 
-	unique      atomic.Int64 // distinct messages consumed
-	drained     atomic.Int64 // distinct messages consumed during the drain phase
-	lastRecv    atomic.Int64 // t_ns of the last consumption
-	foreign     atomic.Int64
-	seenMu      sync.Mutex
-	seen        map[string][]bool // publisher id -> consumed, by seq
+	unique   atomic.Int64 // distinct messages consumed
+	drained  atomic.Int64 // distinct messages consumed during the drain phase
+	lastRecv atomic.Int64 // t_ns of the last consumption
+	foreign  atomic.Int64
+	seenMu   sync.Mutex
+	seen     map[string]*SeqSet // publisher id -> seqs consumed (a bit each: exactly-once accounting)
+	// noSendT counts this run's deliveries whose recv event carries no PubT
+	// (older than their publisher's ring): noteUnknownSendTimes reports them.
+	noSendT     atomic.Int64
 	subscribeMu sync.Mutex
 	firstConn   bool
 	v5          *sub5    // MQTT 5 subscribers on paho.golang (sub5.go), else nil
@@ -435,7 +457,7 @@ func (s *subscriber) consumeLoop() {
 // drain phase waits on.
 func (s *subscriber) consume(m mqtt.Message) {
 	t := s.e.rec.Since()
-	pub, seq, ok := parsePayload(m.Payload())
+	pub, seq, sendT, ok := parsePayload(m.Payload())
 	if !ok {
 		if s.foreign.Add(1) == 1 {
 			s.e.note(LevelInfo, fmt.Sprintf("subscriber %s got a message mqbench did not send on %s", s.id, m.Topic()))
@@ -448,7 +470,7 @@ func (s *subscriber) consume(m mqtt.Message) {
 	var pubT int64
 	p := s.e.pubs[pub]
 	if p != nil {
-		pubT = p.sendTime(seq)
+		pubT = p.deliveredSendTime(seq, sendT, t)
 	}
 	s.e.emit(Event{T: t, Type: EvRecv, Client: s.id, Pub: pub, Seq: seq, QoS: m.Qos(), Dup: m.Duplicate(), Size: len(m.Payload()), PubT: pubT})
 	s.lastRecv.Store(t)
@@ -456,19 +478,33 @@ func (s *subscriber) consume(m mqtt.Message) {
 	if p == nil || seq < 1 || seq > int64(p.cfg.Messages) {
 		return
 	}
+	if pubT == 0 && p.sends.sent(seq) {
+		s.noSendT.Add(1)
+	}
 	s.seenMu.Lock()
 	seen := s.seen[pub]
 	if seen == nil {
-		seen = make([]bool, p.cfg.Messages)
+		seen = &SeqSet{}
 		s.seen[pub] = seen
 	}
-	first := !seen[seq-1]
-	seen[seq-1] = true
+	first := !seen.Add(seq)
 	s.seenMu.Unlock()
 	if first {
 		s.unique.Add(1)
 		if s.e.draining() {
 			s.drained.Add(1)
+		}
+	}
+}
+
+// noteUnknownSendTimes notes, per subscriber, how many of its deliveries'
+// recv events carry no send time: a run never hides what it did not record.
+// Their latency is still exact, since the analysis takes the send time from
+// the pub event of the same run.
+func (e *engine) noteUnknownSendTimes() {
+	for _, s := range e.subs {
+		if n := s.noSendT.Load(); n > 0 {
+			e.note(LevelInfo, fmt.Sprintf("subscriber %s: %d deliveries came after their publisher's ring of recent send times had moved past them and carry no pub_t_ns; the analysis takes their send time from the pub events", s.id, n))
 		}
 	}
 }

@@ -77,13 +77,13 @@ func (p *publisher) runLean(runStart time.Time) {
 		if !c.acquire(p.e.stopPublish) {
 			break
 		}
-		payload, err := p.gen.make(seq, time.Now())
+		payload, t, err := p.nextPayload(seq)
 		if err != nil {
 			c.release()
 			p.e.note(LevelWarn, fmt.Sprintf("publisher %s: %v", p.id, err))
 			break
 		}
-		p.recordPub(seq, len(payload))
+		p.recordPub(seq, t, len(payload))
 		if !c.publish(seq, payload) {
 			p.noteErr(p.e.level(), fmt.Sprintf("publisher %s seq %d: not connected", p.id, seq))
 		}

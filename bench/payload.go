@@ -13,10 +13,21 @@ import (
 	"github.com/mqbench/mqbench/scenarios"
 )
 
-// idHeader starts random and template payloads: "mqb:<pub>:<seq>:". The
+// idHeader starts random and template payloads: "mqb:<pub>:<seq>:<t_ns>:",
+// t_ns being the message's send time (its pub event's t_ns), so a delivery's
+// latency needs no table of send times (sendring.go). A random payload too
+// small for the time leaves it out ("mqb:<pub>:<seq>:", as every payload did
+// before), and so do payloads of older mqbench versions: both still parse. The
 // experiment payload carries its id in JSON instead, exactly as the seed
 // experiment did, so its size stays comparable (about 150 bytes).
 const idHeader = "mqb:"
+
+// Payload kinds (scenarios.Payload.Kind).
+const (
+	payloadExperiment = "experiment"
+	payloadRandom     = "random"
+	payloadTemplate   = "template"
+)
 
 const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -58,13 +69,13 @@ func newPayloadGen(p scenarios.Payload, pub string, withPub bool, seed uint64) (
 		rnd:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}
 	switch p.Kind {
-	case "", "experiment":
-		g.kind = "experiment"
-	case "random":
+	case "", payloadExperiment:
+		g.kind = payloadExperiment
+	case payloadRandom:
 		if g.size < scenarios.MinRandomPayload {
 			g.size = scenarios.MinRandomPayload
 		}
-	case "template":
+	case payloadTemplate:
 		t, err := template.New(pub).Parse(p.Template)
 		if err != nil {
 			return nil, fmt.Errorf("payload template of %s: %w", pub, err)
@@ -98,28 +109,42 @@ func (g *payloadGen) appendRandom(b []byte, n int) []byte {
 	return b
 }
 
-// make returns a new payload for message seq (1-based). Each call allocates:
-// the client keeps the slice until the message is acknowledged.
-func (g *payloadGen) make(seq int64, now time.Time) ([]byte, error) {
+// make returns a new payload for message seq (1-based) sent at sendT (ns
+// since the run's start; 0 leaves it out) and now (the wall clock, for the
+// Timestamp field). Each call allocates: the client keeps the slice until the
+// message is acknowledged.
+func (g *payloadGen) make(seq, sendT int64, now time.Time) ([]byte, error) {
 	switch g.kind {
-	case "random":
+	case payloadRandom:
 		b := make([]byte, 0, g.size)
 		b = append(b, idHeader...)
 		b = append(b, g.pub...)
 		b = append(b, ':')
 		b = strconv.AppendInt(b, seq, 10)
 		b = append(b, ':')
+		if sendT > 0 {
+			// Only when it fits: the size is the scenario's, and the
+			// publisher's ring (sendring.go) covers a message without it.
+			if n := len(b); n+digits(sendT)+1 <= g.size {
+				b = strconv.AppendInt(b, sendT, 10)
+				b = append(b, ':')
+			}
+		}
 		if len(b) > g.size {
 			return b, nil
 		}
 		return g.appendRandom(b, g.size-len(b)), nil
-	case "template":
+	case payloadTemplate:
 		g.buf.Reset()
 		g.buf.WriteString(idHeader)
 		g.buf.WriteString(g.pub)
 		g.buf.WriteByte(':')
 		g.buf.WriteString(strconv.FormatInt(seq, 10))
 		g.buf.WriteByte(':')
+		if sendT > 0 {
+			g.buf.WriteString(strconv.FormatInt(sendT, 10))
+			g.buf.WriteByte(':')
+		}
 		g.tmplData = tmplData{g: g, Seq: seq, Pub: g.pub, Timestamp: now.UnixMilli()}
 		if err := g.tmpl.Execute(&g.buf, &g.tmplData); err != nil {
 			return nil, fmt.Errorf("payload template of %s: %w", g.pub, err)
@@ -147,53 +172,80 @@ func (g *payloadGen) make(seq int64, now time.Time) ([]byte, error) {
 	return b, nil
 }
 
-// parsePayload finds the publisher id and sequence number in a payload built by
-// payloadGen. pub is "" when the payload does not name its publisher (a single
-// publisher's experiment JSON); ok is false for foreign payloads.
-func parsePayload(b []byte) (pub string, seq int64, ok bool) {
+// parsePayload finds the publisher id, sequence number and send time (ns
+// since the run's start, 0 when the payload does not carry it: experiment
+// JSON, older payloads) in a payload built by payloadGen. pub is "" when the
+// payload does not name its publisher (a single publisher's experiment JSON);
+// ok is false for foreign payloads.
+func parsePayload(b []byte) (pub string, seq, sendT int64, ok bool) {
 	if bytes.HasPrefix(b, []byte(idHeader)) {
 		rest := b[len(idHeader):]
-		// The publisher id may itself contain ':'; the seq is the last field before the payload body,
-		// so split on the first ':' after which digits and ':' follow.
+		// Publisher ids of older runs may contain ':'; the seq is the first
+		// field of digits ended by ':' after one, and a second such field
+		// is the send time. A random body (letters and digits) holds no ':',
+		// so an older random payload never passes for one with a time.
 		for i := 0; i < len(rest); i++ {
 			if rest[i] != ':' {
 				continue
 			}
-			j := i + 1
-			for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-				j++
+			n, j, ok := digitsField(rest, i+1)
+			if !ok {
+				continue
 			}
-			if j > i+1 && j < len(rest) && rest[j] == ':' {
-				n, err := strconv.ParseInt(string(rest[i+1:j]), 10, 64)
-				if err == nil {
-					return string(rest[:i]), n, true
-				}
-			}
+			t, _, _ := digitsField(rest, j+1)
+			return string(rest[:i]), n, t, true
 		}
-		return "", 0, false
+		return "", 0, 0, false
 	}
 	j := jsonValue(b, `"id":`)
 	if j < 0 {
-		return "", 0, false
+		return "", 0, 0, false
 	}
 	k := j
 	for k < len(b) && b[k] >= '0' && b[k] <= '9' {
 		k++
 	}
 	if k == j {
-		return "", 0, false
+		return "", 0, 0, false
 	}
 	n, err := strconv.ParseInt(string(b[j:k]), 10, 64)
 	if err != nil {
-		return "", 0, false
+		return "", 0, 0, false
 	}
 	if p := jsonValue(b[k:], `"pub":`); p >= 0 && k+p < len(b) && b[k+p] == '"' {
 		s := b[k+p+1:]
 		if e := bytes.IndexByte(s, '"'); e >= 0 {
-			return string(s[:e]), n, true
+			return string(s[:e]), n, 0, true
 		}
 	}
-	return "", n, true
+	return "", n, 0, true
+}
+
+// digitsField reads the decimal number at b[i:] ended by ':' at end; ok is
+// false when there is none (no digit, no ':', too big).
+func digitsField(b []byte, i int) (n int64, end int, ok bool) {
+	j := i
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		j++
+	}
+	if j == i || j >= len(b) || b[j] != ':' {
+		return 0, 0, false
+	}
+	n, err := strconv.ParseInt(string(b[i:j]), 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return n, j, true
+}
+
+// digits is the length of n (> 0) in decimal.
+func digits(n int64) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
 }
 
 // jsonValue returns the offset of the value after key (which includes the

@@ -168,12 +168,12 @@ func (p *publisher) runPaho5() {
 		case <-e.stopPublish:
 			return
 		}
-		payload, err := p.gen.make(seq, time.Now())
+		payload, t, err := p.nextPayload(seq)
 		if err != nil {
 			e.note(LevelWarn, fmt.Sprintf("publisher %s: %v", p.id, err))
 			return
 		}
-		p.recordPub(seq, len(payload))
+		p.recordPub(seq, t, len(payload))
 		wg.Add(1)
 		go func(seq int64, payload []byte) {
 			defer wg.Done()

@@ -399,6 +399,7 @@ func (e *engine) run(ctx context.Context) (string, error) {
 
 	status, err := e.phases()
 	e.shutdown()
+	e.noteUnknownSendTimes()
 	close(samplerStop)
 	select {
 	case <-samplersDone:

@@ -12,6 +12,7 @@ func (e *engine) setup() error {
 		e.defaultPub = ids[0]
 	}
 	seed := uint64(time.Now().UnixNano())
+	rings := sendRingSizes(e.sc)
 	for gi, pc := range e.sc.Publishers {
 		// A global rate is the group's; on a shard, its share of it.
 		var global *limiter
@@ -33,7 +34,7 @@ func (e *engine) setup() error {
 			if pc.RateScope != "global" {
 				lim = newLimiter(pc.Rate)
 			}
-			p := &publisher{e: e, id: id, cfg: pc, set: e.conns.pubs[gi], gen: gen, lim: lim, sendT: make([]int64, pc.Messages)}
+			p := &publisher{e: e, id: id, cfg: pc, set: e.conns.pubs[gi], gen: gen, lim: lim, sends: newSendRing(rings[gi])}
 			e.pubs[id] = p
 			e.pubList = append(e.pubList, p)
 		}
@@ -49,7 +50,7 @@ func (e *engine) setup() error {
 			s := &subscriber{
 				e: e, id: id, cfg: scfg, set: e.conns.subs[gi], connLim: connLim,
 				subscribed: make(chan error, 1),
-				seen:       map[string][]bool{},
+				seen:       map[string]*SeqSet{},
 			}
 			if !scfg.Lean() || !leanInline(scfg) {
 				// Received, not yet consumed (1.5 MB of channel per subscriber):

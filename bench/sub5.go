@@ -206,7 +206,7 @@ func (s *subscriber) closeV5() {
 // what its publisher group sent (a broker that drops them changes what an
 // application receives).
 func (s *subscriber) checkProps(p *paho.Publish) {
-	pub, _, ok := parsePayload(p.Payload)
+	pub, _, _, ok := parsePayload(p.Payload)
 	if !ok {
 		return
 	}
