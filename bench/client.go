@@ -80,9 +80,9 @@ type publisher struct {
 	lean   *leanClient // client: lean (see leanpub.go), else nil
 	p5     *pub5       // client: paho with protocol 5 (see pub5.go), else nil
 
-	// sends holds the send times of its recent messages (sendring.go): the
-	// recv events of experiment payloads take their PubT from it, and a
-	// failed publish its level. Written by the publishing goroutine, read by
+	// sends holds the send times of its recent messages (sendring.go): ack
+	// events and the recv events of experiment payloads take their PubT from
+	// it, and a failed publish its level. Written by the publishing goroutine, read by
 	// subscribers.
 	sends *sendRing
 

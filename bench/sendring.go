@@ -14,20 +14,22 @@ import (
 // carry their send time themselves (payload.go); the experiment payload must
 // stay the seed experiment's ~150-byte JSON, so its publisher keeps the send
 // times of its most recent messages in a ring, sized from a fixed budget for
-// the whole run. A delivery older than the ring gets no PubT: the analysis
-// then takes its send time from the pub event (the same number), and the run
-// notes how many deliveries that was (noteUnknownSendTimes).
+// the whole run; every ring holds at least twice the publisher's window, so
+// ack events (which carry PubT too) are always exact. A delivery older than
+// the ring gets no PubT: the analysis then takes its send time from the pub
+// event (the same number), and the run notes how many deliveries that was
+// (noteUnknownSendTimes).
 
 // sendRingBudget is the number of ring slots (8 bytes each) shared by the
 // publishers of experiment payloads in one run: 8 MB, so every shipped
-// scenario (at most a few hundred thousand messages) and any run of up to
+// scenario (at most tens of thousands of messages) and any run of up to
 // 1,048,576 such messages is exact from the recv events alone.
 // A variable only so a test can make a ring overflow in a small run.
 var sendRingBudget = 1 << 20
 
-// sendRingMin is the least ring a publisher gets, so its failed publishes
-// (pubErrLevel), which are always among the last in flight, find their time
-// even when thousands of publishers share the budget.
+// sendRingMin is the least ring a publisher gets, so its acknowledgements and
+// failed publishes (pubErrLevel), which are always among the last in flight,
+// find their time even when thousands of publishers share the budget.
 const sendRingMin = 64
 
 // sendRing is one publisher's recent send times. The publishing goroutine
@@ -71,10 +73,11 @@ func (r *sendRing) get(seq int64) int64 {
 }
 
 // sendRingSizes gives the ring size of each publisher group's publishers
-// (those this run holds: a shard's share): its message count for payloads that
-// carry their send time (random, template), capped by twice its in-flight
-// window (failed publishes look up only those); for the experiment payload its
-// message count capped by an equal share of sendRingBudget.
+// (those this run holds: a shard's share): its message count capped by twice
+// its in-flight window (ack events and failed publishes look up only those)
+// for payloads that carry their send time (random, template); for the
+// experiment payload capped by an equal share of sendRingBudget, or that
+// window if larger.
 func sendRingSizes(sc *scenarios.Scenario) []int {
 	experiment := 0
 	for gi, pc := range sc.Publishers {
@@ -91,9 +94,11 @@ func sendRingSizes(sc *scenarios.Scenario) []int {
 	}
 	sizes := make([]int, len(sc.Publishers))
 	for gi, pc := range sc.Publishers {
-		limit := share
-		if carriesSendTime(pc.Payload) {
-			limit = max(sendRingMin, 2*pc.Inflight)
+		// Acknowledgements and failed publishes come within the window:
+		// every ring holds twice that, so their times stay exact.
+		limit := max(sendRingMin, 2*pc.Inflight)
+		if !carriesSendTime(pc.Payload) {
+			limit = max(limit, share)
 		}
 		sizes[gi] = min(max(pc.Messages, 1), limit)
 	}

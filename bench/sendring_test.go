@@ -132,6 +132,10 @@ func TestRecvSendTimes(t *testing.T) {
 				switch e.Type {
 				case EvPub:
 					pubT[e.Seq] = e.T
+				case EvAck:
+					if e.PubT != pubT[e.Seq] {
+						t.Errorf("ack seq %d: pub_t_ns %d, its pub event says %d", e.Seq, e.PubT, pubT[e.Seq])
+					}
 				case EvRecv:
 					if e.PubT == 0 {
 						unknown++
