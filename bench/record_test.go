@@ -102,6 +102,11 @@ func TestRecorderRoundTrip(t *testing.T) {
 				}
 				gotH, wantH := run.Header, h
 				gotH.Type, gotH.Schema, gotH.Start, wantH.Start = "", 0, time.Time{}, time.Time{}
+				// The recorder records the settings the lines resolve to.
+				if b := gotH.BrokerSettings; b == nil || !b.Persistence || b.AutosaveInterval != 3*time.Second {
+					t.Errorf("recorded broker settings %+v", b)
+				}
+				wantH.BrokerSettings = wantH.ResolvedBroker()
 				if !reflect.DeepEqual(gotH, wantH) {
 					t.Errorf("header:\n got %+v\nwant %+v", gotH, wantH)
 				}

@@ -134,16 +134,8 @@ func NewSummarizer(h Header) *Summarizer {
 	s.Phases = map[string]int64{}
 
 	z.sc = decodeScenario(h, z.note)
-	s.BrokerConfigSource = configSource(h)
-	s.Persist.AutosaveInterval = "unknown"
-	switch s.BrokerConfigSource {
-	case "unknown":
-	case "file":
-		// The broker's own file: the scenario's broker section does not apply.
-		s.Persist.AutosaveInterval = autosaveSetting(nil, h.BrokerConfig)
-	default:
-		s.Persist.AutosaveInterval = autosaveSetting(z.sc, h.BrokerConfig)
-	}
+	s.BrokerConfigSource = h.ConfigSource()
+	s.Persist.AutosaveInterval = autosaveText(h.ResolvedBroker())
 
 	// Publishers and subscribers of the scenario: ids, topics and filters.
 	if sc := z.sc; sc != nil {

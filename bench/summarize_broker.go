@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
-	"strings"
 
+	"github.com/mqbench/mqbench/runfile"
 	"github.com/mqbench/mqbench/scenarios"
 )
 
-// What the header says about the broker: the scenario it ran, whose settings
-// its config lines are, and how far its $SYS drop counter can be trusted.
+// What the header says about the broker: the scenario it ran, its resolved
+// settings, and how far its $SYS drop counter can be trusted.
 
 // decodeScenario is the header's scenario (Header.DecodeScenario); nil when
 // there is none or it cannot be read, which a note says: the analysis then
@@ -24,48 +24,20 @@ func decodeScenario(h Header, note func(string, ...any)) *scenarios.Scenario {
 	return sc
 }
 
-// autosaveSetting describes the configured autosave: "3" (seconds) or
-// "on_changes 100", from the scenario's broker settings, else from the
-// recorded mosquitto.conf lines; "" when neither sets it.
-func autosaveSetting(sc *scenarios.Scenario, confLines []string) string {
-	get := func(key string) (string, bool) {
-		if sc != nil {
-			if v, ok := sc.BrokerValue(key); ok {
-				return v, true
-			}
-		}
-		for _, l := range confLines {
-			f := strings.Fields(l)
-			if len(f) >= 2 && f[0] == key {
-				return f[1], true
-			}
-		}
-		return "", false
+// autosaveText describes the broker's autosave as the summary records it:
+// "3" (seconds, fractional for the bundled broker) or "on_changes 100"; ""
+// when the configuration left autosave_interval at Mosquitto's default, and
+// "unknown" when the run cannot know the settings (an external broker).
+func autosaveText(b *runfile.BrokerSettings) string {
+	switch {
+	case b == nil:
+		return "unknown"
+	case b.AutosaveOnChanges:
+		return "on_changes " + strconv.Itoa(b.AutosaveChanges)
+	case !b.IsConfigured("autosave_interval"):
+		return ""
 	}
-	interval, hasInterval := get("autosave_interval")
-	if oc, ok := get("autosave_on_changes"); ok {
-		if b, err := strconv.ParseBool(oc); err == nil && b {
-			if !hasInterval {
-				interval = "1800" // Mosquitto's default
-			}
-			return "on_changes " + interval
-		}
-	}
-	return interval
-}
-
-// configSource says whose settings the header's config lines are. Only a
-// broker mqbench started ran with them; for an external broker they are the
-// scenario's, which mqbench cannot apply, so its real settings are unknown.
-func configSource(h Header) string {
-	if h.BrokerConfigSource != "" {
-		return h.BrokerConfigSource
-	}
-	switch h.BrokerKind {
-	case "bundled", "mosquitto":
-		return "launched"
-	}
-	return "unknown"
+	return strconv.FormatFloat(b.AutosaveInterval.Seconds(), 'f', -1, 64)
 }
 
 // sysGauges are the gauges the $SYS monitor writes: any of them arriving

@@ -3,40 +3,47 @@ package bench
 // Tests of the helpers Summarize builds on.
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 
-	"github.com/mqbench/mqbench/scenarios"
+	"github.com/mqbench/mqbench/runfile"
 )
 
-func TestAutosaveSetting(t *testing.T) {
-	sc := func(kv ...string) *scenarios.Scenario {
-		s := &scenarios.Scenario{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			s.Broker = append(s.Broker, scenarios.BrokerSetting{Key: kv[i], Values: []string{kv[i+1]}})
-		}
-		return s
-	}
+// TestAutosaveText: the summary's autosave_interval from the resolved
+// settings, as it was worded when it was read from the lines.
+func TestAutosaveText(t *testing.T) {
 	tests := []struct {
-		name string
-		sc   *scenarios.Scenario
-		conf []string
-		want string
+		name  string
+		lines []string
+		want  string
 	}{
-		{"interval", sc("autosave_interval", "30"), nil, "30"},
-		{"on changes", sc("autosave_interval", "100", "autosave_on_changes", "true"), nil, "on_changes 100"},
-		{"on changes false", sc("autosave_interval", "5", "autosave_on_changes", "false"), nil, "5"},
-		{"on changes default count", sc("autosave_on_changes", "true"), nil, "on_changes 1800"},
-		{"from conf lines", nil, []string{"persistence true", "autosave_interval 3"}, "3"},
-		{"scenario wins", sc("autosave_interval", "30"), []string{"autosave_interval 3"}, "30"},
-		{"unset", sc("persistence", "true"), nil, ""},
+		{"interval", []string{"autosave_interval 30"}, "30"},
+		{"fractional", []string{"autosave_interval 0.5"}, "0.5"},
+		{"on changes", []string{"autosave_interval 100", "autosave_on_changes true"}, "on_changes 100"},
+		{"on changes false", []string{"autosave_interval 5", "autosave_on_changes false"}, "5"},
+		{"on changes default count", []string{"autosave_on_changes true"}, "on_changes 1800"},
+		{"unset", []string{"persistence true"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := autosaveSetting(tt.sc, tt.conf); got != tt.want {
+			if got := autosaveText(runfile.ResolveBroker("2.0.11", tt.lines)); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+	if got := autosaveText(nil); got != "unknown" {
+		t.Errorf("unknown settings: %q", got)
+	}
+	// A launched broker recorded without lines ran with the scenario's
+	// broker section; recorded lines are what it ran with.
+	h := Header{BrokerKind: "bundled", Scenario: json.RawMessage(`{"broker":[{"key":"autosave_interval","values":["30"]}]}`)}
+	if got := autosaveText(h.ResolvedBroker()); got != "30" {
+		t.Errorf("from the scenario: %q", got)
+	}
+	h.BrokerConfig = []string{"autosave_interval 3"}
+	if got := autosaveText(h.ResolvedBroker()); got != "3" {
+		t.Errorf("lines over the scenario: %q", got)
 	}
 }
 

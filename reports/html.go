@@ -308,7 +308,7 @@ func writeReportHTML(path string, run *bench.Run, plots *runPlots, s *bench.Summ
 		}
 	}
 	p.Warnings = Warnings(s)
-	p.Findings = findings(run, s, plots.exp, lines)
+	p.Findings = findings(run, s, plots.exp)
 	p.Notes = s.Notes
 	for _, ch := range []chart{persistenceChart(plots, s), backlogChart(plots), latencyChart(plots), memoryChart(plots)} {
 		p.Charts = append(p.Charts, chartData(ch))

@@ -137,12 +137,8 @@ func TestReportHTML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	si, err := recordedScenario(&run.Header)
-	if err != nil {
-		t.Fatal(err)
-	}
 	esc := template.Must(template.New("").Parse("<li>{{.}}</li>"))
-	fs := findings(run, s, bench.RunExperiments(run), configLines(&run.Header, si))
+	fs := findings(run, s, bench.RunExperiments(run))
 	if len(fs) == 0 {
 		t.Fatal("the fixture has no findings")
 	}

@@ -105,11 +105,7 @@ func recordedFindings(t *testing.T, dir string) (bench.Summary, string) {
 		t.Fatal(err)
 	}
 	s := bench.Summarize(run)
-	si, err := recordedScenario(&run.Header)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Join(findings(run, &s, bench.RunExperiments(run), configLines(&run.Header, si)), "\n") + "\n"
+	got := strings.Join(findings(run, &s, bench.RunExperiments(run)), "\n") + "\n"
 	golden(t, dir+"/findings.golden", got)
 	return s, got
 }

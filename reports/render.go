@@ -148,7 +148,7 @@ func reportMarkdown(run *bench.Run, x bench.Experiments, s *bench.Summary) (stri
 	}
 
 	b.WriteString("## Findings\n\n")
-	for _, f := range findings(run, s, x, lines) {
+	for _, f := range findings(run, s, x) {
 		b.WriteString("- " + f + "\n")
 	}
 	if len(s.Notes) > 0 {
@@ -196,7 +196,7 @@ func subscriberMarkdown(s *bench.Summary) string {
 
 // findings turns the summary into sentences a reader can act on. Every
 // sentence is computed from the numbers and only said when it is true.
-func findings(run *bench.Run, s *bench.Summary, x bench.Experiments, lines []string) []string {
+func findings(run *bench.Run, s *bench.Summary, x bench.Experiments) []string {
 	var f []string
 	if s.Status != "" && s.Status != "ok" {
 		why := ""
@@ -223,7 +223,7 @@ func findings(run *bench.Run, s *bench.Summary, x bench.Experiments, lines []str
 	case s.Drops.Source == "unknown" && s.Acked > 0:
 		f = append(f, "How many messages the broker dropped is unknown: no $SYS drop counter was received.")
 	case s.DroppedByBroker > 0:
-		f = append(f, dropFinding(s, expected, limitsFor(s, lines)))
+		f = append(f, dropFinding(s, expected, limitsFor(&run.Header)))
 	case s.Acked > 0 && s.Drops.Stale:
 		f = append(f, fmt.Sprintf("The broker's $SYS drop counter showed no drop, but it was last updated %.1f s before the end, before the last publish (it may be stale): drops after that are unknown.", float64(s.Drops.AgeAtEndNS)/1e9))
 	case s.Acked > 0:

@@ -2,7 +2,6 @@ package reports
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/mqbench/mqbench/bench"
@@ -43,36 +42,8 @@ func configLines(h *bench.Header, si *scenarios.Scenario) []string {
 	return out
 }
 
-// brokerSetting returns the last value of key in the config lines (later lines
-// win, as in mosquitto.conf).
-func brokerSetting(lines []string, key string) (string, bool) {
-	val, ok := "", false
-	for _, l := range lines {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		k, v, _ := strings.Cut(l, " ")
-		if k == key {
-			val, ok = strings.TrimSpace(v), true
-		}
-	}
-	return val, ok
-}
-
-// brokerInt is brokerSetting for a whole number; a value that does not parse
-// counts as unset, so the limit falls back to Mosquitto's default.
-func brokerInt(lines []string, key string) (int64, bool) {
-	v, ok := brokerSetting(lines, key)
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	return n, err == nil
-}
-
 // queueLimits says which per-client limits applied: the configured values or
-// Mosquitto's defaults for the broker's major version, and whether each was a
+// Mosquitto's defaults for the broker's release, and whether each was a
 // default, so findings can name the real cause of drops.
 type queueLimits struct {
 	MaxQueued, MaxInflight         int64
@@ -82,22 +53,22 @@ type queueLimits struct {
 	Known                          bool // the values are meaningful for this broker kind
 }
 
-// The limits are only Known for a broker whose configuration the run
-// recorded (one mqbench started, or read from its own file): an external
-// broker's are never the scenario's.
-func limitsFor(s *bench.Summary, lines []string) queueLimits {
-	q := queueLimits{MaxQueued: 1000, MaxInflight: 20, QueuedDefault: true, InflightDefault: true, Known: s.BrokerConfigSource != "unknown"}
-	if strings.HasPrefix(s.BrokerVersion, "1.") {
-		q.MaxQueued = 100
+// limitsFor reads the limits from the header's resolved settings. They are
+// only Known for a broker whose configuration the run recorded (one mqbench
+// started, or read from its own file): an external broker's are never the
+// scenario's.
+func limitsFor(h *bench.Header) queueLimits {
+	b := h.ResolvedBroker()
+	if b == nil {
+		return queueLimits{}
 	}
-	if n, ok := brokerInt(lines, "max_queued_messages"); ok {
-		q.MaxQueued, q.QueuedDefault = n, false
+	q := queueLimits{
+		Known:     true,
+		MaxQueued: int64(b.MaxQueuedMessages), QueuedDefault: !b.IsConfigured("max_queued_messages"),
+		MaxInflight: int64(b.MaxInflightMessages), InflightDefault: !b.IsConfigured("max_inflight_messages"),
 	}
-	if n, ok := brokerInt(lines, "max_inflight_messages"); ok {
-		q.MaxInflight, q.InflightDefault = n, false
-	}
-	if n, ok := brokerInt(lines, "max_queued_bytes"); ok && n > 0 {
-		q.MaxQueuedBytes, q.QueuedBytesSet = n, true
+	if b.IsConfigured("max_queued_bytes") && b.MaxQueuedBytes > 0 {
+		q.MaxQueuedBytes, q.QueuedBytesSet = b.MaxQueuedBytes, true
 	}
 	return q
 }

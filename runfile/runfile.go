@@ -163,6 +163,10 @@ type Header struct {
 	// which publishers and subscribers use unless they name another. Nil for
 	// one broker.
 	Named []NamedBroker `json:"named_brokers,omitempty"`
+	// BrokerSettings are the settings BrokerConfig resolves to, with
+	// Mosquitto's defaults (see BrokerSettings); nil when they are unknown,
+	// and in runs recorded before the field (read them with ResolvedBroker).
+	BrokerSettings *BrokerSettings `json:"broker_settings,omitempty"`
 }
 
 // NamedBroker is one broker of a run with several, as it ran: its events
@@ -175,6 +179,9 @@ type NamedBroker struct {
 	PersistPath  string   `json:"persist_path,omitempty"`
 	Config       []string `json:"config,omitempty"` // the mosquitto.conf lines it ran with
 	ConfigSource string   `json:"config_source,omitempty"`
+	// Settings are what Config resolves to (see Header.BrokerSettings);
+	// read them with ResolvedSettings.
+	Settings *BrokerSettings `json:"settings,omitempty"`
 }
 
 // MergedShard is one shard of a merged run, as its own header recorded it.

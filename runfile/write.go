@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -50,11 +51,21 @@ func (w *Writer) Close(f Footer) error {
 }
 
 // HeaderLine encodes the header as its line, with Type "header" and, when
-// unset, the Schema of this code.
+// unset, the Schema of this code and the brokers' resolved settings (every
+// header is written through here, so every new run records them).
 func HeaderLine(h Header) ([]byte, error) {
 	h.Type = "header"
 	if h.Schema == 0 {
 		h.Schema = Schema
+	}
+	if h.BrokerSettings == nil {
+		h.BrokerSettings = resolveHeader(&h)
+	}
+	if len(h.Named) > 0 {
+		h.Named = slices.Clone(h.Named) // the caller's header stays as it was
+		for i := range h.Named {
+			h.Named[i].Settings = h.Named[i].ResolvedSettings()
+		}
 	}
 	line, err := json.Marshal(h)
 	if err != nil {

@@ -16,6 +16,8 @@ package conf
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -241,6 +243,33 @@ func Default() *Config {
 		ConnectionMessages:  true,
 		LogTimestamp:        true,
 	}
+}
+
+// DefaultFor is Default for the Mosquitto release a run recorded, where an
+// older release's defaults differ: before 2.0 a client was queued at most 100
+// messages (2.0.0 raised max_queued_messages to 1000, as its ChangeLog says).
+// version is what the broker reports ("2.0.11", "mosquitto version 1.6.9");
+// one that names no release gets 2.0.11's, the broker this package imitates.
+// It exists so a recorded run's limits are resolved from the one owner of
+// Mosquitto's defaults, whichever release ran it.
+func DefaultFor(version string) *Config {
+	c := Default()
+	if releaseMajor(version) == 1 {
+		c.MaxQueuedMessages = 100
+	}
+	return c
+}
+
+// releaseMajor is the major number of the first "N.M" word of version, -1
+// when there is none.
+func releaseMajor(version string) int {
+	for _, w := range strings.Fields(version) {
+		major, rest, ok := strings.Cut(w, ".")
+		if n, err := strconv.Atoi(major); ok && err == nil && rest != "" && rest[0] >= '0' && rest[0] <= '9' {
+			return n
+		}
+	}
+	return -1
 }
 
 // LocalOnly reports Mosquitto 2.0's local-only mode: no listener of any kind was
