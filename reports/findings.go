@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/mqbench/mqbench/bench"
+	"github.com/mqbench/mqbench/runfile"
 )
 
 // Findings about where messages went, the persistence file and a crash, in
@@ -23,9 +24,9 @@ const notSampledText = "The persistence file was not sampled (persistence off, o
 // configTitle names whose settings the config block shows.
 func configTitle(s *bench.Summary) string {
 	switch s.BrokerConfigSource {
-	case "unknown":
+	case runfile.ConfigUnknown:
 		return "The scenario's broker section (not applied to this broker)"
-	case "file":
+	case runfile.ConfigFromFile:
 		return "Broker configuration (from the broker's own file)"
 	}
 	return "Broker configuration"

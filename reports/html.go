@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/mqbench/mqbench/bench"
+	"github.com/mqbench/mqbench/runfile"
 )
 
 // HTML files written beside report.md and compare.md.
@@ -326,7 +327,7 @@ func writeReportHTML(path string, run *bench.Run, plots *runPlots, s *bench.Summ
 	}
 	// The same words as report.md's settings, from the same helpers.
 	settings := htmlSection{Title: "Settings", PreTitle: configTitle(s), Pre: lines}
-	if s.BrokerConfigSource == "unknown" {
+	if s.BrokerConfigSource == runfile.ConfigUnknown {
 		settings.Intro = inline(unknownConfigText)
 	}
 	if len(lines) == 0 {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mqbench/mqbench/bench"
+	"github.com/mqbench/mqbench/runfile"
 )
 
 // ReportFile is the Markdown report written into a run directory.
@@ -120,7 +121,7 @@ func reportMarkdown(run *bench.Run, x bench.Experiments, s *bench.Summary) (stri
 	b.WriteString("\n\n")
 
 	b.WriteString("## Settings\n\n")
-	if s.BrokerConfigSource == "unknown" {
+	if s.BrokerConfigSource == runfile.ConfigUnknown {
 		b.WriteString(unknownConfigText + "\n\n")
 	}
 	if len(lines) > 0 {
