@@ -24,9 +24,10 @@ const bridgePendingMax = 100000
 // bridgeLink is one attempt's pair of connections: local (a pipe into this
 // broker) and remote.
 type bridgeLink struct {
-	br    *bridge
-	local net.Conn
-	lmu   sync.Mutex // local writes
+	br     *bridge
+	local  net.Conn
+	lmu    sync.Mutex  // local writes
+	lcodec remoteCodec // the local side's: MQTT 5 when the bridge speaks it
 
 	rmu    sync.Mutex // remote writes and setRemote
 	remote net.Conn
@@ -53,8 +54,15 @@ type bridgeLink struct {
 }
 
 func newBridgeLink(br *bridge, local net.Conn) *bridgeLink {
-	return &bridgeLink{br: br, local: local, closed: make(chan struct{}), connack: make(chan byte, 1),
-		ownLocal: map[uint16]int{}, ownRemote: map[uint16]int{}, dropped2: map[uint16]bool{}}
+	l := &bridgeLink{br: br, local: local, closed: make(chan struct{}), connack: make(chan byte, 1),
+		ownLocal: map[uint16]int{}, ownRemote: map[uint16]int{}, dropped2: map[uint16]bool{}, lcodec: v3Codec{}}
+	if br.proto == 5 {
+		// Mosquitto's bridge context is one client of both brokers, so a
+		// v5 bridge is a v5 client of the local broker too: one copy per
+		// matching out topic, and the messages' properties.
+		l.lcodec = v5Codec{recvMax: uint16(br.b.cfg.MaxInflightMessages), sessionExpiry: sessionExpiryNever}
+	}
+	return l
 }
 
 func (l *bridgeLink) close() {
@@ -100,7 +108,7 @@ func next(m *uint16) uint16 {
 func (l *bridgeLink) writeLocal(p packets.ControlPacket) {
 	l.lmu.Lock()
 	defer l.lmu.Unlock()
-	if err := p.Write(l.local); err != nil {
+	if err := l.lcodec.write(l.local, p); err != nil {
 		l.close()
 	}
 }
@@ -139,7 +147,7 @@ func connectPacket(proto byte, private bool) *packets.ConnectPacket {
 // carries it) and starts reading what the broker sends it.
 func (l *bridgeLink) localConnect() error {
 	bc := l.br.cfg
-	p := connectPacket(min(bc.proto, 4), true)
+	p := connectPacket(l.br.proto, true)
 	p.ClientIdentifier = bc.localID
 	p.CleanSession = bc.cleanLocal
 	if bc.hasUser {
@@ -372,7 +380,7 @@ func (l *bridgeLink) localReader() {
 	defer l.close()
 	r := bufio.NewReader(l.local)
 	for {
-		pk, err := packets.ReadPacket(r)
+		pk, err := l.lcodec.read(r)
 		if err != nil {
 			return
 		}
@@ -388,15 +396,9 @@ func (l *bridgeLink) localReader() {
 				l.forward(p)
 			}
 		case *packets.PublishPacket:
-			p.TopicName = l.br.cfg.remapOut(p.TopicName)
-			if !l.br.cfg.outgoingRetain {
-				p.Retain = false // retain_available false: send__publish clears it
-			}
-			if l.oversize(p) {
-				l.dropOversize(p)
-				continue
-			}
-			l.forward(p)
+			l.outPublish(p, p, 0)
+		case *publish5:
+			l.outPublish(p.PublishPacket, p, len(p.props))
 		case *packets.PubrelPacket:
 			if l.takeDropped(p.MessageID) {
 				ack := packets.NewControlPacket(packets.Pubcomp).(*packets.PubcompPacket)
@@ -436,6 +438,9 @@ func (l *bridgeLink) remoteReader() {
 		case *packets.PublishPacket:
 			p.TopicName = l.br.cfg.remapIn(p.TopicName)
 			l.writeLocal(p)
+		case *publish5:
+			p.TopicName = l.br.cfg.remapIn(p.TopicName)
+			l.writeLocal(p)
 		case *packets.PubackPacket:
 			if !l.own(l.ownRemote, p.MessageID) {
 				l.writeLocal(p)
@@ -456,10 +461,25 @@ func (l *bridgeLink) remoteReader() {
 	}
 }
 
+// outPublish sends a local PUBLISH on to the remote (whole is p, or p with
+// its property block of propLen bytes): remapped, retain cleared without
+// bridge_outgoing_retain, dropped when over bridge_max_packet_size.
+func (l *bridgeLink) outPublish(p *packets.PublishPacket, whole packets.ControlPacket, propLen int) {
+	p.TopicName = l.br.cfg.remapOut(p.TopicName)
+	if !l.br.cfg.outgoingRetain {
+		p.Retain = false // retain_available false: send__publish clears it
+	}
+	if l.oversize(p, propLen) {
+		l.dropOversize(p)
+		return
+	}
+	l.forward(whole)
+}
+
 // oversize is packet__check_oversize for a PUBLISH to the remote: its
 // remaining length and that length's own bytes (not the first byte) against
 // bridge_max_packet_size.
-func (l *bridgeLink) oversize(p *packets.PublishPacket) bool {
+func (l *bridgeLink) oversize(p *packets.PublishPacket, propLen int) bool {
 	limit := l.br.cfg.maxPacket
 	if limit == 0 {
 		return false
@@ -469,7 +489,7 @@ func (l *bridgeLink) oversize(p *packets.PublishPacket) bool {
 		rl += 2
 	}
 	if l.proto == 5 {
-		rl++ // the empty property block
+		rl += varintLen(propLen) + propLen // the property block
 	}
 	return uint32(rl+varintLen(rl)) > limit
 }

@@ -10,13 +10,23 @@ import (
 	mp "github.com/mochi-mqtt/server/v2/packets"
 )
 
-// The remote side of a bridge with bridge_protocol_version mqttv50: the
-// bridge works on paho's 3.1.1 packet structs throughout, and this codec puts
-// them on the wire as MQTT 5 with mochi's encoders (and reads MQTT 5 back into
-// them), as Mosquitto's bridge context with protocol mqtt5 sends them: a
-// CONNECT with no properties, SUBSCRIBEs with No Local, Retain As Published
-// and retain handling 0, PUBLISHes and acknowledgements without properties.
-// Message properties do not cross the bridge (its local side is 3.1.1).
+// Both sides of a bridge with bridge_protocol_version mqttv50: the bridge
+// works on paho's 3.1.1 packet structs throughout, and this codec puts them on
+// the wire as MQTT 5 with mochi's encoders (and reads MQTT 5 back into them),
+// as Mosquitto's bridge context with protocol mqtt5 sends them: a CONNECT
+// with a Receive Maximum only, SUBSCRIBEs with No Local, Retain As Published
+// and retain handling 0, acknowledgements without properties. A PUBLISH
+// keeps its property block as read (publish5), so a message's properties
+// cross the bridge in both directions as they do in Mosquitto, whose one
+// bridge context speaks MQTT 5 to both brokers; the local broker counts the
+// message expiry interval down when it sends the message on.
+
+// publish5 is a PUBLISH with its MQTT 5 property block, raw, which the
+// bridge forwards untouched.
+type publish5 struct {
+	*packets.PublishPacket
+	props []byte
+}
 
 // remoteCodec writes and reads the remote side's packets.
 type remoteCodec interface {
@@ -33,7 +43,13 @@ func (v3Codec) read(r *bufio.Reader) (packets.ControlPacket, error) {
 
 // v5Codec's recvMax is the Receive Maximum its CONNECT carries: Mosquitto's
 // send__connect always sends msgs_in.inflight_maximum (max_inflight_messages).
-type v5Codec struct{ recvMax uint16 }
+// sessionExpiry is the local side's Session Expiry Interval: the bridge's
+// local session lives as long as the bridge (Mosquitto's bridge context is
+// never expired), so the local CONNECT asks for "never".
+type v5Codec struct {
+	recvMax       uint16
+	sessionExpiry uint32
+}
 
 func (c v5Codec) write(w io.Writer, p packets.ControlPacket) error {
 	var buf bytes.Buffer
@@ -47,7 +63,12 @@ func (c v5Codec) write(w io.Writer, p packets.ControlPacket) error {
 			PasswordFlag: p.PasswordFlag, Password: p.Password, WillFlag: p.WillFlag, WillQos: p.WillQos,
 			WillRetain: p.WillRetain, WillTopic: p.WillTopic, WillPayload: p.WillMessage}
 		pk.Properties.ReceiveMaximum = c.recvMax
+		if c.sessionExpiry > 0 {
+			pk.Properties.SessionExpiryInterval, pk.Properties.SessionExpiryIntervalFlag = c.sessionExpiry, true
+		}
 		err = pk.ConnectEncode(&buf)
+	case *publish5:
+		return writePublish5(w, p)
 	case *packets.PublishPacket:
 		pk.FixedHeader = mp.FixedHeader{Type: mp.Publish, Qos: p.Qos, Retain: p.Retain, Dup: p.Dup}
 		pk.TopicName, pk.PacketID, pk.Payload = p.TopicName, p.MessageID, p.Payload
@@ -154,7 +175,11 @@ func decodeRemoteV5(first byte, body []byte) (cp packets.ControlPacket, err erro
 		p := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
 		p.Qos, p.Retain, p.Dup = fh.Qos, fh.Retain, fh.Dup
 		p.TopicName, p.MessageID, p.Payload = pk.TopicName, pk.PacketID, pk.Payload
-		return p, nil
+		props, err := publishProps(body, fh.Qos)
+		if err != nil {
+			return nil, err
+		}
+		return &publish5{PublishPacket: p, props: props}, nil
 	case mp.Puback, mp.Pubrec, mp.Pubrel, mp.Pubcomp:
 		if err := pk.PubackDecode(body); err != nil { // one decoder serves all four
 			return nil, err
@@ -180,4 +205,62 @@ func decodeRemoteV5(first byte, body []byte) (cp packets.ControlPacket, err erro
 		return &packets.DisconnectPacket{FixedHeader: packets.FixedHeader{MessageType: packets.Disconnect}}, nil
 	}
 	return nil, fmt.Errorf("unexpected packet type %d from the remote", fh.Type)
+}
+
+// publishProps is the property block of an MQTT 5 PUBLISH body (already
+// decoded once by mochi, so only the offsets are taken here).
+func publishProps(body []byte, qos byte) ([]byte, error) {
+	if len(body) < 2 {
+		return nil, fmt.Errorf("malformed PUBLISH from the remote")
+	}
+	i := 2 + (int(body[0])<<8 | int(body[1]))
+	if qos > 0 {
+		i += 2
+	}
+	n, used, err := readVarint(body[min(i, len(body)):])
+	if err != nil || i+used+n > len(body) {
+		return nil, fmt.Errorf("malformed PUBLISH properties from the remote")
+	}
+	return body[i+used : i+used+n], nil
+}
+
+// readVarint reads an MQTT variable byte integer at the start of b.
+func readVarint(b []byte) (n, used int, err error) {
+	mul := 1
+	for i := 0; i < 4 && i < len(b); i++ {
+		n += int(b[i]&0x7F) * mul
+		if b[i]&0x80 == 0 {
+			return n, i + 1, nil
+		}
+		mul *= 128
+	}
+	return 0, 0, fmt.Errorf("malformed variable byte integer")
+}
+
+// writePublish5 writes p as an MQTT 5 PUBLISH carrying its property block.
+func writePublish5(w io.Writer, p *publish5) error {
+	rl := 2 + len(p.TopicName) + varintLen(len(p.props)) + len(p.props) + len(p.Payload)
+	if p.Qos > 0 {
+		rl += 2
+	}
+	first := byte(0x30) | p.Qos<<1
+	if p.Dup {
+		first |= 0x08
+	}
+	if p.Retain {
+		first |= 0x01
+	}
+	b := make([]byte, 0, 1+4+rl)
+	b = append(b, first)
+	b = appendVarint(b, uint32(rl))
+	b = append(b, byte(len(p.TopicName)>>8), byte(len(p.TopicName)))
+	b = append(b, p.TopicName...)
+	if p.Qos > 0 {
+		b = append(b, byte(p.MessageID>>8), byte(p.MessageID))
+	}
+	b = appendVarint(b, uint32(len(p.props)))
+	b = append(b, p.props...)
+	b = append(b, p.Payload...)
+	_, err := w.Write(b)
+	return err
 }
