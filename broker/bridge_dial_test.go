@@ -3,13 +3,18 @@ package broker_test
 import (
 	"crypto/tls"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
+
 	"github.com/mqbench/mqbench/broker"
 	"github.com/mqbench/mqbench/broker/conf"
+	"github.com/mqbench/mqbench/internal/pki"
 	"github.com/mqbench/mqbench/internal/testutil"
 )
 
@@ -26,6 +31,7 @@ type dialSeen struct {
 	source   string   // the connection's source IP
 	versions []uint16 // TLS versions the ClientHello offered (nil: plain TCP)
 	alpn     []string // ALPN protocols it offered
+	connect  bool     // a CONNECT followed (for TLS: the handshake succeeded)
 }
 
 // recordingRemote accepts connections on 127.0.0.1 (with TLS when cert is
@@ -37,7 +43,7 @@ func recordingRemote(t *testing.T, cert *tls.Certificate) (string, <-chan dialSe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
-	seen := make(chan dialSeen, 16)
+	seen := make(chan dialSeen, 1000) // a retrying bridge dials again and again
 	go func() {
 		for {
 			nc, err := ln.Accept()
@@ -54,12 +60,17 @@ func recordingRemote(t *testing.T, cert *tls.Certificate) (string, <-chan dialSe
 							d.versions, d.alpn = slices.Clone(h.SupportedVersions), slices.Clone(h.SupportedProtos)
 							return nil, nil
 						}})
-					_ = tc.Handshake()
+					if tc.Handshake() != nil {
+						seen <- d
+						return
+					}
+					nc = tc
 				}
-				select {
-				case seen <- d:
-				default:
+				var b [1]byte
+				if _, err := nc.Read(b[:]); err == nil && b[0] == 0x10 {
+					d.connect = true
 				}
+				seen <- d
 			}()
 		}
 	}()
@@ -156,5 +167,72 @@ func TestBridgeTLSVersionUnknown(t *testing.T) {
 	_, err = broker.New(broker.Options{Config: cfg, ConfigFile: "b.conf"})
 	if err == nil || !strings.Contains(err.Error(), "b.conf:6") {
 		t.Errorf("err = %v, want a refusal naming b.conf:6", err)
+	}
+}
+
+// TestBridgeRequireOCSP: with bridge_require_ocsp the remote must staple a
+// good, current OCSP response for its certificate, whose signer OpenSSL can
+// find (sent by the server); without one, or with a revoked one, the bridge
+// does not connect.
+func TestBridgeRequireOCSP(t *testing.T) {
+	testutil.RequireMosquitto(t)
+	dir := t.TempDir()
+	ca, err := pki.NewCA("ocsp-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(caFile, ca.CertPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Server([]string{"127.0.0.1"}, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	staple := func(status int, next time.Duration) []byte {
+		now := time.Now()
+		der, err := ocsp.CreateResponse(ca.Cert, ca.Cert, ocsp.Response{Status: status, SerialNumber: leaf.Cert.SerialNumber,
+			ThisUpdate: now.Add(-2 * time.Hour), NextUpdate: now.Add(next), RevokedAt: now.Add(-time.Hour)}, ca.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	for _, kind := range []string{kindMosquitto, kindBundled} {
+		for _, tc := range []struct {
+			name         string
+			require      bool
+			staple       []byte
+			noIssuerSent bool // the server sends its certificate alone
+			want         bool
+		}{
+			{"not required, none stapled", false, nil, false, true},
+			{"required, none stapled", true, nil, false, false},
+			{"required, good", true, staple(ocsp.Good, time.Hour), false, true},
+			{"required, good, issuer not sent", true, staple(ocsp.Good, time.Hour), true, false},
+			{"required, good but 1 min out of date", true, staple(ocsp.Good, -time.Minute), false, true},
+			{"required, good but expired 10 min ago", true, staple(ocsp.Good, -10*time.Minute), false, false},
+			{"required, revoked", true, staple(ocsp.Revoked, time.Hour), false, false},
+		} {
+			t.Run(kind+"/"+tc.name, func(t *testing.T) {
+				cert, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cert.OCSPStaple = tc.staple
+				if !tc.noIssuerSent {
+					cert.Certificate = append(cert.Certificate, ca.Cert.Raw)
+				}
+				addr, seen := recordingRemote(t, &cert)
+				lines := []string{"bridge_cafile " + caFile, "topic x out"}
+				if tc.require {
+					lines = append(lines, "bridge_require_ocsp true")
+				}
+				startLocal(t, kind, bridgeBlock(addr, lines...))
+				if d := firstDial(t, seen); d.connect != tc.want {
+					t.Errorf("bridge sent CONNECT %v, want %v", d.connect, tc.want)
+				}
+			})
+		}
 	}
 }

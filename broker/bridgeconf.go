@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mqbench/mqbench/broker/conf"
 )
@@ -82,6 +83,7 @@ type bridgeConfig struct {
 	cafile, capath     string
 	certfile, keyfile  string
 	insecure           bool
+	requireOCSP        bool         // bridge_require_ocsp: the remote must staple a good OCSP response
 	tlsVersion         string       // bridge_tls_version as given, "" = Mosquitto's default
 	alpn               string       // bridge_alpn: the one protocol offered, "" = none
 	bindAddr           *net.TCPAddr // bridge_bind_address resolved, nil = any
@@ -100,6 +102,7 @@ var bridgeActed = map[string]bool{
 	"bridge_attempt_unsubscribe": true, "bridge_cafile": true, "bridge_capath": true,
 	"bridge_certfile": true, "bridge_keyfile": true, "bridge_insecure": true, "bridge_max_packet_size": true,
 	"threshold": true, "bridge_tls_version": true, "bridge_alpn": true, "bridge_bind_address": true,
+	"bridge_require_ocsp": true,
 }
 
 // bridgeRefusal says why a bridge key (or one of its values) is not honoured,
@@ -251,6 +254,8 @@ func parseBridge(b conf.Bridge, host string) (*bridgeConfig, error) {
 			bc.tlsVersion = v
 		case "bridge_alpn":
 			bc.alpn = v
+		case "bridge_require_ocsp":
+			bc.requireOCSP = on
 		case "bridge_bind_address":
 			a, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(v, "0"))
 			if err != nil {
@@ -419,6 +424,17 @@ func (bc *bridgeConfig) loadTLS() error {
 			}
 			_, err := cs.PeerCertificates[0].Verify(opts)
 			return err
+		}
+	}
+	if bc.requireOCSP {
+		chained := tc.VerifyConnection
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			if chained != nil {
+				if err := chained(cs); err != nil {
+					return err
+				}
+			}
+			return checkStapledOCSP(cs, pool, time.Now())
 		}
 	}
 	bc.tlsConf = tc

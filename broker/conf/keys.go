@@ -163,7 +163,7 @@ var specs = map[string]spec{
 	"bridge_attempt_unsubscribe": acted(bl(scopeBridge)),
 	"bridge_insecure":            acted(bl(scopeBridge)),
 	"bridge_outgoing_retain":     acted(bl(scopeBridge)),
-	"bridge_require_ocsp":        bl(scopeBridge),
+	"bridge_require_ocsp":        acted(bl(scopeBridge)),
 	"cleansession":               acted(bl(scopeBridge)),
 	"local_cleansession":         acted(bl(scopeBridge)),
 	"notifications":              acted(bl(scopeBridge)),
