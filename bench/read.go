@@ -104,14 +104,19 @@ func (r *RunReader) Close() error {
 }
 
 // SummarizeFile summarizes the run in a directory or events file, one event
-// at a time: its memory does not hold the events (see Summarizer).
+// at a time in two passes (ScanRun, then the Summarizer): its memory does not
+// hold the events.
 func SummarizeFile(path string) (Summary, error) {
+	in, err := ScanRun(path)
+	if err != nil {
+		return Summary{}, err
+	}
 	rr, err := OpenRun(path)
 	if err != nil {
 		return Summary{}, err
 	}
 	defer rr.Close()
-	z := NewSummarizer(rr.Run().Header)
+	z := NewSummarizer(rr.Run().Header, in)
 	for e := rr.Next(); e != nil; e = rr.Next() {
 		z.Add(e)
 	}

@@ -2,8 +2,9 @@ package bench
 
 import (
 	"fmt"
-	"github.com/mqbench/mqbench/runfile"
 
+	mqtopic "github.com/mqbench/mqbench/mqtt/topic"
+	"github.com/mqbench/mqbench/runfile"
 	"github.com/mqbench/mqbench/scenarios"
 )
 
@@ -22,6 +23,7 @@ type subState struct {
 	known  bool               // subscriber is in the scenario (has a filter)
 	seen   map[string]*SeqSet // unique deliveries, by publisher
 	maxSeq map[string]int64   // highest seq consumed per publisher
+	wants  map[string]bool    // publishers whose messages it expects (see Summarizer.expecters)
 	gap    int64              // expected - delivered - held (before drops), >= 0
 	// shared: the members of a shared subscription, whose deliveries
 	// interleave in the events, so order is not judged across them.
@@ -49,16 +51,18 @@ type pendingRecv struct {
 // that race many times over.
 const pendingRecvs = 4096
 
-// Summarizer is the analysis of a recorded run as an accumulator: NewSummarizer
-// with the header, Add every event in file order, then Close. It keeps no
-// event: counts, HDR latency histograms, the gauges and saves (which grow with
-// the run's duration, not its messages), and per message what the crash and
-// autosave joins need (msgState, 40 bytes) plus one bit per subscriber, so
-// summarizing a run of millions of messages does not hold its events in
-// memory. Each concern owns its part of the state: counts and phases here,
-// messages in msgTable and SeqSet, latency in latencyAcc, persistence in
-// persistSummary, the crash in crashSummary, the ACL in aclModel, MQTT 5 in
-// countReason and expiredCandidates.
+// Summarizer is the analysis of a recorded run as an accumulator, the second
+// of two passes: NewSummarizer with the header and what the first pass found
+// (Instants), Add every event in file order, then Close. It keeps no event:
+// counts, HDR latency histograms, the gauges and saves (which grow with the
+// run's duration, not its messages), a few bits per message (pubMsgs) and one
+// per subscriber and message (SeqSet), and the ack time of the messages still
+// open in the backlog accounting (backlogAcc), so summarizing a run of
+// millions of messages takes memory that barely grows with them. Each concern
+// owns its part of the state: counts and phases here, messages in pubMsgs and
+// SeqSet, latency in latencyAcc, exposure and backlog in backlogAcc,
+// persistence in persistSummary, the crash in crashSummary, the ACL in
+// aclModel, MQTT 5 in countReason and expiredCandidates.
 //
 // The rules, where the events leave room for interpretation:
 //
@@ -70,19 +74,26 @@ const pendingRecvs = 4096
 //   - expected: acknowledged publishes whose topic the subscriber's filter
 //     matches (scenario in the header). lost = expected - delivered -
 //     held_at_end - dropped, never below zero (a note says when it would be).
-//   - Latency pairs pub and ack by (client, seq); delivery latency uses the
-//     recv's pub_t_ns, else the pub event, over first consumptions: those
-//     before the drain in publish_to_delivery, those during it (how long held
-//     messages waited) in drain_delivery.
+//   - Latency is from the publish time each ack and recv carries (pub_t_ns),
+//     else from the pub event (older files, whose acks lack it: for such a
+//     publisher alone every message's publish time is kept). Delivery latency
+//     is over first consumptions: those before the drain in
+//     publish_to_delivery, those during it (how long held messages waited)
+//     in drain_delivery.
+//   - A message is in the broker's backlog from its acknowledgement until the
+//     last subscriber expecting it (as expected counts them) consumed it.
 //   - The broker's settings are known only for a broker mqbench started; an
 //     external broker's autosave and limits are "unknown", never the
 //     scenario's values.
 //   - Throughput: acked / (last ack - first pub); delivered / (last delivery
 //     before the drain - first pub).
 type Summarizer struct {
-	h  Header
-	sc *scenarios.Scenario
-	s  Summary
+	h      Header
+	sc     *scenarios.Scenario
+	in     *Instants
+	acl    *aclModel // nil without a security ACL, or one that does not parse (aclErr)
+	aclErr error
+	s      Summary
 	// Taint reasons from events, in file order: failed actions first, then
 	// warnings, as the summary has always listed them.
 	actionTaints, noteTaints []string
@@ -103,7 +114,10 @@ type Summarizer struct {
 	subOrder    []string
 
 	// messages
-	msgs          map[string]*msgTable // by publisher id
+	msgs          map[string]*pubMsgs // by publisher id
+	expiry        map[string]int64    // MQTT 5 message expiry by publisher id
+	lastSaveT     int64               // the last save at or before the first kill, -1 if none
+	backlog       *backlogAcc         // nil when no persistence file was sampled
 	firstPub      int64
 	lastAck       int64
 	lastDelivered int64
@@ -117,12 +131,13 @@ type Summarizer struct {
 	maxDupStores int64
 }
 
-// NewSummarizer starts the analysis of a run with its header.
-func NewSummarizer(h Header) *Summarizer {
+// NewSummarizer starts the analysis of a run with its header and the first
+// pass over the same events (ScanRun, InstantsOf; required).
+func NewSummarizer(h Header, in *Instants) *Summarizer {
 	z := &Summarizer{
-		h: h, killT: -1, firstPub: -1,
+		h: h, in: in, killT: -1, firstPub: -1, lastSaveT: -1,
 		pubTopic: map[string]string{}, subs: map[string]*subState{},
-		msgs: map[string]*msgTable{}, gauges: map[string][]gaugePoint{},
+		msgs: map[string]*pubMsgs{}, gauges: map[string][]gaugePoint{},
 	}
 	s := &z.s
 	s.Schema = SummarySchema
@@ -136,6 +151,14 @@ func NewSummarizer(h Header) *Summarizer {
 	z.sc = decodeScenario(h, z.note)
 	s.BrokerConfigSource = h.ConfigSource()
 	s.Persist.AutosaveInterval = autosaveText(h.ResolvedBroker())
+	z.acl, z.aclErr = newACLModel(z.sc)
+	z.expiry = messageExpiries(z.sc)
+	if in.KillT >= 0 {
+		z.lastSaveT = in.lastSaveBefore(in.KillT)
+	}
+	if h.PersistPath != "" || in.PersistSampled || len(in.Saves) > 0 {
+		z.backlog = newBacklogAcc(in)
+	}
 
 	// Publishers and subscribers of the scenario: ids, topics and filters.
 	if sc := z.sc; sc != nil {
@@ -158,6 +181,14 @@ func NewSummarizer(h Header) *Summarizer {
 			}
 		}
 	}
+	// The subscribers outside the scenario, in the order they first
+	// consumed, as Add would meet them: known now, so that without a
+	// scenario everyone (who expects every message) is known from the start.
+	for _, id := range in.Subscribers {
+		if z.subs[id] == nil {
+			z.addSub(id, "", false)
+		}
+	}
 	return z
 }
 
@@ -176,19 +207,47 @@ func (z *Summarizer) addSub(id, filter string, known bool) *subState {
 		known:  known,
 		seen:   map[string]*SeqSet{},
 		maxSeq: map[string]int64{},
+		wants:  map[string]bool{},
 	}
 	z.subs[id] = st
 	z.subOrder = append(z.subOrder, id)
 	return st
 }
 
-func (z *Summarizer) table(pub string) *msgTable {
-	t := z.msgs[pub]
-	if t == nil {
-		t = &msgTable{}
-		z.msgs[pub] = t
+func (z *Summarizer) table(pub string) *pubMsgs {
+	pm := z.msgs[pub]
+	if pm == nil {
+		pm = &pubMsgs{expiry: z.expiry[pub], wanted: z.expecters(pub)}
+		if z.in.NoPubT[pub] {
+			pm.pubT = &seqTimes{}
+		}
+		for _, st := range pm.wanted {
+			st.wants[pub] = true
+		}
+		if z.backlog != nil && len(pm.wanted) > 0 {
+			z.backlog.track(pm)
+		}
+		z.msgs[pub] = pm
 	}
-	return t
+	return pm
+}
+
+// expecters are the subscribers (or shares) expecting pub's messages, as
+// Close counts them: without a scenario everyone; otherwise the scenario's
+// subscribers whose filter matches its topic and that the ACL lets receive it.
+func (z *Summarizer) expecters(pub string) []*subState {
+	topic, ok := z.topicOf(pub, nil)
+	var out []*subState
+	for _, id := range z.subOrder {
+		st := z.subs[id]
+		switch {
+		case z.sc == nil:
+			out = append(out, st)
+		case ok && st.known && mqtopic.Match(st.filter, topic) && z.acl.verdict(pub, id, topic) == ACLAllowed:
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // Add feeds one event, in file order. The event is not kept.
@@ -196,36 +255,27 @@ func (z *Summarizer) Add(e *Event) {
 	s := &z.s
 	if e.T > z.lastT {
 		z.lastT = e.T
+		if z.backlog != nil {
+			z.backlog.advance(z.lastT)
+		}
 	}
 	if e.Reason != "" {
 		countReason(s, e)
 	}
 	switch e.Type {
 	case EvPub:
-		m := z.table(e.Client).get(e.Seq, true)
-		if m.flags&msgPublished == 0 {
-			m.flags |= msgPublished
-			m.pubT = e.T
+		pm := z.table(e.Client)
+		if !pm.published.Add(e.Seq) {
+			if pm.pubT != nil {
+				pm.pubT.put(e.Seq, e.T)
+			}
 			s.Published++
 			if z.firstPub < 0 || e.T < z.firstPub {
 				z.firstPub = e.T
 			}
 		}
 	case EvAck:
-		t := z.table(e.Client)
-		m := t.get(e.Seq, true)
-		if m.flags&msgAcked != 0 {
-			return
-		}
-		m.flags |= msgAcked
-		m.ackT = e.T
-		t.acked++
-		if e.T > z.lastAck {
-			z.lastAck = e.T
-		}
-		if m.flags&msgPublished != 0 {
-			z.ackLat.add(e.T - m.pubT)
-		}
+		z.ack(e)
 	case EvRecv:
 		z.recv(e)
 	case EvPhase:
@@ -270,6 +320,33 @@ func (z *Summarizer) Add(e *Event) {
 	}
 }
 
+// ack accounts for one acknowledgement: the first of a message counts, and
+// settles what its time answers (before the kill, the last save before it,
+// its expiry before the end) and its latency.
+func (z *Summarizer) ack(e *Event) {
+	pm := z.table(e.Client)
+	if pm.acked.Add(e.Seq) {
+		return // QoS 1 resends may ack twice: the first counts
+	}
+	pm.nAcked++
+	z.lastAck = max(z.lastAck, e.T)
+	if pm.published.Has(e.Seq) {
+		if pt := e.PubT; pt != 0 {
+			z.ackLat.add(e.T - pt)
+		} else if pt, ok := pm.pubTime(e.Seq); ok {
+			z.ackLat.add(e.T - pt)
+		}
+	}
+	if killT := z.in.KillT; killT >= 0 {
+		pm.ackedByKill.setIf(e.T <= killT, e.Seq)
+		pm.ackedBySave.setIf(e.T <= z.lastSaveT, e.Seq)
+	}
+	pm.expiring.setIf(pm.expiry > 0 && e.T+pm.expiry <= z.in.EndT, e.Seq)
+	if pm.open != nil {
+		z.backlog.ack(pm, e.Seq, e.T, pm.complete(e.Client, e.Seq))
+	}
+}
+
 // recv accounts for one consumption.
 func (z *Summarizer) recv(e *Event) {
 	st := z.subs[e.Client]
@@ -290,14 +367,20 @@ func (z *Summarizer) recv(e *Event) {
 	} else {
 		st.maxSeq[e.Pub] = e.Seq
 	}
-	m := z.table(e.Pub).get(e.Seq, true)
-	m.addRecv(e.T)
+	pm := z.table(e.Pub)
+	pm.consumed.Add(e.Seq)
+	if killT := z.in.KillT; killT >= 0 {
+		pm.consumedByKill.setIf(e.T <= killT, e.Seq)
+		pm.consumedBySave.setIf(e.T <= z.lastSaveT, e.Seq)
+	}
+	if pm.open != nil && st.wants[e.Pub] && pm.complete(e.Pub, e.Seq) {
+		z.backlog.done(pm, e.Seq, e.T, pm.acked.Has(e.Seq))
+	}
 	sent := e.PubT
 	if sent == 0 {
-		if m.flags&msgPublished != 0 {
-			sent = m.pubT
-		} else {
-			sent = -1
+		sent = -1
+		if t, ok := pm.pubTime(e.Seq); ok {
+			sent = t
 		}
 	}
 	p := pendingRecv{st: st, t: e.T, sent: sent}

@@ -46,8 +46,8 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 
 	// Counts and latency.
 	firstPub, lastAck, lastT := z.firstPub, z.lastAck, z.lastT
-	for _, t := range z.msgs {
-		s.Acked += t.acked
+	for _, pm := range z.msgs {
+		s.Acked += pm.nAcked
 	}
 	s.Latency.PublishToAck = z.ackLat.latency()
 	s.Latency.PublishToDelivery = z.dlvLat.latency()
@@ -59,13 +59,13 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 
 	// Expected per subscriber: acknowledged publishes whose topic its filter
 	// matches and, with a security ACL, that the ACL lets through.
-	acl, aclErr := newACLModel(sc)
+	acl, aclErr := z.acl, z.aclErr
 	if aclErr != nil {
 		note("the scenario's security.acl does not parse (%v): deliveries are judged without it", aclErr)
 	}
 	pubIDs := make([]string, 0, len(z.msgs))
-	for p, t := range z.msgs {
-		if t.acked > 0 {
+	for p, pm := range z.msgs {
+		if pm.nAcked > 0 {
 			pubIDs = append(pubIDs, p)
 		}
 	}
@@ -73,10 +73,9 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 	unknownPubs := map[string]bool{}
 	topicOf := func(pub string) (string, bool) { return z.topicOf(pub, unknownPubs) }
 	relevant := map[string]bool{} // publisher whose topic some subscriber matches
-	wanted := map[string]int32{}  // subscribers expecting each publisher's messages
 	for _, p := range pubIDs {
 		topic, ok := topicOf(p)
-		acked := z.msgs[p].acked
+		acked := z.msgs[p].nAcked
 		for _, id := range subOrder {
 			st := subs[id]
 			switch {
@@ -85,7 +84,6 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 				// wanted everything (the single-topic experiment).
 				st.sum.Expected += acked
 				relevant[p] = true
-				wanted[p]++
 			case ok && st.known && mqtopic.Match(st.filter, topic):
 				v := acl.verdict(p, id, topic)
 				if acl != nil {
@@ -97,7 +95,6 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 				}
 				st.sum.Expected += acked
 				relevant[p] = true
-				wanted[p]++
 			}
 		}
 	}
@@ -162,7 +159,6 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 	} else if s.Drops.Stale {
 		note("the broker's drop counter was last updated at %s, before the last acknowledgement at %s: drops after that are counted as lost", fmtNS(s.Drops.LastUpdateT), fmtNS(lastAck))
 	}
-	expiry := messageExpiries(sc)
 	gaps := make([]int64, len(subOrder))
 	for i, id := range subOrder {
 		st := subs[id]
@@ -181,7 +177,7 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 		st := subs[id]
 		st.sum.Dropped = shares[i]
 		st.sum.Lost = st.gap - st.sum.Dropped
-		if exp := expiredCandidates(expiry, st, z.msgs, topicOf, endT); exp > 0 {
+		if exp := expiredCandidates(st, z.msgs, topicOf); exp > 0 {
 			st.sum.ExpiredOrLost = min(exp, st.sum.Lost)
 			st.sum.Lost -= st.sum.ExpiredOrLost
 			s.ExpiredOrLost += st.sum.ExpiredOrLost
@@ -219,8 +215,11 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 		persist: s.Persist, sampled: z.h.PersistPath != "" || len(persistBytes) > 0 || len(saves) > 0,
 		sizes: persistBytes, saves: saves, maxDupStores: z.maxDupStores, phases: s.Phases,
 		lastT: lastT, endT: endT, drained: drained, drainT: drainT, stops: z.stops, starts: z.starts,
-		killT: killT, firstPub: firstPub, lastAck: lastAck, msgs: z.msgs, wanted: wanted, rate: s.Publish.MsgsPerS, dropped: s.DroppedByBroker,
+		killT: killT, firstPub: firstPub, lastAck: lastAck, backlog: z.backlog, rate: s.Publish.MsgsPerS, dropped: s.DroppedByBroker,
 	})
+	if z.backlog != nil && z.backlog.late {
+		note("some events are out of time order by more than %s in the file: the largest backlog (which caps predicted_crash_loss) is approximate", fmtNS(backlogSlack))
+	}
 
 	// Processes.
 	s.Bench.MaxRSSBytes = int64(maxOf(gauges[GaugeBenchRSSBytes]))
@@ -263,7 +262,7 @@ func Summarize(run *Run) Summary {
 	if run == nil {
 		return Summary{Status: runfile.StatusIncomplete}
 	}
-	z := NewSummarizer(run.Header)
+	z := NewSummarizer(run.Header, InstantsOf(run))
 	for i := range run.Events {
 		z.Add(&run.Events[i])
 	}

@@ -1,75 +1,67 @@
 package bench
 
+import "math/bits"
+
 // The analysis's per-message memory. Summarize is fed one event at a time and
 // keeps no event; what it must remember of each message to join events that
 // arrive far apart (the acknowledgement with the first consumptions, both with
-// a kill or the next save) lives here, densely: messages are numbered 1, 2, 3...
-// per publisher, so a message is a slot in a page of pageLen slots, not a map
-// entry. Whether a subscriber has consumed a message is one bit.
+// a kill or the end of the run) is a bit per message and question, in dense
+// pages: messages are numbered 1, 2, 3... per publisher, so a message is a bit
+// in a page of pageLen, not a map entry. The instants the questions are asked
+// against come from the first pass (Instants), so each bit is settled at the
+// event that decides it.
 
 // pageShift sets the page size: 4096 messages a page.
 const pageShift = 12
 
 const pageLen = 1 << pageShift
 
-// msgState is what the analysis keeps of one message (publisher, seq).
-type msgState struct {
-	pubT  int64 // first pub event
-	ackT  int64 // first ack event
-	first int64 // earliest first consumption by any subscriber
-	last  int64 // latest first consumption by any subscriber
-	subs  int32 // subscribers that consumed it
-	flags uint8 // msgPublished, msgAcked
+// pubMsgs is what the analysis keeps of one publisher's messages.
+type pubMsgs struct {
+	published, acked SeqSet // by a pub event; by an ack event (the first counts)
+	nAcked           int64
+	consumed         SeqSet // first consumed by some subscriber
+	// With a kill: acknowledged (first ack) or first consumed by anyone at or
+	// before the last save before the kill, and at or before the kill.
+	ackedBySave, ackedByKill       SeqSet
+	consumedBySave, consumedByKill SeqSet
+	// expiring: acknowledged at least the publisher's message expiry before
+	// the end, so the broker may have discarded it unconsumed.
+	expiring SeqSet
+	expiry   int64 // the publisher's message expiry, 0 if none
+	// pubT holds publish times only for a publisher whose acks or
+	// consumptions lack pub_t_ns (older files); nil otherwise.
+	pubT *seqTimes
+	// wanted are the subscribers expecting its messages (see Summarizer.expects).
+	wanted []*subState
+	// The backlog pass's open messages (see backlogAcc): acknowledged and
+	// not yet consumed by every wanted subscriber, by seq -> ack time; and
+	// consumed by all of them before their ack was read, by seq -> the last
+	// first consumption.
+	open, early map[int64]int64
 }
 
-const (
-	msgPublished uint8 = 1 << iota
-	msgAcked
-)
-
-// addRecv records one subscriber's first consumption at t.
-func (m *msgState) addRecv(t int64) {
-	if m.subs == 0 || t < m.first {
-		m.first = t
+// pubTime is the publish time of seq, kept only for a publisher whose events
+// lack pub_t_ns (see Instants.NoPubT).
+func (pm *pubMsgs) pubTime(seq int64) (int64, bool) {
+	if pm.pubT == nil {
+		return 0, false
 	}
-	m.last = max(m.last, t)
-	m.subs++
+	return pm.pubT.get(seq)
 }
 
-// msgTable holds one publisher's messages by seq, in pages allocated on
-// first use, so any seq (even 0, negative or far apart) works and a dense
-// run costs sizeof(msgState) per message.
-type msgTable struct {
-	pages map[int64]*[pageLen]msgState
-	acked int64 // messages with msgAcked
-}
-
-// get returns the slot of seq, creating its page when create is set; nil when
-// the page does not exist and create is false.
-func (t *msgTable) get(seq int64, create bool) *msgState {
-	p := t.pages[seq>>pageShift]
-	if p == nil {
-		if !create {
-			return nil
-		}
-		if t.pages == nil {
-			t.pages = map[int64]*[pageLen]msgState{}
-		}
-		p = new([pageLen]msgState)
-		t.pages[seq>>pageShift] = p
+// complete reports whether every subscriber expecting pm's messages has
+// consumed seq (false when none expects them).
+func (pm *pubMsgs) complete(pub string, seq int64) bool {
+	if len(pm.wanted) == 0 {
+		return false
 	}
-	return &p[seq&(pageLen-1)]
-}
-
-// each calls f for every message with any of the flags set.
-func (t *msgTable) each(flags uint8, f func(seq int64, m *msgState)) {
-	for base, p := range t.pages {
-		for i := range p {
-			if p[i].flags&flags != 0 {
-				f(base<<pageShift|int64(i), &p[i])
-			}
+	for _, st := range pm.wanted {
+		if s := st.seen[pub]; s == nil || !s.Has(seq) {
+			return false
 		}
 	}
+	return true
 }
 
 // SeqSet is a set of message numbers (seqs), one bit each, in pages allocated
@@ -106,7 +98,8 @@ func (b *SeqSet) Has(seq int64) bool {
 	return p[i>>6]&(uint64(1)<<(i&63)) != 0
 }
 
-// seqTimes is the first time of each seq (8 bytes and a bit per message).
+// seqTimes is the first time of each seq (8 bytes and a bit per message):
+// publish times, for older files only (see pubMsgs.pubT).
 type seqTimes struct {
 	set   SeqSet
 	pages map[int64]*[pageLen]int64
@@ -137,13 +130,47 @@ func (s *seqTimes) get(seq int64) (int64, bool) {
 	return s.pages[seq>>pageShift][seq&(pageLen-1)], true
 }
 
-// each calls f for every seq with a time.
-func (s *seqTimes) each(f func(seq, t int64)) {
-	for base, p := range s.pages {
+// zeroPage stands for a page of a SeqSet that has none: no seq of it is in.
+var zeroPage [pageLen / 64]uint64
+
+// page is the page of seqs from base<<pageShift, zeroPage if the set has none.
+func (b *SeqSet) page(base int64) *[pageLen / 64]uint64 {
+	if p := b.pages[base]; p != nil {
+		return p
+	}
+	return &zeroPage
+}
+
+// setIf adds seq when cond holds: a question's bit, settled at its event.
+func (b *SeqSet) setIf(cond bool, seq int64) {
+	if cond {
+		b.Add(seq)
+	}
+}
+
+// countAndNot counts the seqs in b and not in not (nil: none), a word at a time.
+func (b *SeqSet) countAndNot(not *SeqSet) int64 {
+	var n int
+	for base, p := range b.pages {
+		q := &zeroPage
+		if not != nil {
+			q = not.page(base)
+		}
 		for i := range p {
-			if seq := base<<pageShift | int64(i); s.set.Has(seq) {
-				f(seq, p[i])
-			}
+			n += bits.OnesCount64(p[i] &^ q[i])
 		}
 	}
+	return int64(n)
+}
+
+// countAnd counts the seqs in both b and o, a word at a time.
+func (b *SeqSet) countAnd(o *SeqSet) int64 {
+	var n int
+	for base, p := range b.pages {
+		q := o.page(base)
+		for i := range p {
+			n += bits.OnesCount64(p[i] & q[i])
+		}
+	}
+	return int64(n)
 }

@@ -2,8 +2,6 @@ package bench
 
 import (
 	"math"
-	"slices"
-	"sort"
 	"time"
 )
 
@@ -22,10 +20,9 @@ type persistInput struct {
 	killT         int64   // first kill, -1 if none
 	firstPub      int64
 	lastAck       int64
-	msgs          map[string]*msgTable // by publisher
-	wanted        map[string]int32     // subscribers expecting each publisher's messages
-	rate          float64              // acknowledged messages per second
-	dropped       int64                // messages the broker dropped (never held)
+	backlog       *backlogAcc // exposure and the largest backlog, accumulated by Add
+	rate          float64     // acknowledged messages per second
+	dropped       int64       // messages the broker dropped (never held)
 }
 
 // persistSummary describes the persistence file: its sizes, saves, what a
@@ -130,56 +127,15 @@ func tradeoff(p *Persist, in persistInput) {
 		p.BytesWrittenPerMin = &perMin
 	}
 
-	// Exposure, and the largest backlog as a running sum of +1 at each
-	// acknowledgement and -1 when the last subscriber expecting it consumed it.
-	// A step is its time shifted left by one, the low bit 1 for +1: sorted
-	// as integers, consumptions come first at the same instant.
-	var n int64
-	for pub, tbl := range in.msgs {
-		if in.wanted[pub] > 0 {
-			n += tbl.acked
-		}
-	}
-	steps := make([]int64, 0, 2*n) // sized once: it is the largest allocation of the analysis
-	var firstAck int64 = -1
-	var exposure int64
-	for pub, tbl := range in.msgs {
-		want := in.wanted[pub]
-		if want == 0 {
-			continue
-		}
-		tbl.each(msgAcked, func(_ int64, r *msgState) {
-			a := r.ackT
-			if firstAck < 0 || a < firstAck {
-				firstAck = a
-			}
-			end := in.endT
-			if i := sort.Search(len(saveTimes), func(i int) bool { return saveTimes[i] > a }); i < len(saveTimes) {
-				end = min(end, saveTimes[i])
-			}
-			if in.killT >= a {
-				end = min(end, in.killT)
-			}
-			steps = append(steps, a<<1|1)
-			if r.subs >= want {
-				end = min(end, max(r.last, a))
-				steps = append(steps, max(r.last, a)<<1)
-			}
-			exposure = max(exposure, end-a)
-		})
-	}
+	// Exposure, and the largest backlog (see backlogAcc).
+	firstAck := in.backlog.firstAck
+	exposure, maxHeld := in.backlog.close()
 	if firstAck < 0 {
 		zero := int64(0)
 		p.ExposureMaxNS, p.MaxSaveGapNS, p.PredictedCrashLoss = &zero, &zero, &zero
 		return
 	}
 	p.ExposureMaxNS = &exposure
-	slices.Sort(steps)
-	var held, maxHeld int64
-	for _, st := range steps {
-		held += 2*(st&1) - 1
-		maxHeld = max(maxHeld, held)
-	}
 	// A dropped message is acknowledged and never consumed, but was never
 	// held either: queue limits drop once the queue is full, so by the
 	// largest backlog every drop has happened.

@@ -64,26 +64,21 @@ func messageExpiries(sc *scenarios.Scenario) map[string]int64 {
 
 // expiredCandidates counts the messages a subscriber expected and never got
 // whose expiry had passed by the end of the run (acknowledged at least their
-// expiry before endT): the broker may have discarded them as expired.
-func expiredCandidates(expiry map[string]int64, st *subState, msgs map[string]*msgTable, topicOf func(string) (string, bool), endT int64) int64 {
-	if len(expiry) == 0 || !st.known {
+// expiry before the end: pubMsgs.expiring): the broker may have discarded
+// them as expired.
+func expiredCandidates(st *subState, msgs map[string]*pubMsgs, topicOf func(string) (string, bool)) int64 {
+	if !st.known {
 		return 0
 	}
 	var n int64
-	for pub, tbl := range msgs {
-		ex, ok := expiry[pub]
-		if !ok {
+	for pub, pm := range msgs {
+		if pm.expiry == 0 {
 			continue
 		}
 		if topic, ok := topicOf(pub); !ok || !mqtopic.Match(st.filter, topic) {
 			continue
 		}
-		seen := st.seen[pub]
-		tbl.each(msgAcked, func(seq int64, m *msgState) {
-			if m.ackT+ex <= endT && (seen == nil || !seen.Has(seq)) {
-				n++
-			}
-		})
+		n += pm.expiring.countAndNot(st.seen[pub])
 	}
 	return n
 }

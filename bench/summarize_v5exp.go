@@ -1,9 +1,9 @@
 package bench
 
 import (
-	mqtopic "github.com/mqbench/mqbench/mqtt/topic"
-	"sort"
 	"time"
+
+	mqtopic "github.com/mqbench/mqbench/mqtt/topic"
 
 	"github.com/mqbench/mqbench/scenarios"
 )
@@ -15,8 +15,8 @@ import (
 // Close) like the rest of the analysis, with its input narrowed to
 // acknowledgements, first deliveries and actions. It is a pass of its own,
 // not part of Summary, so the report computes it beside the summary, in the
-// same single read of the events; per message it keeps the acknowledgement
-// time and each subscriber's first receipt in dense pages (seqTimes).
+// same reads of the events; per message it keeps a few bits (see expEntry),
+// sorted by the actions the first pass found (Instants).
 
 // Experiments is what the experiment findings read.
 type Experiments struct {
@@ -92,49 +92,50 @@ type RestartEntry struct {
 
 // ExperimentPass accumulates Experiments.
 type ExperimentPass struct {
-	expiry  map[string]int64  // publisher id -> message expiry ns
 	groupOf map[string]int    // publisher id -> index in exp
 	topicOf map[string]string // publisher id -> topic
 	exp     []ExpiringAcks
-	ack     map[string]*seqTimes // publisher id -> first ack time of each acknowledged message
-	entryOf map[string]int       // subscriber id -> index in entries
-	entries []expEntry           // one per subscriber or share
-	actions []Event              // successful actions, in time order
-	away    map[string]string    // subscriber id with a finite session expiry -> its filter
-	awayExp map[string]int64
-	// perMessage is false when no finding can use per-message times (no
-	// expiring session and no broker stop or kill in the scenario): then
-	// only an expiring group's acknowledgements are told apart (one bit
-	// each, in ackSeen) and nothing else is kept per message, so a plain run
-	// of millions of messages costs this pass almost nothing.
+	ackSeen map[string]*SeqSet // publisher id -> acknowledged messages (the first ack counts)
+	entryOf map[string]int     // subscriber id -> index in entries
+	entries []expEntry         // one per subscriber or share
+	expects map[string][]int   // publisher id -> the entries expecting its messages
+	// restart and away are known before the messages, from the first pass's
+	// actions, so each message is sorted at its events into a few bits.
+	restart *RestartSplit // nil without a stop or kill followed by a start
+	away    []AwaySession // the away sessions, their counts filled by Add
+	// perMessage is false when no finding asks about messages (no restart
+	// and no away session): then only an expiring group's acknowledgements
+	// are told apart, and a plain run of millions of messages costs this pass
+	// almost nothing.
 	perMessage bool
-	ackSeen    map[string]*SeqSet
 }
 
-// expEntry is a subscriber or share and the first receipt of each message.
+// expEntry is a subscriber or share and what it got of each message.
 type expEntry struct {
 	name, filter string
 	shared       bool
 	members      []string
-	first        map[string]*seqTimes // publisher id -> first receipt of each message
+	awayExp      int64 // session expiry (ns) of a subscriber that can be away, else 0
+	away         int   // index in ExperimentPass.away, -1 if none
+	re           RestartEntry
+	// By publisher id, a bit per message: received (the first receipt
+	// counts), first received by the broker going down or from its start;
+	// acknowledged while it was away (held for it), or before the restart,
+	// while it was away after it, after it was back.
+	got, gotByDown, gotFromStart       map[string]*SeqSet
+	held, ackBefore, ackAway, ackAfter map[string]*SeqSet
 }
 
 // NewExperimentPass prepares the pass for a run of sc (nil: a run without a
-// recorded scenario, which gives empty Experiments).
-func NewExperimentPass(sc *scenarios.Scenario) *ExperimentPass {
+// recorded scenario, which gives empty Experiments) and the first pass over
+// the same events (required).
+func NewExperimentPass(sc *scenarios.Scenario, in *Instants) *ExperimentPass {
 	p := &ExperimentPass{
-		expiry: map[string]int64{}, groupOf: map[string]int{}, topicOf: map[string]string{},
-		ack: map[string]*seqTimes{}, entryOf: map[string]int{},
-		away: map[string]string{}, awayExp: map[string]int64{},
+		groupOf: map[string]int{}, topicOf: map[string]string{},
+		ackSeen: map[string]*SeqSet{}, entryOf: map[string]int{}, expects: map[string][]int{},
 	}
-	p.ackSeen = map[string]*SeqSet{}
 	if sc == nil {
 		return p
-	}
-	for _, a := range sc.Actions {
-		if a.Do == "stop" || a.Do == "kill" {
-			p.perMessage = true
-		}
 	}
 	for _, g := range sc.Publishers {
 		secs := int64(g.MessageExpirySeconds())
@@ -144,12 +145,16 @@ func NewExperimentPass(sc *scenarios.Scenario) *ExperimentPass {
 		for _, id := range g.IDs() {
 			p.topicOf[id] = g.Topic
 			if g.V5() && secs > 0 {
-				p.expiry[id] = secs * int64(time.Second)
 				p.groupOf[id] = len(p.exp) - 1
 			}
 		}
 	}
 	shares := map[string]int{}
+	newEntry := func(name, filter string, shared bool) expEntry {
+		return expEntry{name: name, filter: filter, shared: shared, away: -1,
+			got: map[string]*SeqSet{}, gotByDown: map[string]*SeqSet{}, gotFromStart: map[string]*SeqSet{},
+			held: map[string]*SeqSet{}, ackBefore: map[string]*SeqSet{}, ackAway: map[string]*SeqSet{}, ackAfter: map[string]*SeqSet{}}
+	}
 	for _, g := range sc.Subscribers {
 		ids := g.IDs()
 		if g.SharedGroup != "" {
@@ -158,7 +163,7 @@ func NewExperimentPass(sc *scenarios.Scenario) *ExperimentPass {
 			if !ok {
 				i = len(p.entries)
 				shares[key] = i
-				p.entries = append(p.entries, expEntry{name: key, filter: g.Filter, shared: true, first: map[string]*seqTimes{}})
+				p.entries = append(p.entries, newEntry(key, g.Filter, true))
 			}
 			for _, id := range ids {
 				p.entryOf[id] = i
@@ -168,43 +173,109 @@ func NewExperimentPass(sc *scenarios.Scenario) *ExperimentPass {
 		}
 		for _, id := range ids {
 			p.entryOf[id] = len(p.entries)
-			p.entries = append(p.entries, expEntry{name: id, filter: g.Filter, members: []string{id}, first: map[string]*seqTimes{}})
+			e := newEntry(id, g.Filter, false)
+			e.members = []string{id}
 			if secs := g.SessionExpirySeconds(); g.V5() && secs > 0 && secs < 1<<32-1 {
-				p.away[id] = g.Filter
-				p.awayExp[id] = int64(secs) * int64(time.Second)
-				p.perMessage = true
+				e.awayExp = int64(secs) * int64(time.Second)
 			}
+			p.entries = append(p.entries, e)
 		}
 	}
+	p.planAway(in.Actions)
+	p.planRestart(in.Actions)
+	p.perMessage = p.restart != nil || len(p.away) > 0
 	return p
 }
 
-// Add takes one event; only acknowledgements, deliveries and actions matter.
+// planAway finds, for each subscriber with a finite session expiry, the
+// first disconnect action and the next reconnect.
+func (p *ExperimentPass) planAway(actions []Event) {
+	for i := range p.entries {
+		e := &p.entries[i]
+		if e.shared || e.awayExp == 0 {
+			continue
+		}
+		a := AwaySession{Client: e.name, ExpiryNS: e.awayExp, DisconnectT: -1, ReconnectT: -1}
+		for _, ev := range actions {
+			switch {
+			case ev.Action == "disconnect" && ev.Target == e.name && a.DisconnectT < 0:
+				a.DisconnectT = ev.T
+			case ev.Action == "reconnect" && ev.Target == e.name && a.DisconnectT >= 0 && a.ReconnectT < 0:
+				a.ReconnectT = ev.T
+			}
+		}
+		if a.DisconnectT >= 0 {
+			e.away = len(p.away)
+			p.away = append(p.away, a)
+		}
+	}
+}
+
+// planRestart finds the first stop or kill that a start follows, and when
+// each entry's members first came back after it.
+func (p *ExperimentPass) planRestart(actions []Event) {
+	var r *RestartSplit
+	for _, ev := range actions {
+		switch {
+		case r == nil && (ev.Action == "stop" || ev.Action == "kill"):
+			r = &RestartSplit{DownT: ev.T, DownBy: ev.Action, StartT: -1}
+		case r != nil && r.StartT < 0 && ev.Action == "start":
+			r.StartT = ev.T
+		}
+	}
+	if r == nil || r.StartT < 0 {
+		return
+	}
+	p.restart = r
+	for i := range p.entries {
+		e := &p.entries[i]
+		e.re = RestartEntry{Name: e.name, Shared: e.shared, Members: e.members, BackT: -1}
+		for _, ev := range actions {
+			for _, m := range e.members {
+				if ev.Action == "reconnect" && ev.Target == m && ev.T > r.StartT && (e.re.BackT < 0 || ev.T < e.re.BackT) {
+					e.re.BackT = ev.T
+				}
+			}
+		}
+	}
+}
+
+// bitsOf is the set m[pub], made on first use.
+func bitsOf(m map[string]*SeqSet, pub string) *SeqSet {
+	s := m[pub]
+	if s == nil {
+		s = &SeqSet{}
+		m[pub] = s
+	}
+	return s
+}
+
+// expecting are the entries whose filter matches pub's topic.
+func (p *ExperimentPass) expecting(pub string) []int {
+	out, ok := p.expects[pub]
+	if !ok {
+		topic, known := p.topicOf[pub]
+		for i := range p.entries {
+			if known && mqtopic.Match(p.entries[i].filter, topic) {
+				out = append(out, i)
+			}
+		}
+		p.expects[pub] = out
+	}
+	return out
+}
+
+// Add takes one event; only acknowledgements and deliveries matter (the
+// actions came from the first pass).
 func (p *ExperimentPass) Add(e *Event) {
 	switch e.Type {
 	case EvAck:
 		i, expiring := p.groupOf[e.Client]
-		switch {
-		case p.perMessage:
-			a := p.ack[e.Client]
-			if a == nil {
-				a = &seqTimes{}
-				p.ack[e.Client] = a
-			}
-			if a.put(e.Seq, e.T) {
-				return // QoS 1 resends may ack twice: the first counts
-			}
-		case expiring:
-			seen := p.ackSeen[e.Client]
-			if seen == nil {
-				seen = &SeqSet{}
-				p.ackSeen[e.Client] = seen
-			}
-			if seen.Add(e.Seq) {
-				return
-			}
-		default:
+		if !expiring && !p.perMessage {
 			return
+		}
+		if bitsOf(p.ackSeen, e.Client).Add(e.Seq) {
+			return // QoS 1 resends may ack twice: the first counts
 		}
 		if expiring {
 			x := &p.exp[i]
@@ -214,21 +285,56 @@ func (p *ExperimentPass) Add(e *Event) {
 			}
 			x.LastAckT = max(x.LastAckT, e.T)
 		}
+		if p.perMessage {
+			for _, j := range p.expecting(e.Client) {
+				p.sortAck(&p.entries[j], e.Client, e.Seq, e.T)
+			}
+		}
 	case EvRecv:
 		i, ok := p.entryOf[e.Client]
 		if !ok || !p.perMessage {
 			return
 		}
-		f := p.entries[i].first[e.Pub]
-		if f == nil {
-			f = &seqTimes{}
-			p.entries[i].first[e.Pub] = f
+		en := &p.entries[i]
+		if bitsOf(en.got, e.Pub).Add(e.Seq) {
+			return // the first receipt counts
 		}
-		f.put(e.Seq, e.T)
-	case EvAction:
-		if e.Err == "" {
-			p.actions = append(p.actions, *e)
+		if r := p.restart; r != nil {
+			if e.T <= r.DownT {
+				bitsOf(en.gotByDown, e.Pub).Add(e.Seq)
+			} else if e.T >= r.StartT {
+				bitsOf(en.gotFromStart, e.Pub).Add(e.Seq)
+			}
 		}
+	}
+}
+
+// sortAck counts a message acknowledged at t for entry e and sorts it by
+// when, against e's away session and the restart.
+func (p *ExperimentPass) sortAck(e *expEntry, pub string, seq, t int64) {
+	if e.away >= 0 {
+		a := &p.away[e.away]
+		if t >= a.DisconnectT && t < a.DisconnectT+a.ExpiryNS {
+			a.HeldFor++
+			bitsOf(e.held, pub).Add(seq)
+		}
+	}
+	r := p.restart
+	if r == nil {
+		return
+	}
+	switch {
+	case t <= r.DownT:
+		e.re.Before++
+		bitsOf(e.ackBefore, pub).Add(seq)
+	case t < r.StartT:
+		// acknowledged while the broker was going down: neither side
+	case e.re.BackT >= 0 && t < e.re.BackT:
+		e.re.Away++
+		bitsOf(e.ackAway, pub).Add(seq)
+	default:
+		e.re.After++
+		bitsOf(e.ackAfter, pub).Add(seq)
 	}
 }
 
@@ -240,134 +346,37 @@ func (p *ExperimentPass) Close() Experiments {
 			x.Expiring = append(x.Expiring, g)
 		}
 	}
-	sort.SliceStable(p.actions, func(i, j int) bool { return p.actions[i].T < p.actions[j].T })
-	x.Away = p.awaySessions()
-	x.Restart = p.restart()
-	return x
-}
-
-// expects reports whether entry e expects the messages of publisher pub
-// (its filter matches the publisher's topic).
-func (p *ExperimentPass) expects(e *expEntry, pub string) bool {
-	topic, ok := p.topicOf[pub]
-	return ok && mqtopic.Match(e.filter, topic)
-}
-
-// eachAck calls f for every acknowledged message entry e expects, with its
-// first ack time and when e first received it (ok false: never).
-func (p *ExperimentPass) eachAck(e *expEntry, f func(t, got int64, ok bool)) {
-	for pub, acks := range p.ack {
-		if !p.expects(e, pub) {
-			continue
-		}
-		first := e.first[pub]
-		acks.each(func(seq, t int64) {
-			var got int64
-			ok := false
-			if first != nil {
-				got, ok = first.get(seq)
-			}
-			f(t, got, ok)
-		})
-	}
-}
-
-// awaySessions finds, for each subscriber with a finite session expiry, the
-// first disconnect action and the next reconnect.
-func (p *ExperimentPass) awaySessions() []AwaySession {
-	var out []AwaySession
-	for _, e := range p.entries {
-		if e.shared {
-			continue
-		}
-		id := e.name
-		exp, ok := p.awayExp[id]
-		if !ok {
-			continue
-		}
-		a := AwaySession{Client: id, ExpiryNS: exp, DisconnectT: -1, ReconnectT: -1}
-		for _, ev := range p.actions {
-			switch {
-			case ev.Action == "disconnect" && ev.Target == id && a.DisconnectT < 0:
-				a.DisconnectT = ev.T
-			case ev.Action == "reconnect" && ev.Target == id && a.DisconnectT >= 0 && a.ReconnectT < 0:
-				a.ReconnectT = ev.T
+	both := func(a, b map[string]*SeqSet) int64 {
+		var n int64
+		for pub, s := range a {
+			if o := b[pub]; o != nil {
+				n += s.countAnd(o)
 			}
 		}
-		if a.DisconnectT < 0 {
-			continue
-		}
-		end := a.DisconnectT + exp
-		p.eachAck(&e, func(t, _ int64, got bool) {
-			if t < a.DisconnectT || t >= end {
-				return
-			}
-			a.HeldFor++
-			if got {
-				a.ReceivedLater++
-			}
-		})
-		out = append(out, a)
-	}
-	return out
-}
-
-// restart splits each entry's messages around the first stop or kill that
-// a start follows.
-func (p *ExperimentPass) restart() *RestartSplit {
-	var r *RestartSplit
-	for _, ev := range p.actions {
-		switch {
-		case r == nil && (ev.Action == "stop" || ev.Action == "kill"):
-			r = &RestartSplit{DownT: ev.T, DownBy: ev.Action, StartT: -1}
-		case r != nil && r.StartT < 0 && ev.Action == "start":
-			r.StartT = ev.T
-		}
-	}
-	if r == nil || r.StartT < 0 {
-		return nil
+		return n
 	}
 	for i := range p.entries {
 		e := &p.entries[i]
-		re := RestartEntry{Name: e.name, Shared: e.shared, Members: e.members, BackT: -1}
-		for _, ev := range p.actions {
-			for _, m := range e.members {
-				if ev.Action == "reconnect" && ev.Target == m && ev.T > r.StartT && (re.BackT < 0 || ev.T < re.BackT) {
-					re.BackT = ev.T
-				}
-			}
+		if e.away >= 0 {
+			p.away[e.away].ReceivedLater = both(e.held, e.got)
 		}
-		p.eachAck(e, func(t, got int64, ok bool) {
-			switch {
-			case t <= r.DownT:
-				re.Before++
-				if ok && got <= r.DownT {
-					re.BeforeReceived++
-				} else if ok && got >= r.StartT {
-					re.BeforeSurvived++
-				}
-			case t < r.StartT:
-				// acknowledged while the broker was going down: neither side
-			case re.BackT >= 0 && t < re.BackT:
-				re.Away++
-				if ok {
-					re.AwayReceived++
-				}
-			default:
-				re.After++
-				if ok {
-					re.AfterRecvd++
-				}
-			}
-		})
-		r.Entries = append(r.Entries, re)
+		if p.restart != nil {
+			e.re.BeforeReceived = both(e.ackBefore, e.gotByDown)
+			e.re.BeforeSurvived = both(e.ackBefore, e.gotFromStart)
+			e.re.AwayReceived = both(e.ackAway, e.got)
+			e.re.AfterRecvd = both(e.ackAfter, e.got)
+			p.restart.Entries = append(p.restart.Entries, e.re)
+		}
 	}
-	return r
+	x.Away = p.away
+	x.Restart = p.restart
+	return x
 }
 
 // RunExperiments runs the pass over a run read whole.
 func RunExperiments(run *Run) Experiments {
-	p := NewExperimentPass(NewSummarizer(run.Header).Scenario())
+	in := InstantsOf(run)
+	p := NewExperimentPass(NewSummarizer(run.Header, in).Scenario(), in)
 	for i := range run.Events {
 		p.Add(&run.Events[i])
 	}

@@ -25,13 +25,15 @@ func TestExperimentPass(t *testing.T) {
 			{ClientID: "other", Count: 1, Filter: "elsewhere", Protocol: scenarios.Protocol5},
 		},
 	}
-	p := NewExperimentPass(sc)
-	ack := func(t int64, pub string, seq int64) { p.Add(&Event{T: t, Type: EvAck, Client: pub, Seq: seq}) }
+	var evs []Event
+	ack := func(t int64, pub string, seq int64) {
+		evs = append(evs, Event{T: t, Type: EvAck, Client: pub, Seq: seq})
+	}
 	recv := func(t int64, sub, pub string, seq int64) {
-		p.Add(&Event{T: t, Type: EvRecv, Client: sub, Pub: pub, Seq: seq})
+		evs = append(evs, Event{T: t, Type: EvRecv, Client: sub, Pub: pub, Seq: seq})
 	}
 	act := func(t int64, do, target, err string) {
-		p.Add(&Event{T: t, Type: EvAction, Action: do, Target: target, Err: err})
+		evs = append(evs, Event{T: t, Type: EvAction, Action: do, Target: target, Err: err})
 	}
 	ack(1*sec, "brief", 1)
 	ack(2*sec, "brief", 2)
@@ -54,6 +56,11 @@ func TestExperimentPass(t *testing.T) {
 	recv(9*sec+3, "audit", "pub", 3)
 	ack(10*sec, "pub", 4)
 	recv(10*sec+1, "w-2", "pub", 4)
+	// Both passes, as the report reads a run: the actions first, then the messages.
+	p := NewExperimentPass(sc, InstantsOf(&Run{Events: evs}))
+	for i := range evs {
+		p.Add(&evs[i])
+	}
 	x := p.Close()
 
 	if len(x.Expiring) != 1 || x.Expiring[0] != (ExpiringAcks{Group: "brief", ExpiryNS: 4 * sec, Acked: 2, FirstAckT: sec, LastAckT: 2 * sec}) {
@@ -82,7 +89,7 @@ func TestExperimentPass(t *testing.T) {
 
 // TestExperimentPassEmpty: a run without a scenario or actions has nothing.
 func TestExperimentPassEmpty(t *testing.T) {
-	p := NewExperimentPass(nil)
+	p := NewExperimentPass(nil, InstantsOf(&Run{}))
 	p.Add(&Event{T: 1, Type: EvAck, Client: "pub", Seq: 1})
 	if x := p.Close(); x.Expiring != nil || x.Away != nil || x.Restart != nil {
 		t.Errorf("got %+v", x)

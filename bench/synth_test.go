@@ -15,7 +15,7 @@ import (
 
 // writeSynthRun writes dir/events.jsonl.gz for n QoS 1 messages of one
 // publisher to one subscriber at 20,000 msgs/s (the 1.2 M-message
-// run): pub, ack 1 ms later, recv 2 ms later carrying pub_t_ns; every 1,000th
+// run): pub, ack 1 ms later and recv 2 ms later, both carrying pub_t_ns; every 1,000th
 // message is delivered twice and every 5,000th never; a gauge set every
 // 250 ms and a save every 3 s, as the sampler writes them. It goes through the
 // Recorder, so the file is what a real run writes.
@@ -60,7 +60,7 @@ func writeSynthRun(t testing.TB, dir string, n int64) string {
 			nextSave += 3000 * ms
 		}
 		r.Emit(Event{T: pt, Type: EvPub, Client: "pub-1", Seq: seq, QoS: 1, Size: 160})
-		r.Emit(Event{T: pt + ms, Type: EvAck, Client: "pub-1", Seq: seq, QoS: 1})
+		r.Emit(Event{T: pt + ms, Type: EvAck, Client: "pub-1", Seq: seq, QoS: 1, PubT: pt})
 		if seq%5000 == 0 {
 			continue
 		}

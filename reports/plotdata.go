@@ -120,17 +120,22 @@ func (p *runPlots) add(e *bench.Event) {
 	}
 }
 
-// readRun reads a run in one pass into its summary and what its plots draw.
-// The returned Run has no events.
+// readRun reads a run into its summary and what its plots draw: a first pass
+// for the instants the analysis asks about (bench.ScanRun), then one for the
+// rest. The returned Run has no events.
 func readRun(path string) (*bench.Run, bench.Summary, *runPlots, error) {
+	in, err := bench.ScanRun(path)
+	if err != nil {
+		return nil, bench.Summary{}, nil, err
+	}
 	rr, err := bench.OpenRun(path)
 	if err != nil {
 		return nil, bench.Summary{}, nil, err
 	}
 	defer rr.Close()
 	h := rr.Run().Header
-	z := bench.NewSummarizer(h)
-	x := bench.NewExperimentPass(z.Scenario())
+	z := bench.NewSummarizer(h, in)
+	x := bench.NewExperimentPass(z.Scenario(), in)
 	p := newRunPlots(&h)
 	for e := rr.Next(); e != nil; e = rr.Next() {
 		z.Add(e)
@@ -148,7 +153,7 @@ func readRun(path string) (*bench.Run, bench.Summary, *runPlots, error) {
 
 // plotsOf is runPlots of a run already in memory (tests).
 func plotsOf(run *bench.Run) *runPlots {
-	z := bench.NewSummarizer(run.Header)
+	z := bench.NewSummarizer(run.Header, bench.InstantsOf(run))
 	p := newRunPlots(&run.Header)
 	for i := range run.Events {
 		z.Add(&run.Events[i])
