@@ -29,7 +29,10 @@ import "slices"
 // in the file before the backlog accounting could be off.
 const backlogSlack = int64(10e9)
 
-// backlogFlushLen is how many steps wait in the buffer before a sort.
+// backlogFlushLen is how many steps wait in the buffer before a sort, at
+// least: the steps of the last backlogSlack stay in it after a flush, so it
+// is next sorted when it has grown by as many again (amortised: each step is
+// sorted a bounded number of times, not at every event).
 const backlogFlushLen = 1 << 15
 
 // backlogAcc accumulates exposure and the largest backlog.
@@ -42,12 +45,13 @@ type backlogAcc struct {
 	held     int64
 	maxHeld  int64
 	late     bool  // a step came after later ones were applied
+	flushAt  int64 // buffer length at which the steps are next sorted and applied
 	nextTrim int64 // latest event time at which the open messages are next trimmed
 	pubs     []*pubMsgs
 }
 
 func newBacklogAcc(in *Instants) *backlogAcc {
-	return &backlogAcc{in: in, firstAck: -1, applied: -1 << 62, nextTrim: backlogSlack}
+	return &backlogAcc{in: in, firstAck: -1, applied: -1 << 62, flushAt: backlogFlushLen, nextTrim: backlogSlack}
 }
 
 // track registers a publisher whose messages someone expects.
@@ -111,8 +115,9 @@ func (b *backlogAcc) step(s int64) {
 // advance is called with the latest event time: it applies the steps and
 // drops the open messages that are backlogSlack behind it.
 func (b *backlogAcc) advance(now int64) {
-	if len(b.steps) >= backlogFlushLen {
+	if int64(len(b.steps)) >= b.flushAt {
 		b.flush((now - backlogSlack) << 1)
+		b.flushAt = max(backlogFlushLen, 2*int64(len(b.steps)))
 	}
 	if now < b.nextTrim {
 		return
