@@ -75,8 +75,9 @@ const pendingRecvs = 4096
 //     matches (scenario in the header). lost = expected - delivered -
 //     held_at_end - dropped, never below zero (a note says when it would be).
 //   - Latency is from the publish time each ack and recv carries (pub_t_ns),
-//     else from the pub event (older files, whose acks lack it: for such a
-//     publisher alone every message's publish time is kept). Delivery latency
+//     else from the pub event (older files' acks, deliveries older than the
+//     publisher's ring of send times: for those messages alone the publish
+//     time is kept, found by the first pass). Delivery latency
 //     is over first consumptions: those before the drain in
 //     publish_to_delivery, those during it (how long held messages waited)
 //     in drain_delivery.
@@ -218,8 +219,8 @@ func (z *Summarizer) table(pub string) *pubMsgs {
 	pm := z.msgs[pub]
 	if pm == nil {
 		pm = &pubMsgs{expiry: z.expiry[pub], wanted: z.expecters(pub)}
-		if z.in.NoPubT[pub] {
-			pm.pubT = &seqTimes{}
+		if need := z.in.NoPubT[pub]; need != nil {
+			pm.pubT, pm.needPubT = &seqTimes{}, need
 		}
 		for _, st := range pm.wanted {
 			st.wants[pub] = true
@@ -266,7 +267,7 @@ func (z *Summarizer) Add(e *Event) {
 	case EvPub:
 		pm := z.table(e.Client)
 		if !pm.published.Add(e.Seq) {
-			if pm.pubT != nil {
+			if pm.pubT != nil && pm.needPubT.Has(e.Seq) {
 				pm.pubT.put(e.Seq, e.T)
 			}
 			s.Published++

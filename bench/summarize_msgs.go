@@ -29,9 +29,11 @@ type pubMsgs struct {
 	// the end, so the broker may have discarded it unconsumed.
 	expiring SeqSet
 	expiry   int64 // the publisher's message expiry, 0 if none
-	// pubT holds publish times only for a publisher whose acks or
-	// consumptions lack pub_t_ns (older files); nil otherwise.
-	pubT *seqTimes
+	// pubT holds the publish times of the messages in needPubT alone: those
+	// with an ack or consumption lacking pub_t_ns (Instants.NoPubT); nil
+	// when there are none.
+	pubT     *seqTimes
+	needPubT *SeqSet
 	// wanted are the subscribers expecting its messages (see Summarizer.expects).
 	wanted []*subState
 	// The backlog pass's open messages (see backlogAcc): acknowledged and
@@ -41,7 +43,7 @@ type pubMsgs struct {
 	open, early map[int64]int64
 }
 
-// pubTime is the publish time of seq, kept only for a publisher whose events
+// pubTime is the publish time of seq, kept only for the messages whose events
 // lack pub_t_ns (see Instants.NoPubT).
 func (pm *pubMsgs) pubTime(seq int64) (int64, bool) {
 	if pm.pubT == nil {
@@ -128,6 +130,16 @@ func (s *seqTimes) get(seq int64) (int64, bool) {
 		return 0, false
 	}
 	return s.pages[seq>>pageShift][seq&(pageLen-1)], true
+}
+
+// bitsOf is the set m[key], made on first use.
+func bitsOf(m map[string]*SeqSet, key string) *SeqSet {
+	s := m[key]
+	if s == nil {
+		s = &SeqSet{}
+		m[key] = s
+	}
+	return s
 }
 
 // zeroPage stands for a page of a SeqSet that has none: no seq of it is in.

@@ -29,10 +29,11 @@ type Instants struct {
 	// Subscribers are the clients that consumed something, in the order of
 	// their first consumption (who "everyone" is when there is no scenario).
 	Subscribers []string
-	// NoPubT are the publishers some of whose acks or consumptions lack
-	// pub_t_ns (files written before acks carried it): for them alone the
-	// analysis keeps each message's publish time.
-	NoPubT map[string]bool
+	// NoPubT are, by publisher, the messages with an ack or a consumption
+	// lacking pub_t_ns (acks before they carried it; deliveries older than
+	// the publisher's ring of send times): for them alone the analysis keeps
+	// the publish time.
+	NoPubT map[string]*SeqSet
 	// Actions are the successful actions, sorted by time.
 	Actions []Event
 }
@@ -46,7 +47,7 @@ type InstantPass struct {
 
 // NewInstantPass starts the first pass.
 func NewInstantPass() *InstantPass {
-	return &InstantPass{in: Instants{KillT: -1, NoPubT: map[string]bool{}}, subs: map[string]bool{}}
+	return &InstantPass{in: Instants{KillT: -1, NoPubT: map[string]*SeqSet{}}, subs: map[string]bool{}}
 }
 
 // Add takes one event; the event is not kept unless it is an action.
@@ -56,11 +57,11 @@ func (p *InstantPass) Add(e *Event) {
 	switch e.Type {
 	case EvAck:
 		if e.PubT == 0 {
-			in.NoPubT[e.Client] = true
+			bitsOf(in.NoPubT, e.Client).Add(e.Seq)
 		}
 	case EvRecv:
 		if e.PubT == 0 {
-			in.NoPubT[e.Pub] = true
+			bitsOf(in.NoPubT, e.Pub).Add(e.Seq)
 		}
 		if !p.subs[e.Client] {
 			p.subs[e.Client] = true

@@ -240,16 +240,6 @@ func (p *ExperimentPass) planRestart(actions []Event) {
 	}
 }
 
-// bitsOf is the set m[pub], made on first use.
-func bitsOf(m map[string]*SeqSet, pub string) *SeqSet {
-	s := m[pub]
-	if s == nil {
-		s = &SeqSet{}
-		m[pub] = s
-	}
-	return s
-}
-
 // expecting are the entries whose filter matches pub's topic.
 func (p *ExperimentPass) expecting(pub string) []int {
 	out, ok := p.expects[pub]

@@ -187,11 +187,16 @@ func TestSummarizeLatencyAndThroughput(t *testing.T) {
 	ms := int64(time.Millisecond)
 	b := newTB([]scenarios.Publisher{pubGroup("pub", 1, "test")}, []scenarios.Subscriber{subGroup("sub", 1, "test")}, true).phase(0, "run")
 	// 4 messages: pub at 0,10,20,30 ms; acks after 1,2,3,4 ms; delivery after 5,6,7,8 ms;
-	// the 3rd delivery carries no pub_t_ns (falls back to the pub event).
+	// the 3rd delivery carries no pub_t_ns (falls back to the pub event), and
+	// only the 2nd and 4th acks carry it, as acks do since they have it.
 	for i := int64(0); i < 4; i++ {
 		pt := 10 * i * ms
 		b.add(Event{T: pt, Type: EvPub, Client: "pub", Seq: i + 1})
-		b.add(Event{T: pt + (i+1)*ms, Type: EvAck, Client: "pub", Seq: i + 1})
+		a := Event{T: pt + (i+1)*ms, Type: EvAck, Client: "pub", Seq: i + 1}
+		if i%2 == 1 {
+			a.PubT = pt
+		}
+		b.add(a)
 		r := Event{T: pt + (i+5)*ms, Type: EvRecv, Client: "sub", Pub: "pub", Seq: i + 1, PubT: pt}
 		if i == 2 {
 			r.PubT = 0
