@@ -29,22 +29,32 @@ func (e *engine) doAction(a scenarios.Action) {
 	defer cancel()
 	t0 := e.rec.Since()
 	var err error
-	switch a.Do {
+	// With several brokers a broker action's target names its broker.
+	b := e.brokers[0]
+	do := a.Do
+	if scenarios.IsBrokerAction(a) {
+		if b = e.brokerNamed(e.sc.ActionBroker(a)); b == nil {
+			b, do = e.brokers[0], ""
+			err = fmt.Errorf("no broker %q", a.Target)
+		}
+	}
+	switch do {
+	case "": // failed above
 	case "save":
-		err = e.target.Save(ctx)
+		err = b.target.Save(ctx)
 	case "stop":
-		e.brokerDown.Store(true)
-		err = e.target.Stop(ctx)
+		b.down.Store(true)
+		err = b.target.Stop(ctx)
 	case "kill":
-		e.brokerDown.Store(true)
-		err = e.target.Kill(ctx)
+		b.down.Store(true)
+		err = b.target.Kill(ctx)
 	case "start":
-		err = e.target.Start(ctx)
+		err = b.target.Start(ctx)
 		if err == nil {
-			if e.brokerDown.Load() {
-				e.backUpT.Store(e.rec.Since())
+			if b.down.Load() {
+				b.backUpT.Store(e.rec.Since())
 			}
-			e.brokerDown.Store(false)
+			b.down.Store(false)
 		}
 	case "disconnect":
 		if s := e.subByID[a.Target]; s != nil {
@@ -62,6 +72,9 @@ func (e *engine) doAction(a scenarios.Action) {
 		err = fmt.Errorf("unknown action %q", a.Do)
 	}
 	ev := Event{T: t0, Type: EvAction, Action: a.Do, Target: a.Target}
+	if scenarios.IsBrokerAction(a) {
+		ev = b.tag(ev)
+	}
 	if err != nil {
 		ev.Err = err.Error()
 	}

@@ -148,7 +148,7 @@ func (p *publisher) noteStall(stalled bool) {
 		p.e.note(LevelInfo, fmt.Sprintf("publisher %s acknowledged again", p.id))
 		return
 	}
-	p.e.note(p.e.level(), fmt.Sprintf("publisher %s stalled: no acknowledgement for %s (%d sent, %d acked)",
+	p.e.note(p.e.levelFor(p.id), fmt.Sprintf("publisher %s stalled: no acknowledgement for %s (%d sent, %d acked)",
 		p.id, stallAfter, p.sent.Load(), p.acked.Load()))
 }
 
@@ -285,7 +285,7 @@ func (p *publisher) ackLoop(queue <-chan pending, sem <-chan struct{}) {
 			continue // run over: drain the queue without waiting
 		}
 		if err := pd.tok.Error(); err != nil {
-			p.noteErr(p.e.pubErrLevel(p.sendTime(pd.seq)), fmt.Sprintf("publisher %s seq %d: %v", p.id, pd.seq, err))
+			p.noteErr(p.e.pubErrLevel(p.id, p.sendTime(pd.seq)), fmt.Sprintf("publisher %s seq %d: %v", p.id, pd.seq, err))
 			continue
 		}
 		if stalled {
@@ -306,7 +306,7 @@ func (p *publisher) runPerMessage() {
 		}
 		c := mqtt.NewClient(opts)
 		if err := p.e.waitToken(c.Connect(), connectTimeout); err != nil {
-			p.noteErr(p.e.level(), fmt.Sprintf("publisher %s connecting for seq %d: %v", p.id, seq, err))
+			p.noteErr(p.e.levelFor(p.id), fmt.Sprintf("publisher %s connecting for seq %d: %v", p.id, seq, err))
 			seq-- // retry the same message after a pause, as a user's script would
 			if !p.e.sleepUntil(time.Now().Add(200 * time.Millisecond)) {
 				return
@@ -321,7 +321,7 @@ func (p *publisher) runPerMessage() {
 		}
 		p.recordPub(seq, t, len(payload))
 		if err := p.e.waitToken(c.Publish(p.cfg.Topic, p.cfg.QoS, p.cfg.Retain, payload), stallAfter); err != nil {
-			p.noteErr(p.e.level(), fmt.Sprintf("publisher %s seq %d: %v", p.id, seq, err))
+			p.noteErr(p.e.levelFor(p.id), fmt.Sprintf("publisher %s seq %d: %v", p.id, seq, err))
 		} else {
 			p.recordAck(seq, p.e.rec.Since())
 		}
@@ -538,7 +538,7 @@ func (s *subscriber) connect() error {
 				}
 				err := s.e.waitToken(c.Subscribe(s.cfg.Filter, s.cfg.QoS, s.handler), connectTimeout)
 				if err != nil {
-					s.e.note(s.e.level(), fmt.Sprintf("subscriber %s subscribing to %s: %v", s.id, s.cfg.Filter, err))
+					s.e.note(s.e.levelFor(s.id), fmt.Sprintf("subscriber %s subscribing to %s: %v", s.id, s.cfg.Filter, err))
 				}
 				select {
 				case s.subscribed <- err:

@@ -76,13 +76,16 @@ func newClusterPlan(sc *scenarios.Scenario, addr string) *clusterPlan {
 }
 
 // addrFor is the address client id connects to: its node of a cluster
-// target, else the one broker.
+// target, its group's broker in a run of several, else the one broker.
 func (e *engine) addrFor(id string) string {
 	if e.cluster != nil {
 		if a, ok := e.cluster.byID[id]; ok {
 			return a
 		}
 		return e.cluster.addrs[0]
+	}
+	if len(e.brokers) > 1 {
+		return e.brokerOf(id).addr
 	}
 	return e.addr
 }

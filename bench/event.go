@@ -294,4 +294,10 @@ type Summary struct {
 	// Connections: the clients' connects and how many were open at once
 	// (absent in runs recorded before connects were timed).
 	Connections *ConnSummary `json:"connections,omitempty"`
+
+	// Brokers describes each broker of a run with several, by name; Bridge
+	// reconciles what crossed between them (see summarize_brokers.go).
+	// Absent for one broker.
+	Brokers map[string]*BrokerSummary `json:"brokers,omitempty"`
+	Bridge  []BridgeFlow              `json:"bridge,omitempty"`
 }

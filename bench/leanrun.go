@@ -23,7 +23,7 @@ func (p *publisher) connectLean() error {
 				return false
 			}
 			e.connLost("publisher", p.id, err, false)
-			if e.brokerDown.Load() {
+			if e.downFor(p.id) {
 				return true // a scheduled stop/kill: come back with the broker, as paho does
 			}
 			e.note(LevelWarn, fmt.Sprintf("publisher %s stopped: connection closed by the broker with %d publishes unacknowledged (no reconnect outside a scheduled stop/kill)",
@@ -85,7 +85,7 @@ func (p *publisher) runLean(runStart time.Time) {
 		}
 		p.recordPub(seq, t, len(payload))
 		if !c.publish(seq, payload) {
-			p.noteErr(p.e.level(), fmt.Sprintf("publisher %s seq %d: not connected", p.id, seq))
+			p.noteErr(p.e.levelFor(p.id), fmt.Sprintf("publisher %s seq %d: not connected", p.id, seq))
 		}
 		if p.lim != nil {
 			c.flush() // paced: the next message is not coming soon

@@ -23,12 +23,33 @@ func TestPubErrLevel(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &engine{}
-			e.brokerDown.Store(tc.down)
-			e.backUpT.Store(tc.backUpT)
-			if got := e.pubErrLevel(tc.sendT); got != tc.want {
+			b := &brokerRun{}
+			e := &engine{brokers: []*brokerRun{b}}
+			b.down.Store(tc.down)
+			b.backUpT.Store(tc.backUpT)
+			if got := e.pubErrLevel("pub", tc.sendT); got != tc.want {
 				t.Errorf("pubErrLevel(%d) with down=%v backUpT=%d = %q, want %q", tc.sendT, tc.down, tc.backUpT, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestLevelPerBroker: a stop of one broker explains only its own clients'
+// trouble; the same trouble on another broker's client still taints.
+func TestLevelPerBroker(t *testing.T) {
+	edge, core := &brokerRun{name: "edge"}, &brokerRun{name: "core"}
+	e := &engine{brokers: []*brokerRun{edge, core}, byClient: map[string]*brokerRun{"pub": edge, "sub": core, core.sysID(): core}}
+	core.down.Store(true)
+	if got := e.levelFor("sub"); got != LevelInfo {
+		t.Errorf("core's subscriber while the core is down: %q, want info", got)
+	}
+	if got := e.levelFor(core.sysID()); got != LevelInfo {
+		t.Errorf("core's $SYS monitor while the core is down: %q, want info", got)
+	}
+	if got := e.levelFor("pub"); got != LevelWarn {
+		t.Errorf("edge's publisher while only the core is down: %q, want warn", got)
+	}
+	if got := e.pubErrLevel("pub", 10); got != LevelWarn {
+		t.Errorf("edge publish failure while only the core is down: %q, want warn", got)
 	}
 }

@@ -108,7 +108,7 @@ func (p *publisher) lostPaho5(cli *paho.Client, err error) {
 		return
 	}
 	e.connLost("publisher", p.id, err, false)
-	if !e.brokerDown.Load() {
+	if !e.downFor(p.id) {
 		e.note(LevelWarn, fmt.Sprintf("publisher %s stopped: connection closed by the broker (no reconnect outside a scheduled stop/kill)", p.id))
 		p.p5.giveUp()
 		return
@@ -186,7 +186,7 @@ func (p *publisher) runPaho5() {
 				e.emit(Event{T: t, Type: EvReason, Client: p.id, Seq: seq, QoS: p.cfg.QoS, Reason: label})
 				p.noteErr(LevelInfo, fmt.Sprintf("publisher %s seq %d refused by the broker: %s", p.id, seq, label))
 			case err != nil:
-				p.noteErr(e.pubErrLevel(p.sendTime(seq)), fmt.Sprintf("publisher %s seq %d: %v", p.id, seq, err))
+				p.noteErr(e.pubErrLevel(p.id, p.sendTime(seq)), fmt.Sprintf("publisher %s seq %d: %v", p.id, seq, err))
 			case p.cfg.QoS == 0:
 				p.recordAck(seq, t)
 			default:

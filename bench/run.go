@@ -35,8 +35,12 @@ const (
 // Options says what to run and where to record it. The caller resolves the
 // scenario (Load, Expand, Scale) and provides the broker; Run only drives it.
 type Options struct {
-	Scenario  *scenarios.Scenario
+	Scenario *scenarios.Scenario
+	// Target is the broker of a one-broker scenario. A scenario with a
+	// brokers list takes Brokers instead, one per broker by name (Target may
+	// then be left nil: it becomes the first).
 	Target    Target
+	Brokers   []NamedTarget
 	OutDir    string  // created; events.jsonl.gz goes here (an existing event file is never overwritten)
 	MQBench   string  // mqbench version for the header
 	TimeScale float64 // recorded in the header (already applied to Scenario by the caller)
@@ -77,6 +81,9 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	if o.Scenario == nil {
 		return nil, errors.New("run: no scenario")
 	}
+	if o.Target == nil && len(o.Brokers) > 0 {
+		o.Target = o.Brokers[0].Target
+	}
 	if o.Target == nil {
 		return nil, errors.New("run: no broker target")
 	}
@@ -91,6 +98,11 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	if _, err := sc.Settings(); err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
+	brokers, byClient, err := newBrokers(o, sc)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
+	o.Target = brokers[0].target
 	// Credentials and TLS files before anything is recorded: an unset
 	// password variable or an unreadable CA is a mistake to fix, not a run.
 	conns, err := resolveConns(sc, o.Target.Addr())
@@ -140,6 +152,7 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 		TimeScale:          scale,
 		Clock:              readClock(),
 	}
+	h.Named = namedHeader(brokers)
 	cluster := newClusterPlan(sc, o.Target.Addr())
 	if cluster != nil {
 		h.Brokers = cluster.shares
@@ -149,6 +162,7 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	e := newEngine(o, sc, rec)
+	e.brokers, e.byClient = brokers, byClient
 	e.cluster = cluster
 	e.conns = conns
 	status, runErr := e.run(ctx)
@@ -189,12 +203,11 @@ type engine struct {
 	isDraining  atomic.Bool
 	stopping    atomic.Bool
 	interrupted atomic.Bool
-	brokerDown  atomic.Bool // a stop/kill action is in effect: disconnects are expected
-	// backUpT is when the broker last came back (rec.Since() after a start action
-	// following stop/kill), 0 if it never went down. A publish sent before then
-	// may fail because of the outage even though its error is reported later.
-	backUpT atomic.Int64
-	phase   atomic.Value
+	// brokers are the run's brokers (one, named "", unless the scenario
+	// lists several); byClient maps each client id to its broker.
+	brokers  []*brokerRun
+	byClient map[string]*brokerRun
+	phase    atomic.Value
 
 	published, delivered atomic.Int64
 
@@ -203,8 +216,6 @@ type engine struct {
 	subs       []*subscriber
 	subByID    map[string]*subscriber
 	defaultPub string
-	sys        mqtt.Client
-	smp        *sampler
 
 	reasonsMu sync.Mutex
 	reasons   []string
@@ -246,34 +257,13 @@ func (e *engine) note(level, msg string) {
 	}
 }
 
-// level is "info" while a scheduled stop/kill has the broker down (trouble is
-// expected then), "warn" otherwise.
-func (e *engine) level() string {
-	if e.brokerDown.Load() {
-		return LevelInfo
-	}
-	return LevelWarn
-}
-
-// pubErrLevel is the level for a failed publish sent at sendT: paho reports a
-// publish's failure only when the publisher's in-order acknowledgement loop
-// reaches it, which after a kill may be once the broker is back, so whether the
-// outage explains the failure depends on when the message was sent, not on when
-// its error is seen.
-func (e *engine) pubErrLevel(sendT int64) string {
-	if up := e.backUpT.Load(); up > 0 && sendT < up {
-		return LevelInfo
-	}
-	return e.level()
-}
-
 // connLost records an unexpected connection loss; expected ones (a disconnect
 // action, a stopped broker, the end of the run) are only informational.
 func (e *engine) connLost(kind, id string, err error, expected bool) {
 	if e.stopping.Load() {
 		return
 	}
-	lvl := e.level()
+	lvl := e.levelFor(id)
 	if expected {
 		lvl = LevelInfo
 	}
@@ -384,10 +374,12 @@ func (e *engine) run(ctx context.Context) (string, error) {
 	samplersDone := make(chan struct{})
 	samplerStop := make(chan struct{})
 	var swg sync.WaitGroup
-	if path := e.target.PersistPath(); path != "" && e.sc.RunsBrokerSide() {
-		e.smp = &sampler{e: e, path: path, interval: e.sc.Sample.Interval.D(), decode: e.sc.DecodeSaves()}
-		swg.Add(1)
-		go func() { defer swg.Done(); e.smp.run(samplerStop) }()
+	for _, b := range e.brokers {
+		if path := b.target.PersistPath(); path != "" && e.sc.RunsBrokerSide() {
+			b.smp = &sampler{e: e, b: b, path: path, interval: e.sc.Sample.Interval.D(), decode: e.sc.DecodeSaves()}
+			swg.Add(1)
+			go func() { defer swg.Done(); b.smp.run(samplerStop) }()
+		}
 	}
 	swg.Add(1)
 	go func() { defer swg.Done(); e.procSampler(samplerStop) }()
@@ -417,11 +409,13 @@ func (e *engine) phases() (string, error) {
 		// counters would pass for the cluster's. Drops stay unknown.
 		e.note(LevelInfo, fmt.Sprintf("cluster target of %d brokers: $SYS counters are per node and not sampled; drops by the broker are unknown", len(e.cluster.addrs)))
 	} else if e.sc.SYSEnabled() && e.sc.RunsBrokerSide() {
-		if err := e.connectSys(); err != nil {
-			if e.stopped() {
-				return "interrupted", nil
+		for _, b := range e.brokers {
+			if err := e.connectSys(b); err != nil {
+				if e.stopped() {
+					return "interrupted", nil
+				}
+				e.note(LevelInfo, fmt.Sprintf("no $SYS counters%s: %v", b.of(), err))
 			}
-			e.note(LevelInfo, fmt.Sprintf("no $SYS counters: %v", err))
 		}
 	}
 	var subs []*subscriber
@@ -539,7 +533,9 @@ func (e *engine) shutdown() {
 		s.subscribeMu.Unlock()
 		disc(c)
 	}
-	disc(e.sys)
+	for _, b := range e.brokers {
+		disc(b.sys)
+	}
 	done := make(chan struct{})
 	go func() { cwg.Wait(); e.wg.Wait(); close(done) }()
 	select {
@@ -561,9 +557,9 @@ func (e *engine) progress(stop <-chan struct{}) {
 			Acked:     e.acked(),
 			Delivered: e.delivered.Load(),
 		}
-		if e.smp != nil {
-			p.PersistBytes = e.smp.size.Load()
-			p.Saves = int(e.smp.saves.Load())
+		if smp := e.brokers[0].smp; smp != nil {
+			p.PersistBytes = smp.size.Load()
+			p.Saves = int(smp.saves.Load())
 		}
 		e.o.Progress(p)
 		select {

@@ -27,6 +27,7 @@ type fileID struct {
 // "the file grew by 27 KB" into "the broker held 120 messages".
 type sampler struct {
 	e        *engine
+	b        *brokerRun // whose file it is: its name goes on every event
 	path     string
 	interval time.Duration
 	decode   bool
@@ -97,7 +98,7 @@ func (s *sampler) sample() {
 	s.started = true
 	if err != nil {
 		if first {
-			s.e.note(LevelInfo, fmt.Sprintf("cannot stat persistence path %s: %v", s.path, err))
+			s.e.note(LevelInfo, fmt.Sprintf("cannot stat persistence path %s%s: %v", s.path, s.b.of(), err))
 		}
 		return
 	}
@@ -105,14 +106,14 @@ func (s *sampler) sample() {
 		return
 	}
 	s.size.Store(id.size)
-	s.e.emit(Event{T: now, Type: EvGauge, Name: GaugePersistBytes, Value: float64(id.size)})
+	s.e.emit(s.b.tag(Event{T: now, Type: EvGauge, Name: GaugePersistBytes, Value: float64(id.size)}))
 	if id == s.last {
 		return
 	}
 	s.last = id
 	if first {
 		// A file present before the run started is not a save of this run.
-		s.e.note(LevelInfo, fmt.Sprintf("persistence file %s exists at start (%d bytes)", s.path, id.size))
+		s.e.note(LevelInfo, fmt.Sprintf("persistence file %s%s exists at start (%d bytes)", s.path, s.b.of(), id.size))
 		return
 	}
 	ev := Event{T: now, Type: EvSave, SizeBytes: id.size}
@@ -120,7 +121,7 @@ func (s *sampler) sample() {
 		db, err := persist.ReadFile(s.path)
 		if err != nil {
 			if s.decodeErr < 5 {
-				s.e.note(LevelInfo, fmt.Sprintf("decoding save at %s: %v", time.Duration(now), err))
+				s.e.note(LevelInfo, fmt.Sprintf("decoding save%s at %s: %v", s.b.of(), time.Duration(now), err))
 			}
 			s.decodeErr++
 		} else {
@@ -133,7 +134,7 @@ func (s *sampler) sample() {
 		}
 	}
 	s.saves.Add(1)
-	s.e.emit(ev)
+	s.e.emit(s.b.tag(ev))
 }
 
 // procSampler records the broker's and mqbench's own memory and CPU every second.
@@ -141,20 +142,24 @@ func (e *engine) procSampler(stop <-chan struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	self := os.Getpid()
-	warned := false
+	warned := make([]bool, len(e.brokers))
 	for {
 		now := e.rec.Since()
 		if s, err := readProc(self); err == nil {
 			e.emit(Event{T: now, Type: EvGauge, Name: GaugeBenchRSSBytes, Value: float64(s.RSSBytes)})
 			e.emit(Event{T: now, Type: EvGauge, Name: GaugeBenchCPUSecs, Value: s.CPUSeconds})
 		}
-		if pid := e.target.PID(); pid > 0 && pid != self {
+		for i, b := range e.brokers {
+			pid := b.target.PID()
+			if pid <= 0 || pid == self {
+				continue
+			}
 			if s, err := readProc(pid); err == nil {
-				e.emit(Event{T: now, Type: EvGauge, Name: GaugeRSSBytes, Value: float64(s.RSSBytes)})
-				e.emit(Event{T: now, Type: EvGauge, Name: GaugeCPUSeconds, Value: s.CPUSeconds})
-			} else if !warned && !e.brokerDown.Load() {
-				warned = true
-				e.note(LevelInfo, fmt.Sprintf("broker process %d: %v", pid, err))
+				e.emit(b.tag(Event{T: now, Type: EvGauge, Name: GaugeRSSBytes, Value: float64(s.RSSBytes)}))
+				e.emit(b.tag(Event{T: now, Type: EvGauge, Name: GaugeCPUSeconds, Value: s.CPUSeconds}))
+			} else if !warned[i] && !b.down.Load() {
+				warned[i] = true
+				e.note(LevelInfo, fmt.Sprintf("broker process %d%s: %v", pid, b.of(), err))
 			}
 		}
 		e.emit(Event{T: now, Type: EvGauge, Name: GaugePublishedTotal, Value: float64(e.published.Load())})

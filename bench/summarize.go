@@ -130,6 +130,9 @@ type Summarizer struct {
 	gauges       map[string][]gaugePoint
 	saves        []SavePoint
 	maxDupStores int64
+
+	// brokers: each broker of a run with several (nil for one).
+	brokers *brokersPass
 }
 
 // NewSummarizer starts the analysis of a run with its header and the first
@@ -150,6 +153,7 @@ func NewSummarizer(h Header, in *Instants) *Summarizer {
 	s.Phases = map[string]int64{}
 
 	z.sc = decodeScenario(h, z.note)
+	z.brokers = newBrokersPass(h)
 	s.BrokerConfigSource = h.ConfigSource()
 	s.Persist.AutosaveInterval = autosaveText(h.ResolvedBroker())
 	z.acl, z.aclErr = newACLModel(z.sc)
@@ -259,6 +263,9 @@ func (z *Summarizer) Add(e *Event) {
 		if z.backlog != nil {
 			z.backlog.advance(z.lastT)
 		}
+	}
+	if e.Broker != "" && z.brokers != nil && !z.brokers.add(e) {
+		return // another broker's than the first: see summarize_brokers.go
 	}
 	if e.Reason != "" {
 		countReason(s, e)

@@ -228,6 +228,8 @@ func (z *Summarizer) Close(f *Footer, tail string) Summary {
 	s.BrokerProcess.MaxRSSBytes = int64(maxOf(gauges[GaugeRSSBytes]))
 	s.BrokerProcess.CPUSeconds = counterTotal(gauges[GaugeCPUSeconds], true)
 
+	z.closeBrokers(endT)
+
 	// Status and taint.
 	if f != nil {
 		s.Status = f.Status

@@ -28,7 +28,7 @@ const sysVersionTopic = "$SYS/broker/version"
 const sysClientID = "mqbench-sys"
 
 // (dropped messages above all) explain what the file size cannot.
-func (e *engine) connectSys() error {
+func (e *engine) connectSys(b *brokerRun) error {
 	filters := map[string]byte{}
 	for t := range sysTopics {
 		filters[t] = 0
@@ -37,13 +37,13 @@ func (e *engine) connectSys() error {
 	// credentials or TLS files, so a secured broker's header has none: the
 	// monitor, which has them, records it in a note.
 	var versionOnce sync.Once
-	if e.target.Version() == "" {
+	if b.target.Version() == "" {
 		filters[sysVersionTopic] = 0
 	}
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		if m.Topic() == sysVersionTopic {
 			versionOnce.Do(func() {
-				e.note(LevelInfo, fmt.Sprintf("broker version (from %s): %.100s", sysVersionTopic, m.Payload()))
+				e.note(LevelInfo, fmt.Sprintf("broker version%s (from %s): %.100s", b.of(), sysVersionTopic, m.Payload()))
 			})
 			return
 		}
@@ -55,12 +55,13 @@ func (e *engine) connectSys() error {
 		if err != nil {
 			return
 		}
-		e.emit(Event{T: e.rec.Since(), Type: EvGauge, Name: name, Value: v})
+		e.emit(b.tag(Event{T: e.rec.Since(), Type: EvGauge, Name: name, Value: v}))
 	}
 	subscribed := make(chan error, 1)
-	opts := e.clientOptions(sysClientID, true, e.conns.sys, false).
+	id := b.sysID()
+	opts := e.clientOptions(id, true, e.conns.sys, false).
 		SetDefaultPublishHandler(handler).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) { e.connLost("$SYS monitor", sysClientID, err, false) }).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { e.connLost("$SYS monitor", id, err, false) }).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			err := e.waitToken(c.SubscribeMultiple(filters, handler), connectTimeout)
 			select {
@@ -69,7 +70,7 @@ func (e *engine) connectSys() error {
 			}
 		})
 	c := mqtt.NewClient(opts)
-	e.sys = c
+	b.sys = c
 	if err := e.waitToken(c.Connect(), connectTimeout); err != nil {
 		return fmt.Errorf("connecting $SYS monitor: %w", err)
 	}

@@ -28,6 +28,8 @@ type runPlots struct {
 	ackLat, deliveryLat  *bench.Distribution
 	// exp is the MQTT 5 experiment pass over the same events.
 	exp bench.Experiments
+	// brokers: each broker's file of a run with several (see brokers.go).
+	brokers map[string]*brokerPlots
 }
 
 // tpoint is a sample at a time in ns since start.
@@ -85,6 +87,9 @@ func newRunPlots(h *bench.Header) *runPlots {
 // add takes one event, in file order.
 func (p *runPlots) add(e *bench.Event) {
 	p.lastT = max(p.lastT, e.T)
+	if e.Broker != "" && !p.addBroker(e) {
+		return
+	}
 	switch e.Type {
 	case bench.EvPub:
 		if p.firstPub < 0 {

@@ -55,6 +55,9 @@ func Render(dir string) (*bench.Summary, error) {
 	if err := savePNG(lp, filepath.Join(out, LatencyPNG)); err != nil {
 		return nil, err
 	}
+	if err := writeBrokerPlots(out, plots, &s); err != nil {
+		return nil, err
+	}
 	md, err := reportMarkdown(run, plots.exp, &s)
 	if err != nil {
 		return nil, err
@@ -165,6 +168,7 @@ func reportMarkdown(run *bench.Run, x bench.Experiments, s *bench.Summary) (stri
 		b.WriteString(subscriberMarkdown(s))
 		b.WriteString(aclMarkdown(s))
 	}
+	b.WriteString(brokersMarkdown(h, s))
 	b.WriteString("\n## Plots\n\n")
 	fmt.Fprintf(&b, "![persistence file size](%s)\n\n", PersistencePNG)
 	fmt.Fprintf(&b, "![backlog](%s)\n\n", BacklogPNG)

@@ -16,6 +16,17 @@ func (s *Scenario) Clone() *Scenario {
 		b.Values = append([]string(nil), b.Values...)
 		c.Broker[i] = b
 	}
+	c.Brokers = make([]NamedBroker, len(s.Brokers))
+	for i, b := range s.Brokers {
+		b.Conf = append([]BrokerSetting(nil), b.Conf...)
+		for j := range b.Conf {
+			b.Conf[j].Values = append([]string(nil), b.Conf[j].Values...)
+		}
+		c.Brokers[i] = b
+	}
+	if s.Brokers == nil {
+		c.Brokers = nil
+	}
 	c.Publishers = append([]Publisher(nil), s.Publishers...)
 	for i := range c.Publishers {
 		c.Publishers[i].CleanSession = cloneBool(c.Publishers[i].CleanSession)
@@ -130,28 +141,12 @@ func Scale(s *Scenario, f float64, fractionalAutosave bool) (*Scenario, error) {
 	for i := range c.Actions {
 		c.Actions[i].At = sc(c.Actions[i].At)
 	}
-	onChanges := false
-	if v, ok := c.BrokerValue("autosave_on_changes"); ok {
-		b, _ := parseBool(v)
-		onChanges = b
+	if err := scaleAutosave(c.Broker, c.at("broker.autosave_interval"), "broker", f, fractionalAutosave); err != nil {
+		return nil, err
 	}
-	if !onChanges {
-		for i, b := range c.Broker {
-			if b.Key != "autosave_interval" {
-				continue
-			}
-			for j, v := range b.Values {
-				secs, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					return nil, fmt.Errorf("%s: broker.autosave_interval: cannot scale %q: %w", c.at("broker.autosave_interval"), v, err)
-				}
-				if scaled := secs * f; !fractionalAutosave && secs != 0 && scaled != math.Trunc(scaled) {
-					// Rounding would run another experiment than the one
-					// asked for (0.6 s becoming 1 s) without a word.
-					return nil, fmt.Errorf("%s: broker.autosave_interval %s scaled by %g is %g s: this broker takes whole seconds only; choose a scale that keeps it whole, or run on the bundled broker", c.at("broker.autosave_interval"), v, f, scaled)
-				}
-				c.Broker[i].Values[j] = scaleSeconds(secs, f, fractionalAutosave)
-			}
+	for i, b := range c.Brokers {
+		if err := scaleAutosave(b.Conf, c.brokerAt(b.Name, "autosave_interval"), fmt.Sprintf("brokers[%d].conf", i), f, fractionalAutosave); err != nil {
+			return nil, err
 		}
 	}
 	if c.TimeScale == 0 {
@@ -159,6 +154,36 @@ func Scale(s *Scenario, f float64, fractionalAutosave bool) (*Scenario, error) {
 	}
 	c.TimeScale *= f
 	return c, nil
+}
+
+// scaleAutosave scales a timer-based autosave_interval among settings (one
+// broker's keys; at and prefix say where they are, for errors).
+func scaleAutosave(settings []BrokerSetting, at, prefix string, f float64, fractionalAutosave bool) error {
+	for _, b := range settings {
+		if b.Key == "autosave_on_changes" && len(b.Values) > 0 {
+			if on, _ := parseBool(b.Values[0]); on {
+				return nil
+			}
+		}
+	}
+	for i, b := range settings {
+		if b.Key != "autosave_interval" {
+			continue
+		}
+		for j, v := range b.Values {
+			secs, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%s: %s.autosave_interval: cannot scale %q: %w", at, prefix, v, err)
+			}
+			if scaled := secs * f; !fractionalAutosave && secs != 0 && scaled != math.Trunc(scaled) {
+				// Rounding would run another experiment than the one
+				// asked for (0.6 s becoming 1 s) without a word.
+				return fmt.Errorf("%s: %s.autosave_interval %s scaled by %g is %g s: this broker takes whole seconds only; choose a scale that keeps it whole, or run on the bundled broker", at, prefix, v, f, scaled)
+			}
+			settings[i].Values[j] = scaleSeconds(secs, f, fractionalAutosave)
+		}
+	}
+	return nil
 }
 
 // scaleSeconds scales an autosave period; 0 (no timed saves) stays 0.

@@ -153,9 +153,17 @@ func Parse(data []byte, file string) (*Scenario, error) {
 			s.Broker = b
 			continue
 		}
+		if k.Value == "brokers" {
+			b, err := decodeBrokers(d, val)
+			if err != nil {
+				return nil, err
+			}
+			s.Brokers = b
+			continue
+		}
 		idx, ok := fields[k.Value]
 		if !ok {
-			return nil, d.errorf(k, k.Value, "unknown field (known: broker, %s)", fieldNames(reflect.TypeOf(Scenario{})))
+			return nil, d.errorf(k, k.Value, "unknown field (known: broker, brokers, %s)", fieldNames(reflect.TypeOf(Scenario{})))
 		}
 		if err := d.decode(val, v.Field(idx), k.Value); err != nil {
 			return nil, err

@@ -12,11 +12,14 @@ type Scenario struct {
 	// Broker holds mosquitto.conf keys in file order, used verbatim for every broker
 	// kind. A key may carry a list value (e.g. autosave_interval: [1, 3, 10, 30]):
 	// that is a sweep, expanded by Expand into one scenario per value.
-	Broker      []BrokerSetting `yaml:"-" json:"broker"`
-	Publishers  []Publisher     `yaml:"publishers" json:"publishers"`
-	Subscribers []Subscriber    `yaml:"subscribers" json:"subscribers"`
-	Actions     []Action        `yaml:"actions,omitempty" json:"actions,omitempty"`
-	Sample      Sample          `yaml:"sample,omitempty" json:"sample"`
+	Broker []BrokerSetting `yaml:"-" json:"broker"`
+	// Brokers, when given, runs several brokers (an edge bridged to a
+	// core): see NamedBroker. Empty for the one broker of Broker.
+	Brokers     []NamedBroker `yaml:"-" json:"brokers,omitempty"`
+	Publishers  []Publisher   `yaml:"publishers" json:"publishers"`
+	Subscribers []Subscriber  `yaml:"subscribers" json:"subscribers"`
+	Actions     []Action      `yaml:"actions,omitempty" json:"actions,omitempty"`
+	Sample      Sample        `yaml:"sample,omitempty" json:"sample"`
 	// Connect is how every client connects (credentials, TLS, keepalive,
 	// will); a group's own connect section is merged over it (see Connect).
 	Connect *Connect `yaml:"connect,omitempty" json:"connect,omitempty"`
@@ -89,6 +92,9 @@ type Publisher struct {
 	Connect *Connect `yaml:"connect,omitempty" json:"connect,omitempty"`
 	// Protocol overrides the scenario's protocol for this group (3, 4 or 5).
 	Protocol int `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+	// Broker names the broker of the scenario's brokers list the group
+	// connects to (default: the first); empty with one broker.
+	Broker string `yaml:"broker,omitempty" json:"broker,omitempty"`
 
 	// MQTT 5 properties put on every PUBLISH; errors on a group that does
 	// not speak MQTT 5, so a property never silently vanishes on the wire.
@@ -157,6 +163,9 @@ type Subscriber struct {
 	// at the start (a ramp, as a fleet of devices comes online); 0 connects
 	// them as fast as the start barrier allows.
 	ConnectRate float64 `yaml:"connect_rate,omitempty" json:"connect_rate,omitempty"`
+	// Broker names the broker of the scenario's brokers list the group
+	// connects to (default: the first); empty with one broker.
+	Broker string `yaml:"broker,omitempty" json:"broker,omitempty"`
 
 	// MQTT 5 settings, errors on a group that does not speak MQTT 5.
 	// SessionExpiry is how long the broker keeps the session after the
@@ -187,6 +196,7 @@ func (s Subscriber) SubscribeFilter() string {
 type Action struct {
 	At Duration `yaml:"at" json:"at"`
 	// Do: save, stop, kill, start (broker); disconnect, reconnect (subscriber named by Target).
+	// With several brokers a broker action's Target names the broker.
 	Do     string `yaml:"do" json:"do"`
 	Target string `yaml:"target,omitempty" json:"target,omitempty"`
 	Line   int    `yaml:"-" json:"-"`

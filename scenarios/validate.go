@@ -319,7 +319,7 @@ func (s *Scenario) Validate() error {
 		path := fmt.Sprintf("actions[%d]", i)
 		switch a.Do {
 		case "save", "stop", "kill", "start":
-			if a.Target != "" {
+			if a.Target != "" && !s.MultiBroker() {
 				bad(path+".target", "broker actions take no target (got %q)", a.Target)
 			}
 		case "disconnect", "reconnect":
@@ -341,6 +341,7 @@ func (s *Scenario) Validate() error {
 	s.validateConnect(bad)
 	s.validateProtocol(bad)
 	s.validateSecurity(bad)
+	s.validateBrokers(bad)
 	if err := s.validateBroker(); err != nil {
 		errs = append(errs, err)
 	}

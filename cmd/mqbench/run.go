@@ -56,7 +56,10 @@ and plots there and print the summary. With several runs, a comparison follows.
 --broker bundled (default) runs mqbench's own broker, mosquitto a real Mosquitto,
 an address an external broker (kill/stop/start actions then fail): tcp://HOST:PORT
 (or mqtt://), mqtts://HOST:PORT (TLS: --cafile, or --insecure), ws://HOST:PORT/path
-or wss://HOST:PORT/path (MQTT over websockets).
+or wss://HOST:PORT/path (MQTT over websockets). A scenario with a brokers
+list (e.g. bridge-outage: an edge bridged to a core) starts every broker:
+--broker bundled or mosquitto for all of them, or per broker,
+--broker edge=bundled,core=mosquitto.
 
 -u/-P, --cafile, --cert, --key, --insecure and --tls-server-name set the
 scenario's run-wide connect section (a publisher or subscriber group's own
@@ -69,7 +72,7 @@ connect.password_env in the scenario keeps it off the command line too.`,
 
 func init() {
 	f := runCmd.Flags()
-	f.StringVar(&runFlags.broker, "broker", launch.KindBundled, "broker: bundled, mosquitto or an address: tcp://, mqtts://HOST:PORT, ws://, wss://HOST:PORT[/path]")
+	f.StringVar(&runFlags.broker, "broker", launch.KindBundled, "broker: bundled, mosquitto or an address: tcp://, mqtts://HOST:PORT, ws://, wss://HOST:PORT[/path]; for a scenario with several brokers, one kind for all or NAME=KIND,... (edge=bundled,core=mosquitto)")
 	f.StringVar(&runFlags.db, "db", "", "external broker: persistence file to sample")
 	f.StringVar(&runFlags.conf, "conf", "", "external broker: its mosquitto.conf, so the report shows its real settings (and samples its persistence file without --db)")
 	f.StringVar(&runFlags.out, "out", "", "run directory (with several runs: their parent); default runs/<scenario>-<UTC time>")
@@ -96,7 +99,7 @@ func runRun(cmd *cobra.Command, args []string) error {
 	if runFlags.conf != "" && (runFlags.broker == "" || runFlags.broker == launch.KindBundled || runFlags.broker == launch.KindMosquitto) {
 		return fmt.Errorf("--conf names an external broker's own mosquitto.conf; for --broker %s the scenario's broker section is the configuration", runFlags.broker)
 	}
-	fractional := runFlags.broker == "" || runFlags.broker == launch.KindBundled
+	fractional := allBundled(runFlags.broker)
 	shard, startAt, err := distributedFlags()
 	if err != nil {
 		return err
@@ -320,6 +323,27 @@ func checkRunDirs(dirs []string, list []*scenarios.Scenario) error {
 
 // runOne starts the broker for one scenario, runs it and stops the broker.
 func runOne(ctx context.Context, sc *scenarios.Scenario, dir, exe string, errw io.Writer, startAt time.Time) (*bench.Result, error) {
+	o := bench.Options{
+		Scenario:  sc,
+		OutDir:    dir,
+		MQBench:   version,
+		TimeScale: sc.TimeScale,
+		StartAt:   startAt,
+	}
+	switch {
+	case sc.MultiBroker() && sc.Shard != nil:
+		return nil, fmt.Errorf("scenario %s runs %d brokers: it cannot be sharded (--shard), each shard would start its own", sc.Name, len(sc.Brokers))
+	case sc.MultiBroker():
+		brokers, closeAll, err := startBrokers(ctx, sc, dir, exe, errw)
+		if err != nil {
+			return nil, err
+		}
+		defer closeAll()
+		o.Brokers = brokers
+		return execute(ctx, o, errw)
+	case perBrokerFlag(runFlags.broker):
+		return nil, fmt.Errorf("--broker %s names brokers, but scenario %s has one broker (no brokers list): give bundled, mosquitto or an address", runFlags.broker, sc.Name)
+	}
 	settings, err := sc.Settings()
 	if err != nil {
 		return nil, err
@@ -347,14 +371,12 @@ func runOne(ctx context.Context, sc *scenarios.Scenario, dir, exe string, errw i
 	for _, n := range inst.Notices() {
 		fmt.Fprintln(errw, "broker:", n)
 	}
-	o := bench.Options{
-		Scenario:  sc,
-		Target:    inst,
-		OutDir:    dir,
-		MQBench:   version,
-		TimeScale: sc.TimeScale,
-		StartAt:   startAt,
-	}
+	o.Target = inst
+	return execute(ctx, o, errw)
+}
+
+// execute runs the scenario on the started brokers with the progress line.
+func execute(ctx context.Context, o bench.Options, errw io.Writer) (*bench.Result, error) {
 	var pp *progressPrinter
 	if !runFlags.noProgress {
 		pp = newProgressPrinter(errw)

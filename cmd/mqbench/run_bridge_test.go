@@ -1,0 +1,119 @@
+package main
+
+import (
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqbench/mqbench/internal/testutil"
+)
+
+// TestBridgeOutage runs the shipped bridge-outage experiment, time-scaled
+// (the core down for 6 s instead of 30), with both ends bundled and both
+// Mosquitto: every message the edge acknowledged is delivered at the core,
+// held at either end, or dropped by the edge's queue limit, and none is
+// lost; the edge's file held the bridge's queue during the outage; each
+// broker's actions and file are its own. A bridge that lost messages, a
+// reconciliation that mixed up the brokers' files or counters, or an engine
+// that stopped the wrong broker fails it.
+func TestBridgeOutage(t *testing.T) {
+	for _, kind := range []string{"bundled", "mosquitto"} {
+		t.Run(kind, func(t *testing.T) {
+			if kind == "mosquitto" {
+				testutil.RequireMosquittoBroker(t)
+			}
+			dir := filepath.Join(t.TempDir(), "run")
+			res := runCLI(t, cliOpts{timeout: 120 * time.Second}, "run", "bridge-outage", "--broker", kind, "--time-scale", "0.2", "--no-progress", "--out", dir)
+			if res.code != 0 {
+				t.Fatalf("bridge-outage failed:\n%s", res)
+			}
+			s := readSummary(t, dir)
+			if s.Tainted {
+				t.Errorf("tainted: %v", s.TaintReasons)
+			}
+			if len(s.Bridge) != 1 {
+				t.Fatalf("bridge = %+v, want one edge -> core flow", s.Bridge)
+			}
+			f := s.Bridge[0]
+			if f.From != "edge" || f.To != "core" || len(f.Subscribers) != 2 {
+				t.Errorf("flow %s -> %s for %v, want edge -> core for both subscribers", f.From, f.To, f.Subscribers)
+			}
+			var delivered int64
+			for _, sub := range s.Subscribers {
+				delivered += sub.Delivered + sub.HeldAtEnd
+			}
+			if f.Acked != s.Acked || f.Acked != 5000 {
+				t.Errorf("flow acked %d, run acked %d: every publish is at the edge for the core", f.Acked, s.Acked)
+			}
+			if f.Delivered+f.DeliveredInDrain != delivered {
+				t.Errorf("flow delivered %d+%d, subscribers consumed %d", f.Delivered, f.DeliveredInDrain, delivered)
+			}
+			if sum := f.Delivered + f.DeliveredInDrain + f.HeldFrom + f.HeldTo + f.DroppedFrom + f.DroppedTo + f.Lost; sum != f.Acked {
+				t.Errorf("reconciliation does not add up: %d explained of %d acked (%+v)", sum, f.Acked, f)
+			}
+			if f.Lost != 0 {
+				t.Errorf("lost %d across the bridge (%+v)", f.Lost, f)
+			}
+			edge, core := s.Brokers["edge"], s.Brokers["core"]
+			if edge == nil || core == nil {
+				t.Fatalf("brokers = %v", s.Brokers)
+			}
+			if edge.Kind != kind || core.Kind != kind {
+				t.Errorf("kinds edge %s core %s, want %s", edge.Kind, core.Kind, kind)
+			}
+			if core.Stops != 1 || core.Starts != 1 || edge.Stops != 0 || edge.Starts != 0 {
+				t.Errorf("actions: core %d/%d, edge %d/%d; want the core stopped and started once", core.Stops, core.Starts, edge.Stops, edge.Starts)
+			}
+			// 500 msgs/s for 6 s while the core is down: the edge's file
+			// holds its bridge queue (max_queued_messages 1000) at a save.
+			if edge.Persist.MaxHeldDeliveries < 500 || edge.Persist.MaxBytes <= core.Persist.MaxBytes {
+				t.Errorf("edge held at most %d in a save (%d B) against the core's %d B: the outage's queue was not in the edge's file",
+					edge.Persist.MaxHeldDeliveries, edge.Persist.MaxBytes, core.Persist.MaxBytes)
+			}
+			if edge.Drops.Source != "$SYS" || core.Drops.Source != "$SYS" {
+				t.Errorf("drop counters: edge %s core %s, want $SYS from both", edge.Drops.Source, core.Drops.Source)
+			}
+			report, err := os.ReadFile(filepath.Join(dir, "report.md"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"### edge: " + kind, "### core: " + kind, "### Across the bridge", "| edge → core |"} {
+				if !strings.Contains(string(report), want) {
+					t.Errorf("report.md lacks %q", want)
+				}
+			}
+			for _, name := range []string{"edge", "core"} {
+				fh, err := os.Open(filepath.Join(dir, "persistence-"+name+".png"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := png.Decode(fh); err != nil {
+					t.Errorf("persistence-%s.png: %v", name, err)
+				}
+				fh.Close()
+			}
+		})
+	}
+}
+
+// TestBrokerFlagPerBroker: --broker NAME=KIND names the scenario's brokers
+// and is refused for a one-broker scenario or a name it does not have.
+func TestBrokerFlagPerBroker(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "persist-quick", "--broker", "edge=bundled"}, "names brokers, but scenario persist-quick has one broker"},
+		{[]string{"run", "bridge-outage", "--broker", "edge=bundled,hub=mosquitto"}, `the scenario has no broker "hub"`},
+		{[]string{"run", "bridge-outage", "--broker", "tcp://127.0.0.1:1883"}, "runs brokers mqbench starts"},
+	}
+	for _, tt := range tests {
+		res := runCLI(t, cliOpts{}, append(tt.args, "--no-progress")...)
+		if res.code == 0 || !strings.Contains(res.stderr, tt.want) {
+			t.Errorf("mqbench %s: exit %d, want an error containing %q:\n%s", strings.Join(tt.args, " "), res.code, tt.want, res)
+		}
+	}
+}
