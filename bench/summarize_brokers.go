@@ -149,7 +149,7 @@ func (z *Summarizer) closeBrokers(endT int64) {
 			Stops: len(b.stops), Starts: len(b.starts), Kills: b.kills}
 		sizes := b.gauges[GaugePersistBytes]
 		in := persistInput{
-			persist: Persist{Path: nb.PersistPath, AutosaveInterval: autosaveText(namedSettings(nb))},
+			persist: Persist{Path: nb.PersistPath, AutosaveInterval: autosaveText(nb.ResolvedSettings())},
 			sampled: nb.PersistPath != "" || len(sizes) > 0 || len(b.saves) > 0,
 			sizes:   sizes, saves: b.saves, maxDupStores: b.maxDupStores, phases: s.Phases,
 			lastT: z.lastT, endT: endT, drained: z.drained, drainT: z.drainT, stops: b.stops, starts: b.starts,
@@ -173,15 +173,6 @@ func (z *Summarizer) closeBrokers(endT int64) {
 	}
 	z.note("%d brokers (%v): the top-level persistence, drops and crash are broker %s's; brokers has each broker and bridge reconciles across them", len(p.order), p.order, p.primary)
 	s.Bridge = bridgeFlows(z.sc, s, z.drained, z.note)
-}
-
-// namedSettings are one broker's resolved settings from the lines it ran
-// with (nil when they are unknown), resolved as the header's are.
-func namedSettings(nb runfile.NamedBroker) *runfile.BrokerSettings {
-	if nb.ConfigSource == runfile.ConfigUnknown {
-		return nil
-	}
-	return runfile.ResolveBroker(nb.Version, nb.Config)
 }
 
 // bridgeFlows reconciles every subscriber whose expected messages all came
