@@ -370,24 +370,39 @@ func (s *subscriber) leanSubscribe(cn *leanSubConn) error {
 }
 
 // leanLost handles the end of the current connection as paho's
-// connection-lost handler and auto-reconnect do: recorded, then retried every
-// leanReconnectEvery until it works or the run ends, unless a disconnect
-// action is in effect.
+// connection-lost handler and auto-reconnect do (see lostRetry).
 func (s *subscriber) leanLost(cn *leanSubConn, err error) {
 	l := s.lean
-	l.mu.Lock()
-	if l.cur != cn {
-		l.mu.Unlock()
-		return // an earlier connection, one not yet established, or closed by us
+	s.lostRetry(&l.mu, &l.retrying, func() bool {
+		if l.cur != cn {
+			return false // an earlier connection, one not yet established, or closed by us
+		}
+		l.cur = nil
+		return true
+	}, err, s.connectLean)
+}
+
+// lostRetry is the connection loss of the subscribers that reconnect on their
+// own (lean, and MQTT 5 on paho.golang), one loop for both: recorded, then
+// connect retried every leanReconnectEvery until it works or the run ends,
+// unless a disconnect action is in effect. It waits with waitUntil, not
+// sleepUntil: a broker back during the drain still holds messages the drain
+// waits for. drop, called under mu, clears the client's current connection
+// and reports whether the lost one was it; retrying (guarded by mu) keeps one
+// loop at a time.
+func (s *subscriber) lostRetry(mu *sync.Mutex, retrying *bool, drop func() bool, err error, connect func() error) {
+	mu.Lock()
+	if !drop() {
+		mu.Unlock()
+		return
 	}
-	l.cur = nil
 	s.conn.Add(1)
 	s.connected.Store(false)
-	retry := !l.retrying && !s.expectedDown.Load()
+	retry := !*retrying && !s.expectedDown.Load()
 	if retry {
-		l.retrying = true
+		*retrying = true
 	}
-	l.mu.Unlock()
+	mu.Unlock()
 	s.e.connLost("subscriber", s.id, err, s.expectedDown.Load())
 	if !retry {
 		return
@@ -395,12 +410,9 @@ func (s *subscriber) leanLost(cn *leanSubConn, err error) {
 	s.e.wg.Add(1)
 	go func() {
 		defer s.e.wg.Done()
-		defer func() { l.mu.Lock(); l.retrying = false; l.mu.Unlock() }()
-		for {
-			if !s.e.waitUntil(time.Now().Add(leanReconnectEvery)) || s.expectedDown.Load() {
-				return
-			}
-			if s.connectLean() == nil {
+		defer func() { mu.Lock(); *retrying = false; mu.Unlock() }()
+		for s.e.waitUntil(time.Now().Add(leanReconnectEvery)) && !s.expectedDown.Load() {
+			if connect() == nil {
 				return
 			}
 		}

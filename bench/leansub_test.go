@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mqbench/mqbench/scenarios"
 )
@@ -190,5 +192,51 @@ drain: false
 				t.Errorf("%d deliveries, want 1", recv)
 			}
 		})
+	}
+}
+
+// A subscriber that loses its connection once publishing is over (the drain)
+// still reconnects: the drain waits for messages a broker back by then holds.
+// One loop serves the lean and the MQTT 5 subscriber (lostRetry).
+func TestLostRetryDuringDrain(t *testing.T) {
+	rec, err := NewRecorder(filepath.Join(t.TempDir(), EventsFile), Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &engine{rec: rec, stop: make(chan struct{}), stopPublish: make(chan struct{}), drainCh: make(chan struct{})}
+	e.pubOnce.Do(func() { close(e.stopPublish) }) // the drain phase
+	s := &subscriber{e: e, id: "sub"}
+	var mu sync.Mutex
+	retrying := false
+	calls := make(chan int, 10)
+	n := 0
+	connect := func() error {
+		n++
+		calls <- n
+		if n < 2 {
+			return fmt.Errorf("broker still away")
+		}
+		return nil
+	}
+	s.lostRetry(&mu, &retrying, func() bool { return true }, fmt.Errorf("gone"), connect)
+	for want := 1; want <= 2; want++ {
+		select {
+		case got := <-calls:
+			if got != want {
+				t.Fatalf("connect call %d, want %d", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no reconnect attempt %d during the drain", want)
+		}
+	}
+	e.endRun()
+	e.wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if retrying {
+		t.Error("still marked retrying after a successful reconnect")
+	}
+	if err := rec.Close(Footer{Type: "footer", Status: "ok"}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -26,7 +26,8 @@ import (
 // pings), which a TLS or websocket stream does not survive interleaved: the
 // connection is wrapped with packets.NewThreadSafeConn, as autopaho does.
 
-// v5Reconnect is the retry pace while the broker is away.
+// v5Reconnect is the MQTT 5 publisher's retry pace while the broker is away
+// (the subscriber's is lostRetry's).
 const v5Reconnect = 250 * time.Millisecond
 
 // sub5 is a v5 subscriber's current connection.
@@ -153,41 +154,16 @@ func (s *subscriber) connectV5() error {
 }
 
 // lostV5 handles the end of a v5 connection as paho.mqtt.golang's
-// connection-lost handler and auto-reconnect do for 3.1.1: recorded, then
-// retried every v5Reconnect until it works or the run ends, unless a
-// disconnect action is in effect.
+// connection-lost handler and auto-reconnect do for 3.1.1 (see lostRetry).
 func (s *subscriber) lostV5(cli *paho.Client, err error) {
 	st := s.v5
-	st.mu.Lock()
-	if st.cli != cli {
-		st.mu.Unlock()
-		return // an earlier connection, or one never established
-	}
-	st.cli = nil
-	s.conn.Add(1)
-	s.connected.Store(false)
-	retry := !st.reconnecting && !s.expectedDown.Load()
-	if retry {
-		st.reconnecting = true
-	}
-	st.mu.Unlock()
-	s.e.connLost("subscriber", s.id, err, s.expectedDown.Load())
-	if !retry {
-		return
-	}
-	s.e.wg.Add(1)
-	go func() {
-		defer s.e.wg.Done()
-		defer func() { st.mu.Lock(); st.reconnecting = false; st.mu.Unlock() }()
-		for i := 0; ; i++ {
-			if !s.e.sleepUntil(time.Now().Add(v5Reconnect)) || s.expectedDown.Load() || s.e.stopped() {
-				return
-			}
-			if s.connectV5() == nil {
-				return
-			}
+	s.lostRetry(&st.mu, &st.reconnecting, func() bool {
+		if st.cli != cli {
+			return false // an earlier connection, or one never established
 		}
-	}()
+		st.cli = nil
+		return true
+	}, err, s.connectV5)
 }
 
 // closeV5 sends DISCONNECT and closes the connection (disconnect action and
