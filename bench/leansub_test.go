@@ -203,7 +203,7 @@ func TestLostRetryDuringDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &engine{rec: rec, stop: make(chan struct{}), stopPublish: make(chan struct{}), drainCh: make(chan struct{})}
+	e := &engine{rec: rec, stop: make(chan struct{}), stopPublish: make(chan struct{}), drainCh: make(chan struct{}), brokers: []*brokerRun{{}}}
 	e.pubOnce.Do(func() { close(e.stopPublish) }) // the drain phase
 	s := &subscriber{e: e, id: "sub"}
 	var mu sync.Mutex
