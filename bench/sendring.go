@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"math/bits"
 	"sync/atomic"
 
@@ -108,4 +109,34 @@ func sendRingSizes(sc *scenarios.Scenario) []int {
 // carriesSendTime says whether a payload kind carries its send time (payload.go).
 func carriesSendTime(p scenarios.Payload) bool {
 	return p.Kind == payloadRandom || p.Kind == payloadTemplate
+}
+
+// sendTime returns the recorded publish time of seq, 0 if unknown (not sent,
+// or older than the ring).
+func (p *publisher) sendTime(seq int64) int64 { return p.sends.get(seq) }
+
+// deliveredSendTime is the PubT of a delivery of seq whose payload carried
+// sendT (0 if none): the payload's time when this run sent seq and the time
+// is not after the delivery (a payload left by an earlier run on the broker
+// could carry anything), else the ring's; 0 when neither knows.
+func (p *publisher) deliveredSendTime(seq, sendT, recvT int64) int64 {
+	if !p.sends.sent(seq) {
+		return 0
+	}
+	if sendT > 0 && sendT <= recvT {
+		return sendT
+	}
+	return p.sends.get(seq)
+}
+
+// noteUnknownSendTimes notes, per subscriber, how many of its deliveries'
+// recv events carry no send time: a run never hides what it did not record.
+// Their latency is still exact, since the analysis takes the send time from
+// the pub event of the same run.
+func (e *engine) noteUnknownSendTimes() {
+	for _, s := range e.subs {
+		if n := s.noSendT.Load(); n > 0 {
+			e.note(LevelInfo, fmt.Sprintf("subscriber %s: %d deliveries came after their publisher's ring of recent send times had moved past them and carry no pub_t_ns; the analysis takes their send time from the pub events", s.id, n))
+		}
+	}
 }
