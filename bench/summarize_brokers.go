@@ -83,6 +83,14 @@ type brokersPass struct {
 	byName  map[string]*brokerPass
 }
 
+// primaryBroker is the first broker of a run with several, "" for one.
+func primaryBroker(h Header) string {
+	if len(h.Named) == 0 {
+		return ""
+	}
+	return h.Named[0].Name
+}
+
 func newBrokersPass(h Header) *brokersPass {
 	if len(h.Named) == 0 {
 		return nil

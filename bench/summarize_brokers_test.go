@@ -12,7 +12,8 @@ import (
 // bridgeRun summarizes a synthetic edge -> core run: 100 QoS 1 messages
 // acknowledged at the edge, of which the core's subscriber got the first 60
 // (seq 7 twice), the edge's last decoded save held 30, the core's $SYS counted
-// 4 drops, the edge's 2, and the core was stopped and started. The edge's
+// 4 drops, the edge's 2, and the core was stopped, started, killed and
+// started again. The edge's
 // file grew during the outage; the core's shrank after its restart.
 func bridgeRun(t *testing.T) Summary {
 	t.Helper()
@@ -38,9 +39,9 @@ func bridgeRun(t *testing.T) Summary {
 		{Name: "edge", Kind: "bundled", Addr: "tcp://127.0.0.1:1", PersistPath: "/e/mosquitto.db", Config: []string{"autosave_interval 5"}, ConfigSource: "launched"},
 		{Name: "core", Kind: "mosquitto", Addr: "tcp://127.0.0.1:2", PersistPath: "/c/mosquitto.db", Config: []string{"autosave_interval 3"}, ConfigSource: "launched"},
 	}
-	z := NewSummarizer(h)
+	run := &Run{Header: h}
 	const ms = int64(time.Millisecond)
-	add := func(e Event) { z.Add(&e) }
+	add := func(e Event) { run.Events = append(run.Events, e) }
 	add(Event{T: 0, Type: EvPhase, Msg: "run"})
 	for seq := int64(1); seq <= 100; seq++ {
 		add(Event{T: seq * ms, Type: EvPub, Client: "pub", Seq: seq, QoS: 1})
@@ -57,9 +58,12 @@ func bridgeRun(t *testing.T) Summary {
 	}
 	add(Event{T: 50 * ms, Type: EvAction, Action: "stop", Target: "core", Broker: "core"})
 	add(Event{T: 80 * ms, Type: EvAction, Action: "start", Target: "core", Broker: "core"})
+	add(Event{T: 100 * ms, Type: EvAction, Action: "kill", Target: "core", Broker: "core"})
+	add(Event{T: 110 * ms, Type: EvAction, Action: "start", Target: "core", Broker: "core"})
 	add(Event{T: 90 * ms, Type: EvSave, SizeBytes: 9000, Held: 30, Stored: 30, Decoded: true, Broker: "edge"})
 	add(Event{T: 150 * ms, Type: EvSave, SizeBytes: 500, Held: 0, Decoded: true, Broker: "core"})
-	return z.Close(&Footer{T: 300 * ms, Status: "ok"}, "")
+	run.Footer = &Footer{T: 300 * ms, Status: "ok"}
+	return Summarize(run)
 }
 
 // TestBridgeReconciles pins the reconciliation across a bridge: every
@@ -91,8 +95,8 @@ func TestBridgeReconciles(t *testing.T) {
 	if edge.DroppedByBroker != 2 || core.DroppedByBroker != 4 {
 		t.Errorf("dropped edge %d core %d, want 2 and 4", edge.DroppedByBroker, core.DroppedByBroker)
 	}
-	if core.Stops != 1 || core.Starts != 1 || edge.Stops != 0 {
-		t.Errorf("actions: core %d/%d edge %d, want the core's stop and start on the core only", core.Stops, core.Starts, edge.Stops)
+	if core.Stops != 1 || core.Starts != 2 || core.Kills != 1 || edge.Stops != 0 || edge.Kills != 0 {
+		t.Errorf("actions: core %d/%d/%d edge %d/%d, want the core's stop, kill and starts on the core only", core.Stops, core.Starts, core.Kills, edge.Stops, edge.Kills)
 	}
 	if edge.Persist.AutosaveInterval != "5" || core.Persist.AutosaveInterval != "3" {
 		t.Errorf("autosave edge %q core %q", edge.Persist.AutosaveInterval, core.Persist.AutosaveInterval)
@@ -101,16 +105,23 @@ func TestBridgeReconciles(t *testing.T) {
 		t.Errorf("edge persist: exposure %v (want unknown), final save %+v", edge.Persist.ExposureMaxNS, edge.FinalSave)
 	}
 	// The top level is the first broker's: the core's stop and drops are not its.
-	if s.Persist.MaxBytes != 9000 || s.DroppedByBroker != 2 {
-		t.Errorf("top level max bytes %d dropped %d, want the edge's 9000 and 2", s.Persist.MaxBytes, s.DroppedByBroker)
+	if s.Persist.MaxBytes != 9000 || s.DroppedByBroker != 2 || s.Persist.Saves != 1 {
+		t.Errorf("top level max bytes %d dropped %d saves %d, want the edge's 9000, 2 and 1", s.Persist.MaxBytes, s.DroppedByBroker, s.Persist.Saves)
+	}
+	// Messages acknowledged after the edge's only save were in its memory
+	// alone to the end: neither the core's later save nor its kill ends that.
+	if e := s.Persist.ExposureMaxNS; e == nil || *e < 200*int64(time.Millisecond) {
+		t.Errorf("top level exposure %v, want about 210 ms (the core's save and kill are not the edge's)", e)
+	}
+	if s.Crash != nil {
+		t.Errorf("the core's kill became the top level's crash: %+v", s.Crash)
 	}
 }
 
 // TestOneBrokerNoBrokers: a one-broker run has no brokers or bridge section,
 // so its summary reads as it always did.
 func TestOneBrokerNoBrokers(t *testing.T) {
-	z := NewSummarizer(testHeader())
-	s := z.Close(&Footer{Status: "ok"}, "")
+	s := Summarize(&Run{Header: testHeader(), Footer: &Footer{Status: "ok"}})
 	if s.Brokers != nil || s.Bridge != nil {
 		t.Errorf("brokers %v bridge %v for one broker", s.Brokers, s.Bridge)
 	}

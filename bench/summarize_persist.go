@@ -127,7 +127,12 @@ func tradeoff(p *Persist, in persistInput) {
 		p.BytesWrittenPerMin = &perMin
 	}
 
-	// Exposure, and the largest backlog (see backlogAcc).
+	// Exposure, and the largest backlog (see backlogAcc). Without one (a
+	// broker of several, whose file the messages only pass through) they
+	// stay unknown.
+	if in.backlog == nil {
+		return
+	}
 	firstAck := in.backlog.firstAck
 	exposure, maxHeld := in.backlog.close()
 	if firstAck < 0 {

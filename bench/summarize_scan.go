@@ -43,6 +43,10 @@ type InstantPass struct {
 	in    Instants
 	lastT int64
 	subs  map[string]bool
+	// primary is the first broker of a run with several: the instants are
+	// its saves and actions, as the top level of the summary is its (see
+	// summarize_brokers.go); "" for one broker.
+	primary string
 }
 
 // NewInstantPass starts the first pass.
@@ -53,6 +57,9 @@ func NewInstantPass() *InstantPass {
 // Add takes one event; the event is not kept unless it is an action.
 func (p *InstantPass) Add(e *Event) {
 	p.lastT = max(p.lastT, e.T)
+	if e.Broker != "" && p.primary != "" && e.Broker != p.primary {
+		return // another broker's save, file size or action
+	}
 	in := &p.in
 	switch e.Type {
 	case EvAck:
@@ -99,6 +106,7 @@ func (p *InstantPass) Close(f *Footer) *Instants {
 // InstantsOf is the first pass over a run read into memory.
 func InstantsOf(run *Run) *Instants {
 	p := NewInstantPass()
+	p.primary = primaryBroker(run.Header)
 	for i := range run.Events {
 		p.Add(&run.Events[i])
 	}
@@ -113,6 +121,7 @@ func ScanRun(path string) (*Instants, error) {
 	}
 	defer rr.Close()
 	p := NewInstantPass()
+	p.primary = primaryBroker(rr.Run().Header)
 	for e := rr.Next(); e != nil; e = rr.Next() {
 		p.Add(e)
 	}
