@@ -353,3 +353,39 @@ func (s *Scenario) validateBrokerConf(i int, b NamedBroker, bad func(path, forma
 		}
 	}
 }
+
+// setBrokerKey applies --set brokers.NAME.KEY=VALUE: a mosquitto.conf key of
+// one broker of the list, replacing the key's values (a list value repeats
+// the key) or appending it, so an experiment can vary one broker from the
+// command line.
+func (s *Scenario) setBrokerKey(segs []string, loc string, d *decoder, parseValue func() (*yaml.Node, error)) error {
+	if len(segs) != 3 {
+		return fmt.Errorf("%s: want brokers.NAME.KEY (a mosquitto.conf key of broker NAME)", loc)
+	}
+	name, key := segs[1], segs[2]
+	for i := range s.Brokers {
+		b := &s.Brokers[i]
+		if b.Name != name {
+			continue
+		}
+		node, err := parseValue()
+		if err != nil {
+			return err
+		}
+		path := fmt.Sprintf("brokers[%d].conf.%s", i, key)
+		vals, err := brokerValues(d, node, path)
+		if err != nil {
+			return err
+		}
+		s.pos[path] = loc
+		for j := range b.Conf {
+			if b.Conf[j].Key == key {
+				b.Conf[j].Values, b.Conf[j].Line = vals, 0
+				return nil
+			}
+		}
+		b.Conf = append(b.Conf, BrokerSetting{Key: key, Values: vals})
+		return nil
+	}
+	return fmt.Errorf("%s: the scenario has no broker %q (brokers: %s)", loc, name, strings.Join(s.BrokerNames(), ", "))
+}

@@ -107,3 +107,38 @@ brokers:
 		})
 	}
 }
+
+// TestSetBrokerKey: --set brokers.NAME.KEY=VALUE changes one broker's key
+// and only that broker's; a name the scenario lacks is an error.
+func TestSetBrokerKey(t *testing.T) {
+	s, err := Load("bridge-outage", []string{"brokers.edge.max_queued_messages=0", "brokers.core.queue_qos0_messages=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := func(name, key string) string {
+		for _, st := range s.broker(name).Conf {
+			if st.Key == key {
+				return strings.Join(st.Values, "|")
+			}
+		}
+		return "<none>"
+	}
+	if v := val("edge", "max_queued_messages"); v != "0" {
+		t.Errorf("edge max_queued_messages = %s, want 0", v)
+	}
+	if v := val("core", "max_queued_messages"); v != "0" {
+		t.Errorf("core max_queued_messages = %s, want its own 0", v)
+	}
+	if v := val("core", "queue_qos0_messages"); v != "true" {
+		t.Errorf("core queue_qos0_messages = %s, want appended true", v)
+	}
+	if v := val("edge", "queue_qos0_messages"); v != "<none>" {
+		t.Errorf("edge got the core's key: %s", v)
+	}
+	if _, err := Load("bridge-outage", []string{"brokers.hub.persistence=false"}); err == nil || !strings.Contains(err.Error(), `no broker "hub"`) {
+		t.Errorf("unknown broker: %v", err)
+	}
+	if _, err := Load("bridge-outage", []string{"brokers.edge.autosave_interval=soon"}); err == nil || !strings.Contains(err.Error(), "--set brokers.edge.autosave_interval: brokers[0].conf.autosave_interval") {
+		t.Errorf("bad value: %v", err)
+	}
+}

@@ -254,6 +254,9 @@ func (s *Scenario) Set(kv string) error {
 	}
 	segs := strings.Split(key, ".")
 	fields := yamlFields(reflect.TypeOf(Scenario{}))
+	if segs[0] == "brokers" {
+		return s.setBrokerKey(segs, loc, d, parseValue)
+	}
 	if _, isField := fields[segs[0]]; !isField {
 		bkey := key
 		if segs[0] == "broker" && len(segs) == 2 {
