@@ -234,6 +234,11 @@ func (st *state) connect(c *conn, p *packets.ConnectPacket, p5 *v5Connect) {
 	}
 	if present {
 		st.dropDenied(s)
+	}
+	if legacyWindow(s) {
+		st.resetSendQuota(s)
+	}
+	if present {
 		st.resume(s)
 	}
 }

@@ -26,6 +26,9 @@ func (st *state) dropDenied(s *session) {
 
 func (st *state) roomInFlight(s *session) bool {
 	max := st.inflightMax(s)
+	if legacyWindow(s) {
+		return max == 0 || s.sendQuota > 0
+	}
 	return max == 0 || s.inflight.n < max
 }
 
@@ -225,6 +228,9 @@ func (st *state) addInflight(s *session, cm *clientMsg) {
 
 // putInflight moves a counted delivery into the window and sends its PUBLISH.
 func (st *state) putInflight(s *session, cm *clientMsg) {
+	if cm.qos > 0 && legacyWindow(s) {
+		st.sendQuotaDown(s)
+	}
 	for s.byMid[cm.mid] != nil {
 		cm.mid = s.nextMid()
 	}
@@ -262,6 +268,14 @@ func (st *state) removeOut(s *session, cm *clientMsg) {
 // promote moves queued deliveries into the window while there is room.
 func (st *state) promote(s *session) {
 	for s.conn != nil && s.queued.n > 0 && st.roomInFlight(s) {
+		st.promoteFirst(s)
+	}
+}
+
+// promoteFirst moves the first queued delivery into the window (sent), or
+// drops it when it expired or is too large for the client.
+func (st *state) promoteFirst(s *session) {
+	{
 		cm := s.queued.popFront()
 		st.queued--
 		if st.expired(cm.msg) || st.tooLarge(s, cm.msg, cm.qos, cm.subIDs) {
@@ -273,13 +287,13 @@ func (st *state) promote(s *session) {
 			}
 			st.unref(cm.msg)
 			st.changed()
-			continue
+			return
 		}
 		if cm.qos == 0 {
 			st.held--
 			s.conn.send(st.publishPkt(s, cm.msg, 0, false, cm.retain, 0, cm.subIDs))
 			st.unref(cm.msg)
-			continue
+			return
 		}
 		st.putInflight(s, cm)
 	}

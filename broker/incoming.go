@@ -62,6 +62,26 @@ func (st *state) inAck(c *conn, s *session, qos byte, mid uint16, reason byte) {
 	}
 }
 
+// badMessage is handle__publish's process_bad_message for a PUBLISH the
+// broker will not take (denied by the ACL, over message_size_limit, over the
+// incoming quota): the flow is completed with reason (ignored for 3.1.1),
+// the message dropped, and then, as Debian's 2.0.11 does (a check its
+// CVE-2023-28366 fix added, measured in badmessage_test.go), the connection
+// is closed, will and all, when the client already has max_queued_messages
+// packets waiting to be written to it; with max_queued_messages 0 that is
+// always, so there every refused PUBLISH costs the connection.
+func (st *state) badMessage(c *conn, s *session, qos byte, mid uint16, reason byte) {
+	pending := c.queueLen()
+	if qos > 0 {
+		st.inAck(c, s, qos, mid, reason)
+	}
+	if pending >= st.cfg.MaxQueuedMessages {
+		// mosquitto_strerror has no text for the 0x97 it returns.
+		st.b.log.printf(logNotice, "Bad socket read/write on client %s: Unknown error.", st.name(c))
+		st.disconnect(c, true)
+	}
+}
+
 // acceptIn stores a new incoming QoS 2 message until its PUBREL.
 func (st *state) acceptIn(c *conn, s *session, m *storedMsg, p *packets.PublishPacket) {
 	cm := &clientMsg{msg: m, mid: p.MessageID, qos: 2, state: persist.StateWaitForPubrel, retain: p.Retain, dup: p.Dup}

@@ -45,7 +45,7 @@ func (st *state) onPublish(c *conn, s *session, p *packets.PublishPacket, p5 *v5
 		if c.v5 {
 			reason = 0x87
 		}
-		st.inAck(c, s, p.Qos, p.MessageID, reason)
+		st.badMessage(c, s, p.Qos, p.MessageID, reason)
 		return
 	}
 	dup := p.Qos == 2 && s.inByMid[p.MessageID] != nil
@@ -58,7 +58,7 @@ func (st *state) onPublish(c *conn, s *session, p *packets.PublishPacket, p5 *v5
 		if c.v5 {
 			reason = 0x97
 		}
-		st.inAck(c, s, p.Qos, p.MessageID, reason)
+		st.badMessage(c, s, p.Qos, p.MessageID, reason)
 		return
 	}
 	switch p.Qos {

@@ -56,6 +56,9 @@ type session struct {
 	// msg_bytes12 (the incoming QoS 2 payload held), see incoming.go.
 	inQuota   int
 	inBytes12 int64
+	// sendQuota is msgs_out.inflight_quota for a 3.1/3.1.1 client (see
+	// sendquota.go).
+	sendQuota int
 
 	held12    int   // outgoing QoS 1/2 deliveries held (Mosquitto's msg_count12)
 	heldBytes int64 // their payload bytes (msg_bytes12)
@@ -350,7 +353,7 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 		if c.v5 {
 			reason = 0x95 // packet too large
 		}
-		st.inAck(c, s, p.Qos, p.MessageID, reason)
+		st.badMessage(c, s, p.Qos, p.MessageID, reason)
 	case *packets.PubackPacket:
 		// db__message_delete_outgoing: an acknowledgement of the wrong kind
 		// for a packet id in flight is a protocol error; an unknown id is not.
@@ -359,11 +362,7 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 			st.protocolError(c, "PUBACK for a message that is not QoS 1")
 			return
 		}
-		if cm != nil {
-			st.removeOut(s, cm)
-			st.changed()
-			st.promote(s)
-		}
+		st.outAcked(s, cm)
 	case *packets.PubrecPacket:
 		cm := s.byMid[p.MessageID]
 		if p.MessageID == 0 || (cm != nil && cm.qos != 2) {
@@ -382,11 +381,7 @@ func (st *state) packet(c *conn, p packets.ControlPacket) {
 			st.protocolError(c, "PUBCOMP for a message not waiting for it")
 			return
 		}
-		if cm != nil {
-			st.removeOut(s, cm)
-			st.changed()
-			st.promote(s)
-		}
+		st.outAcked(s, cm)
 	case *packets.SubscribePacket:
 		st.onSubscribe(c, s, p, nil)
 	case *packets.UnsubscribePacket:
