@@ -239,28 +239,7 @@ func readVarint(b []byte) (n, used int, err error) {
 
 // writePublish5 writes p as an MQTT 5 PUBLISH carrying its property block.
 func writePublish5(w io.Writer, p *publish5) error {
-	rl := 2 + len(p.TopicName) + varintLen(len(p.props)) + len(p.props) + len(p.Payload)
-	if p.Qos > 0 {
-		rl += 2
-	}
-	first := byte(0x30) | p.Qos<<1
-	if p.Dup {
-		first |= 0x08
-	}
-	if p.Retain {
-		first |= 0x01
-	}
-	b := make([]byte, 0, 1+4+rl)
-	b = append(b, first)
-	b = appendVarint(b, uint32(rl))
-	b = append(b, byte(len(p.TopicName)>>8), byte(len(p.TopicName)))
-	b = append(b, p.TopicName...)
-	if p.Qos > 0 {
-		b = append(b, byte(p.MessageID>>8), byte(p.MessageID))
-	}
-	b = appendVarint(b, uint32(len(p.props)))
-	b = append(b, p.props...)
-	b = append(b, p.Payload...)
-	_, err := w.Write(b)
+	b := appendPublish5Head(nil, p.Qos, p.Dup, p.Retain, p.TopicName, p.MessageID, p.props, len(p.Payload))
+	_, err := w.Write(append(b, p.Payload...))
 	return err
 }

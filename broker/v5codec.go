@@ -327,32 +327,37 @@ func (e *encoder) v5Out(w io.Writer, p *outPkt) error {
 // remaining expiry), and clients and its test suite see that order, so the
 // block goes out as the state owner assembled it.
 func (e *encoder) framePublish(w io.Writer, p *outPkt) error {
-	b := e.buf.AvailableBuffer()[:0]
-	first := byte(0x30) | p.qos<<1
-	if p.dup {
-		first |= 0x08
-	}
-	if p.retain {
-		first |= 0x01
-	}
-	rl := 2 + len(p.topic) + len(p.raw) + varintLen(len(p.raw)) + len(p.payload)
-	if p.qos > 0 {
-		rl += 2
-	}
-	b = append(b, first)
-	b = appendVarint(b, uint32(rl))
-	b = append(b, byte(len(p.topic)>>8), byte(len(p.topic)))
-	b = append(b, p.topic...)
-	if p.qos > 0 {
-		b = append(b, byte(p.mid>>8), byte(p.mid))
-	}
-	b = appendVarint(b, uint32(len(p.raw)))
-	b = append(b, p.raw...)
+	b := appendPublish5Head(e.buf.AvailableBuffer()[:0], p.qos, p.dup, p.retain, p.topic, p.mid, p.raw, len(p.payload))
 	if _, err := w.Write(b); err != nil {
 		return err
 	}
 	_, err := w.Write(p.payload)
 	return err
+}
+
+// appendPublish5Head appends an MQTT 5 PUBLISH up to its payload: fixed
+// header, topic, packet id, and the property block props as given.
+func appendPublish5Head(b []byte, qos byte, dup, retain bool, topic string, mid uint16, props []byte, payloadLen int) []byte {
+	first := byte(0x30) | qos<<1
+	if dup {
+		first |= 0x08
+	}
+	if retain {
+		first |= 0x01
+	}
+	rl := 2 + len(topic) + len(props) + varintLen(len(props)) + payloadLen
+	if qos > 0 {
+		rl += 2
+	}
+	b = append(b, first)
+	b = appendVarint(b, uint32(rl))
+	b = append(b, byte(len(topic)>>8), byte(len(topic)))
+	b = append(b, topic...)
+	if qos > 0 {
+		b = append(b, byte(mid>>8), byte(mid))
+	}
+	b = appendVarint(b, uint32(len(props)))
+	return append(b, props...)
 }
 
 // frameConnack writes an MQTT 5 CONNACK with p.raw, Mosquitto's property
