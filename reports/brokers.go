@@ -126,43 +126,76 @@ func brokersMarkdown(h *bench.Header, s *bench.Summary) string {
 			b.WriteString("No summary for this broker.\n")
 			continue
 		}
-		drops := groupInt(bs.DroppedByBroker) + " ($SYS)"
-		if bs.Drops.Source != "$SYS" {
-			drops = "unknown (no $SYS drop counter received)"
-		}
-		final := "unknown (no decoded save)"
-		if fs := bs.FinalSave; fs != nil {
-			final = fmt.Sprintf("%s held (%s queued, %s in flight), %s stored, %s, at %s",
-				groupInt(fs.Held), groupInt(fs.Queued), groupInt(fs.Inflight), groupInt(fs.Stored), formatBytes(fs.SizeBytes), formatSecs(fs.T, s))
-		}
-		rows := [][]string{
-			{"stops / starts / kills", fmt.Sprintf("%d / %d / %d", bs.Stops, bs.Starts, bs.Kills), ""},
-			{"autosave interval", formatAutosave(bs.Persist.AutosaveInterval), "`persist.autosave_interval`"},
-			{"saves detected", groupInt(int64(bs.Persist.Saves)), "`persist.saves`"},
-			{"max file size", formatBytes(bs.Persist.MaxBytes), "`persist.max_bytes`"},
-			{"deliveries held in a save, max", groupInt(bs.Persist.MaxHeldDeliveries), "`persist.max_held_deliveries`"},
-			{"last decoded save", final, "`final_save`"},
-			{"dropped by broker", drops, "`dropped_by_broker`"},
-			{"broker max RSS", formatBytes(bs.MaxRSSBytes), "`max_rss_bytes`"},
-		}
-		for i := range rows {
-			if rows[i][2] != "" {
-				rows[i][2] = strings.Replace(rows[i][2], "`", "`brokers."+nb.Name+".", 1)
-			}
-		}
+		rows := brokerRows(nb.Name, bs, s)
 		b.WriteString(renderTable(true, []string{"metric", "value", "key"}, rows))
 		fmt.Fprintf(&b, "\n![broker %s persistence file size](%s)\n", nb.Name, BrokerPersistencePNG(nb.Name))
 	}
 	if len(s.Bridge) > 0 {
 		b.WriteString("\n### Across the bridge\n\n")
 		b.WriteString("Messages the publishers on one broker had acknowledged for subscribers on another: acked = delivered + delivered in the drain + held at either end's last decoded save + dropped by either end + lost. What the subscribers did not get is explained in that order (held at the sending end, at the receiving end, dropped by the sending end, by the receiving end), never more than is missing; the rest is lost. Duplicates are second consumptions: what the bridge re-delivered after its link came back.\n\n")
-		var rows [][]string
-		for _, f := range s.Bridge {
-			rows = append(rows, []string{f.From + " → " + f.To, strings.Join(f.Subscribers, ", "),
-				groupInt(f.Acked), groupInt(f.Delivered), groupInt(f.DeliveredInDrain), groupInt(f.HeldFrom), groupInt(f.HeldTo),
-				groupInt(f.DroppedFrom), groupInt(f.DroppedTo), groupInt(f.Lost), groupInt(f.Duplicates)})
-		}
-		b.WriteString(renderTable(true, []string{"bridge", "subscribers", "acked", "delivered", "in drain", "held from", "held to", "dropped from", "dropped to", "lost", "duplicates"}, rows))
+		b.WriteString(renderTable(true, bridgeHeader, bridgeRows(s)))
 	}
 	return b.String()
+}
+
+// brokerRows are one broker's table in the report (markdown and HTML).
+func brokerRows(name string, bs *bench.BrokerSummary, s *bench.Summary) [][]string {
+	drops := groupInt(bs.DroppedByBroker) + " ($SYS)"
+	if bs.Drops.Source != "$SYS" {
+		drops = "unknown (no $SYS drop counter received)"
+	}
+	final := "unknown (no decoded save)"
+	if fs := bs.FinalSave; fs != nil {
+		final = fmt.Sprintf("%s held (%s queued, %s in flight), %s stored, %s, at %s",
+			groupInt(fs.Held), groupInt(fs.Queued), groupInt(fs.Inflight), groupInt(fs.Stored), formatBytes(fs.SizeBytes), formatSecs(fs.T, s))
+	}
+	rows := [][]string{
+		{"stops / starts / kills", fmt.Sprintf("%d / %d / %d", bs.Stops, bs.Starts, bs.Kills), ""},
+		{"autosave interval", formatAutosave(bs.Persist.AutosaveInterval), "`persist.autosave_interval`"},
+		{"saves detected", groupInt(int64(bs.Persist.Saves)), "`persist.saves`"},
+		{"max file size", formatBytes(bs.Persist.MaxBytes), "`persist.max_bytes`"},
+		{"deliveries held in a save, max", groupInt(bs.Persist.MaxHeldDeliveries), "`persist.max_held_deliveries`"},
+		{"last decoded save", final, "`final_save`"},
+		{"dropped by broker", drops, "`dropped_by_broker`"},
+		{"broker max RSS", formatBytes(bs.MaxRSSBytes), "`max_rss_bytes`"},
+	}
+	for i := range rows {
+		if rows[i][2] != "" {
+			rows[i][2] = strings.Replace(rows[i][2], "`", "`brokers."+name+".", 1)
+		}
+	}
+	return rows
+}
+
+// bridgeHeader and bridgeRows are the reconciliation across the bridges.
+var bridgeHeader = []string{"bridge", "subscribers", "acked", "delivered", "in drain", "held from", "held to", "dropped from", "dropped to", "lost", "duplicates"}
+
+func bridgeRows(s *bench.Summary) [][]string {
+	var rows [][]string
+	for _, f := range s.Bridge {
+		rows = append(rows, []string{f.From + " → " + f.To, strings.Join(f.Subscribers, ", "),
+			groupInt(f.Acked), groupInt(f.Delivered), groupInt(f.DeliveredInDrain), groupInt(f.HeldFrom), groupInt(f.HeldTo),
+			groupInt(f.DroppedFrom), groupInt(f.DroppedTo), groupInt(f.Lost), groupInt(f.Duplicates)})
+	}
+	return rows
+}
+
+// bridgeNote says how the bridge table adds up.
+const bridgeNote = "acked = delivered + in drain + held from + held to + dropped from + dropped to + lost"
+
+// brokersHTML adds each broker's chart and table, and the bridge table, to
+// report.html (nothing for one broker).
+func brokersHTML(p *htmlPage, h *bench.Header, plots *runPlots, s *bench.Summary) {
+	for _, nb := range h.Named {
+		bs := s.Brokers[nb.Name]
+		p.Charts = append(p.Charts, chartData(brokerPersistenceChart(plots, nb.Name, bs)))
+		if bs == nil {
+			continue
+		}
+		p.Tables = append(p.Tables, htmlTable{Caption: "Broker " + nb.Name + ": " + strings.TrimSpace(nb.Kind+" "+nb.Version),
+			Header: []string{"metric", "value", "key"}, Rows: inlineRows(brokerRows(nb.Name, bs, s))})
+	}
+	if len(s.Bridge) > 0 {
+		p.Tables = append(p.Tables, htmlTable{Caption: "Across the bridge", Note: bridgeNote, Header: bridgeHeader, Rows: inlineRows(bridgeRows(s))})
+	}
 }

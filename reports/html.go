@@ -314,7 +314,6 @@ func writeReportHTML(path string, run *bench.Run, plots *runPlots, s *bench.Summ
 	for _, ch := range []chart{persistenceChart(plots, s), backlogChart(plots), latencyChart(plots), memoryChart(plots)} {
 		p.Charts = append(p.Charts, chartData(ch))
 	}
-	p.Data.Charts = p.Charts
 	p.Tables = append(p.Tables, htmlTable{Caption: "Summary", Header: []string{"metric", "value", "key"}, Rows: inlineRows(summaryCells(s))})
 	if len(s.Subscribers) > 0 {
 		var rows [][]string
@@ -325,6 +324,8 @@ func writeReportHTML(path string, run *bench.Run, plots *runPlots, s *bench.Summ
 		p.Tables = append(p.Tables, htmlTable{Caption: "Per subscriber", Note: "expected = delivered + held at end + dropped + lost",
 			Header: []string{"subscriber", "expected", "delivered", "held at end", "dropped", "lost", "duplicates", "reordered"}, Rows: inlineRows(rows)})
 	}
+	brokersHTML(p, h, plots, s)
+	p.Data.Charts = p.Charts
 	// The same words as report.md's settings, from the same helpers.
 	settings := htmlSection{Title: "Settings", PreTitle: configTitle(s), Pre: lines}
 	if s.BrokerConfigSource == runfile.ConfigUnknown {

@@ -85,6 +85,15 @@ func TestBridgeOutage(t *testing.T) {
 					t.Errorf("report.md lacks %q", want)
 				}
 			}
+			html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"Across the bridge", "persistence-edge", "persistence-core", "Broker core: " + kind} {
+				if !strings.Contains(string(html), want) {
+					t.Errorf("report.html lacks %q", want)
+				}
+			}
 			for _, name := range []string{"edge", "core"} {
 				fh, err := os.Open(filepath.Join(dir, "persistence-"+name+".png"))
 				if err != nil {
