@@ -126,8 +126,8 @@ func TestSetBrokerKey(t *testing.T) {
 	if v := val("edge", "max_queued_messages"); v != "0" {
 		t.Errorf("edge max_queued_messages = %s, want 0", v)
 	}
-	if v := val("core", "max_queued_messages"); v != "0" {
-		t.Errorf("core max_queued_messages = %s, want its own 0", v)
+	if v := val("core", "max_queued_messages"); v != "1000" {
+		t.Errorf("core max_queued_messages = %s, want its own 1000", v)
 	}
 	if v := val("core", "queue_qos0_messages"); v != "true" {
 		t.Errorf("core queue_qos0_messages = %s, want appended true", v)
