@@ -309,7 +309,11 @@ func checkRunDirs(dirs []string, list []*scenarios.Scenario) error {
 			return fmt.Errorf("runs %s and %s would both write %s: give the scenarios different names", prev, list[i].Name, d)
 		}
 		seen[key] = list[i].Name
-		for _, name := range runFiles {
+		names := runFiles
+		for _, b := range list[i].BrokerNames() {
+			names = append(names[:len(names):len(names)], reports.BrokerPersistencePNG(b))
+		}
+		for _, name := range names {
 			p := filepath.Join(d, name)
 			if _, err := os.Lstat(p); err == nil {
 				return fmt.Errorf("%s already exists: refusing to overwrite it or mix two runs in one directory (choose another --out)", p)

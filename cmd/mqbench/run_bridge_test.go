@@ -132,3 +132,21 @@ func TestBrokerFlagPerBroker(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeOutageKeepsFiles: a run directory holding a file a run of
+// several brokers would write (a broker's chart) is refused before any
+// broker starts, as for the one-broker files.
+func TestBridgeOutageKeepsFiles(t *testing.T) {
+	dir := t.TempDir()
+	keep := filepath.Join(dir, "persistence-edge.png")
+	if err := os.WriteFile(keep, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := runCLI(t, cliOpts{}, "run", "bridge-outage", "--no-progress", "--out", dir)
+	if res.code == 0 || !strings.Contains(res.stderr, "persistence-edge.png already exists") {
+		t.Fatalf("exit %d, want a refusal naming persistence-edge.png:\n%s", res.code, res)
+	}
+	if b, err := os.ReadFile(keep); err != nil || string(b) != "mine" {
+		t.Errorf("the file was changed: %q %v", b, err)
+	}
+}
