@@ -179,7 +179,7 @@ func (z *Summarizer) closeBrokers(endT int64) {
 		bs.CPUSeconds = counterTotal(b.gauges[GaugeCPUSeconds], true)
 		s.Brokers[nb.Name] = bs
 	}
-	z.note("%d brokers (%v): the top-level persistence, drops and crash are broker %s's; brokers has each broker and bridge reconciles across them", len(p.order), p.order, p.primary)
+	z.note("%d brokers (%v): the top-level persistence, drops and crash are broker %s's, lost across a bridge is the bridge's; brokers has each broker and bridge reconciles across them", len(p.order), p.order, p.primary)
 	s.Bridge = bridgeFlows(z.sc, s, z.drained, z.note)
 }
 
@@ -199,11 +199,13 @@ func bridgeFlows(sc *scenarios.Scenario, s *Summary, drained bool, note func(str
 	type member struct {
 		flow *BridgeFlow
 		gap  int64
+		sub  int // index in s.Subscribers
 	}
 	var flows []*BridgeFlow
 	var members []*member
 	byPair := map[[2]string]*BridgeFlow{}
-	for _, ss := range s.Subscribers {
+	for si := range s.Subscribers {
+		ss := &s.Subscribers[si]
 		to, ok := subBroker[ss.Client]
 		if !ok || ss.Expected == 0 {
 			continue
@@ -242,7 +244,7 @@ func bridgeFlows(sc *scenarios.Scenario, s *Summary, drained bool, note func(str
 		f.Delivered += ss.Delivered
 		f.DeliveredInDrain += drainedN
 		f.Duplicates += ss.Duplicates
-		members = append(members, &member{flow: f, gap: max(0, ss.Expected-ss.Delivered-drainedN)})
+		members = append(members, &member{flow: f, gap: max(0, ss.Expected-ss.Delivered-drainedN), sub: si})
 	}
 	if len(flows) == 0 {
 		return nil
@@ -302,6 +304,13 @@ func bridgeFlows(sc *scenarios.Scenario, s *Summary, drained bool, note func(str
 	}
 	for _, m := range members {
 		m.flow.Lost += m.gap
+		// The top level judged this subscriber by the first broker's
+		// file and counter alone; what the other end held or dropped is
+		// not lost, so its lost (and the run's) is the bridge's.
+		ss := &s.Subscribers[m.sub]
+		lost := max(0, m.gap-ss.ExpiredOrLost)
+		s.Lost += lost - ss.Lost
+		ss.Lost = lost
 	}
 	out := make([]BridgeFlow, len(flows))
 	for i, f := range flows {

@@ -85,6 +85,11 @@ func TestBridgeReconciles(t *testing.T) {
 	if sum := f.Delivered + f.DeliveredInDrain + f.HeldFrom + f.HeldTo + f.DroppedFrom + f.DroppedTo + f.Lost; sum != f.Acked {
 		t.Errorf("flow does not add up: %d explained of %d acked", sum, f.Acked)
 	}
+	// The run's lost is the bridge's: what the edge held or either end
+	// dropped is not lost because the top level reads only the edge's file.
+	if s.Lost != f.Lost || len(s.Subscribers) != 1 || s.Subscribers[0].Lost != f.Lost {
+		t.Errorf("top-level lost %d (subscriber %+v), want the bridge's %d", s.Lost, s.Subscribers, f.Lost)
+	}
 	edge, core := s.Brokers["edge"], s.Brokers["core"]
 	if edge == nil || core == nil {
 		t.Fatalf("brokers = %v", s.Brokers)
