@@ -123,7 +123,8 @@ func TestBrokerFlagPerBroker(t *testing.T) {
 	}{
 		{[]string{"run", "persist-quick", "--broker", "edge=bundled"}, "names brokers, but scenario persist-quick has one broker"},
 		{[]string{"run", "bridge-outage", "--broker", "edge=bundled,hub=mosquitto"}, `the scenario has no broker "hub"`},
-		{[]string{"run", "bridge-outage", "--broker", "tcp://127.0.0.1:1883"}, "runs brokers mqbench starts"},
+		{[]string{"run", "bridge-outage", "--broker", "tcp://127.0.0.1:1883"}, "an address is one broker; name it"},
+		{[]string{"run", "bridge-outage", "--broker", "edge=bundled,core=ws://127.0.0.1:1883"}, "not websockets"},
 	}
 	for _, tt := range tests {
 		res := runCLI(t, cliOpts{}, append(tt.args, "--no-progress")...)
@@ -148,5 +149,36 @@ func TestBridgeOutageKeepsFiles(t *testing.T) {
 	}
 	if b, err := os.ReadFile(keep); err != nil || string(b) != "mine" {
 		t.Errorf("the file was changed: %q %v", b, err)
+	}
+}
+
+// TestBridgeToExternalCore: one broker of several may be one mqbench does
+// not run (core=tcp://HOST:PORT, here a Mosquitto the test starts): its
+// address fills the edge's @core bridge address, its messages are
+// reconciled across the bridge, and it is recorded as external, its file
+// not sampled.
+func TestBridgeToExternalCore(t *testing.T) {
+	testutil.RequireMosquittoBroker(t)
+	m := testutil.StartMosquitto(t, testutil.MosquittoOptions{Extra: []string{"sys_interval 1"}})
+	scenario, err := filepath.Abs(filepath.Join("testdata", "bridge-external.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	res := runCLI(t, cliOpts{timeout: 90 * time.Second}, "run", scenario,
+		"--broker", "edge=bundled,core=tcp://"+m.Addr, "--no-progress", "--out", dir)
+	if res.code != 0 {
+		t.Fatalf("run failed:\n%s", res)
+	}
+	s := readSummary(t, dir)
+	core := s.Brokers["core"]
+	if core == nil || core.Kind != "external" || core.Addr != "tcp://"+m.Addr || core.Persist.Sampled {
+		t.Fatalf("core = %+v, want the external broker at tcp://%s, its file not sampled", core, m.Addr)
+	}
+	if len(s.Bridge) != 1 {
+		t.Fatalf("bridge = %+v, want one edge -> core flow", s.Bridge)
+	}
+	if f := s.Bridge[0]; f.Acked != 300 || f.Delivered+f.DeliveredInDrain != 300 || f.Lost != 0 {
+		t.Errorf("flow %+v: want all 300 messages through the bridge to the external core", f)
 	}
 }

@@ -18,22 +18,35 @@ import (
 // --broker edge=bundled,core=mosquitto pairs them up.
 
 // brokerKinds resolves --broker for the scenario's brokers: one kind for
-// all, or NAME=KIND for each. Only brokers mqbench starts can be named: an
-// external broker's bridge address cannot be filled in by the run.
+// all, or NAME=KIND for each, where KIND may also be the address of a broker
+// mqbench does not run (core=tcp://HOST:PORT): its address fills the other
+// brokers' @NAME bridge addresses, nothing is applied to it, its file is not
+// sampled and actions on it fail, as for a one-broker run's external broker.
 func brokerKinds(flag string, names []string) (map[string]string, error) {
 	out := map[string]string{}
 	known := map[string]bool{}
 	for _, n := range names {
 		known[n] = true
 	}
-	checkKind := func(kind, what string) error {
+	checkKind := func(kind, what string, perBroker bool) error {
 		if kind == "" || kind == launch.KindBundled || kind == launch.KindMosquitto {
 			return nil
 		}
-		return fmt.Errorf("--broker %s: a scenario with several brokers (%s) runs brokers mqbench starts: bundled or mosquitto, for all or per broker (edge=bundled,core=mosquitto); an address cannot be one of them yet", what, strings.Join(names, ", "))
+		scheme, _, isAddr := strings.Cut(kind, "://")
+		switch {
+		case isAddr && perBroker && (scheme == "ws" || scheme == "wss"):
+			// A bridge speaks MQTT over TCP (or TLS): it cannot reach a
+			// websockets listener in the place of @NAME.
+			return fmt.Errorf("--broker %s: a broker of several is reached by the others' bridges over TCP or TLS, not websockets", what)
+		case isAddr && perBroker:
+			return nil
+		case isAddr:
+			return fmt.Errorf("--broker %s: an address is one broker; name it (edge=bundled,core=%s) for a scenario with several brokers (%s)", what, kind, strings.Join(names, ", "))
+		}
+		return fmt.Errorf("--broker %s: a scenario with several brokers (%s) runs bundled or mosquitto brokers, for all or per broker (edge=bundled,core=mosquitto), or an address per broker (core=tcp://HOST:PORT)", what, strings.Join(names, ", "))
 	}
 	if !strings.Contains(flag, "=") {
-		if err := checkKind(flag, flag); err != nil {
+		if err := checkKind(flag, flag, false); err != nil {
 			return nil, err
 		}
 		for _, n := range names {
@@ -52,7 +65,7 @@ func brokerKinds(flag string, names []string) (map[string]string, error) {
 		if _, dup := out[name]; dup {
 			return nil, fmt.Errorf("--broker %s: broker %s named twice", flag, name)
 		}
-		if err := checkKind(kind, part); err != nil {
+		if err := checkKind(kind, part, true); err != nil {
 			return nil, err
 		}
 		out[name] = kind
