@@ -40,15 +40,15 @@ func (e *engine) doAction(a scenarios.Action) {
 	}
 	switch do {
 	case "": // failed above
-	case "save":
+	case ActSave:
 		err = b.target.Save(ctx)
-	case "stop":
+	case ActStop:
 		b.down.Store(true)
 		err = b.target.Stop(ctx)
-	case "kill":
+	case ActKill:
 		b.down.Store(true)
 		err = b.target.Kill(ctx)
-	case "start":
+	case ActStart:
 		err = b.target.Start(ctx)
 		if err == nil {
 			if b.down.Load() {
@@ -56,13 +56,13 @@ func (e *engine) doAction(a scenarios.Action) {
 			}
 			b.down.Store(false)
 		}
-	case "disconnect":
+	case ActDisconnect:
 		if s := e.subByID[a.Target]; s != nil {
 			s.disconnect()
 		} else {
 			err = fmt.Errorf("no subscriber %q", a.Target)
 		}
-	case "reconnect":
+	case ActReconnect:
 		if s := e.subByID[a.Target]; s != nil {
 			err = s.reconnect()
 		} else {

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"github.com/mqbench/mqbench/runfile"
+	"github.com/mqbench/mqbench/scenarios"
 )
 
 // The run record (events.jsonl.gz) is package runfile: its header, events,
@@ -42,6 +43,13 @@ const (
 	GaugeBenchRSSBytes  = runfile.GaugeBenchRSSBytes
 	GaugeBenchCPUSecs   = runfile.GaugeBenchCPUSecs
 
+	// Action words of action events (scenarios owns them: Action.Do).
+	ActSave                     = scenarios.DoSave
+	ActStop                     = scenarios.DoStop
+	ActKill                     = scenarios.DoKill
+	ActStart                    = scenarios.DoStart
+	ActDisconnect               = scenarios.DoDisconnect
+	ActReconnect                = scenarios.DoReconnect
 	LevelInfo                   = runfile.LevelInfo
 	LevelWarn                   = runfile.LevelWarn
 	EvConn                      = runfile.EvConn
@@ -69,6 +77,13 @@ type Target interface {
 	Start(ctx context.Context) error // start again after Stop/Kill, same address and data
 	PID() int                        // broker process id, 0 if not a local child
 }
+
+// Persist.FinalSource words.
+const (
+	FinalStop       = "stop"        // the broker's final save after a clean stop
+	FinalWindowEnd  = "window_end"  // the last sample before the drain
+	FinalLastSample = "last_sample" // no drain: the recording's last sample
+)
 
 // Latency holds percentiles in nanoseconds.
 type Latency struct {

@@ -100,12 +100,10 @@ type Summarizer struct {
 	actionTaints, noteTaints []string
 
 	// phases and broker lifecycle
-	killT         int64
-	kills         int
-	stops, starts []int64
-	lastT         int64
-	drainT        int64
-	drained       bool
+	brokerActs
+	lastT   int64
+	drainT  int64
+	drained bool
 
 	// publishers and subscribers
 	pubTopic    map[string]string
@@ -139,7 +137,7 @@ type Summarizer struct {
 // pass over the same events (ScanRun, InstantsOf; required).
 func NewSummarizer(h Header, in *Instants) *Summarizer {
 	z := &Summarizer{
-		h: h, in: in, killT: -1, firstPub: -1, lastSaveT: -1,
+		h: h, in: in, brokerActs: brokerActs{killT: -1}, firstPub: -1, lastSaveT: -1,
 		pubTopic: map[string]string{}, subs: map[string]*subState{},
 		msgs: map[string]*pubMsgs{}, gauges: map[string][]gaugePoint{},
 	}
@@ -299,17 +297,7 @@ func (z *Summarizer) Add(e *Event) {
 			z.actionTaints = append(z.actionTaints, fmt.Sprintf("action %s %s failed at %s: %s", e.Action, e.Target, fmtNS(e.T), e.Err))
 			return
 		}
-		switch e.Action {
-		case "stop":
-			z.stops = append(z.stops, e.T)
-		case "start":
-			z.starts = append(z.starts, e.T)
-		case "kill":
-			z.kills++
-			if z.killT < 0 {
-				z.killT = e.T
-			}
-		}
+		z.brokerActs.add(e)
 	case EvGauge:
 		z.gauges[e.Name] = append(z.gauges[e.Name], gaugePoint{e.T, e.Value})
 		z.conns.gauge(e)

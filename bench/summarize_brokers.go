@@ -67,12 +67,34 @@ type BridgeFlow struct {
 
 // brokerPass collects one broker's events.
 type brokerPass struct {
-	gauges        map[string][]gaugePoint
-	saves         []SavePoint
-	maxDupStores  int64
+	gauges       map[string][]gaugePoint
+	saves        []SavePoint
+	maxDupStores int64
+	brokerActs
+}
+
+// brokerActs are a broker's actions that took effect (stops, starts and
+// kills, the first kill's time or -1): what its outages, final save and crash
+// accounting are judged against.
+type brokerActs struct {
 	stops, starts []int64
-	killT         int64
 	kills         int
+	killT         int64
+}
+
+// add records one successful action event.
+func (a *brokerActs) add(e *Event) {
+	switch e.Action {
+	case ActStop:
+		a.stops = append(a.stops, e.T)
+	case ActStart:
+		a.starts = append(a.starts, e.T)
+	case ActKill:
+		a.kills++
+		if a.killT < 0 {
+			a.killT = e.T
+		}
+	}
 }
 
 // brokersPass is the analysis of every broker of a run with several; nil for
@@ -98,7 +120,7 @@ func newBrokersPass(h Header) *brokersPass {
 	p := &brokersPass{primary: h.Named[0].Name, byName: map[string]*brokerPass{}}
 	for _, nb := range h.Named {
 		p.order = append(p.order, nb.Name)
-		p.byName[nb.Name] = &brokerPass{gauges: map[string][]gaugePoint{}, killT: -1}
+		p.byName[nb.Name] = &brokerPass{gauges: map[string][]gaugePoint{}, brokerActs: brokerActs{killT: -1}}
 	}
 	return p
 }
@@ -119,19 +141,8 @@ func (p *brokersPass) add(e *Event) bool {
 			})
 			b.maxDupStores = max(b.maxDupStores, e.DupStores)
 		case EvAction:
-			if e.Err != "" {
-				break
-			}
-			switch e.Action {
-			case "stop":
-				b.stops = append(b.stops, e.T)
-			case "start":
-				b.starts = append(b.starts, e.T)
-			case "kill":
-				b.kills++
-				if b.killT < 0 {
-					b.killT = e.T
-				}
+			if e.Err == "" {
+				b.brokerActs.add(e)
 			}
 		}
 	}

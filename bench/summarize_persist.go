@@ -93,13 +93,13 @@ func finalSize(in persistInput) (int64, string) {
 		}
 		for i := len(in.saves) - 1; i >= 0; i-- {
 			if sp := in.saves[i]; sp.T >= stopT && sp.T < until {
-				return sp.SizeBytes, "stop"
+				return sp.SizeBytes, FinalStop
 			}
 		}
 	}
-	limit, src := int64(math.MaxInt64), "last_sample"
+	limit, src := int64(math.MaxInt64), FinalLastSample
 	if in.drained {
-		limit, src = in.drainT-1, "window_end"
+		limit, src = in.drainT-1, FinalWindowEnd
 	}
 	if _, v, ok := lastSize(in.sizes, in.saves, limit); ok {
 		return v, src

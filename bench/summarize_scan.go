@@ -78,7 +78,7 @@ func (p *InstantPass) Add(e *Event) {
 		if e.Err != "" {
 			return
 		}
-		if e.Action == "kill" && in.KillT < 0 {
+		if e.Action == ActKill && in.KillT < 0 {
 			in.KillT = e.T
 		}
 		in.Actions = append(in.Actions, *e)

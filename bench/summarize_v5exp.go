@@ -198,9 +198,9 @@ func (p *ExperimentPass) planAway(actions []Event) {
 		a := AwaySession{Client: e.name, ExpiryNS: e.awayExp, DisconnectT: -1, ReconnectT: -1}
 		for _, ev := range actions {
 			switch {
-			case ev.Action == "disconnect" && ev.Target == e.name && a.DisconnectT < 0:
+			case ev.Action == ActDisconnect && ev.Target == e.name && a.DisconnectT < 0:
 				a.DisconnectT = ev.T
-			case ev.Action == "reconnect" && ev.Target == e.name && a.DisconnectT >= 0 && a.ReconnectT < 0:
+			case ev.Action == ActReconnect && ev.Target == e.name && a.DisconnectT >= 0 && a.ReconnectT < 0:
 				a.ReconnectT = ev.T
 			}
 		}
@@ -217,9 +217,9 @@ func (p *ExperimentPass) planRestart(actions []Event) {
 	var r *RestartSplit
 	for _, ev := range actions {
 		switch {
-		case r == nil && (ev.Action == "stop" || ev.Action == "kill"):
+		case r == nil && (ev.Action == ActStop || ev.Action == ActKill):
 			r = &RestartSplit{DownT: ev.T, DownBy: ev.Action, StartT: -1}
-		case r != nil && r.StartT < 0 && ev.Action == "start":
+		case r != nil && r.StartT < 0 && ev.Action == ActStart:
 			r.StartT = ev.T
 		}
 	}
@@ -232,7 +232,7 @@ func (p *ExperimentPass) planRestart(actions []Event) {
 		e.re = RestartEntry{Name: e.name, Shared: e.shared, Members: e.members, BackT: -1}
 		for _, ev := range actions {
 			for _, m := range e.members {
-				if ev.Action == "reconnect" && ev.Target == m && ev.T > r.StartT && (e.re.BackT < 0 || ev.T < e.re.BackT) {
+				if ev.Action == ActReconnect && ev.Target == m && ev.T > r.StartT && (e.re.BackT < 0 || ev.T < e.re.BackT) {
 					e.re.BackT = ev.T
 				}
 			}

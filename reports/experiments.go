@@ -195,11 +195,11 @@ func restartFinding(s *bench.Summary, r *bench.RestartSplit) string {
 	if !show {
 		return ""
 	}
-	msg := fmt.Sprintf("Restart: the broker was %s at %s and started at %s.", map[string]string{"stop": "stopped", "kill": "killed"}[r.DownBy], formatSecs(r.DownT, s), formatSecs(r.StartT, s))
+	msg := fmt.Sprintf("Restart: the broker was %s at %s and started at %s.", map[string]string{bench.ActStop: "stopped", bench.ActKill: "killed"}[r.DownBy], formatSecs(r.DownT, s), formatSecs(r.StartT, s))
 	if saves := decodedSaves(s); len(saves) > 0 {
 		if sp, ok := lastSaveBefore(saves, r.StartT); ok {
 			kind := "its last save before the restart"
-			if r.DownBy == "stop" && sp.T >= r.DownT {
+			if r.DownBy == bench.ActStop && sp.T >= r.DownT {
 				kind = "its final save on the stop"
 			}
 			msg += fmt.Sprintf(" The file at %s (%s) held %s %s for the sessions, %s %s stored, %s.", kind, formatSecs(sp.T, s),

@@ -107,9 +107,9 @@ func lostFinding(s *bench.Summary) string {
 // finalSourceText says which observation the final size is.
 func finalSourceText(p *bench.Persist) string {
 	switch p.FinalSource {
-	case "stop":
+	case bench.FinalStop:
 		return "the broker's final save after the clean stop"
-	case "window_end":
+	case bench.FinalWindowEnd:
 		return "the file at the end of the observation window, before the drain"
 	}
 	return "the last sample"
@@ -118,9 +118,9 @@ func finalSourceText(p *bench.Persist) string {
 // finalSourceShort is finalSourceText for a table label.
 func finalSourceShort(p *bench.Persist) string {
 	switch p.FinalSource {
-	case "stop":
+	case bench.FinalStop:
 		return "final save"
-	case "window_end":
+	case bench.FinalWindowEnd:
 		return "window end"
 	}
 	return "last sample"

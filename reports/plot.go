@@ -135,9 +135,9 @@ func runMarks(r *runPlots) marks {
 	for _, e := range r.actions {
 		l := vline{X: secs(e.T, zero), Label: e.Action, Kind: e.Action}
 		switch e.Action {
-		case "kill", "stop":
+		case bench.ActKill, bench.ActStop:
 			downs++
-		case "start":
+		case bench.ActStart:
 			if downs > 0 {
 				l.Label = "restart"
 			}

@@ -118,7 +118,7 @@ func (s *Scenario) SubscriberBroker(g int) string { return s.brokerOr(s.Subscrib
 // rather than on a subscriber.
 func IsBrokerAction(a Action) bool {
 	switch a.Do {
-	case "save", "stop", "kill", "start":
+	case DoSave, DoStop, DoKill, DoStart:
 		return true
 	}
 	return false

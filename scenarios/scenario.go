@@ -202,6 +202,18 @@ type Action struct {
 	Line   int    `yaml:"-" json:"-"`
 }
 
+// The words of Action.Do, which are also the Action of the action events a
+// run records: the broker's (save, stop, kill, start) and a subscriber's
+// (disconnect, reconnect).
+const (
+	DoSave       = "save"
+	DoStop       = "stop"
+	DoKill       = "kill"
+	DoStart      = "start"
+	DoDisconnect = "disconnect"
+	DoReconnect  = "reconnect"
+)
+
 // Sample configures the sampler.
 type Sample struct {
 	Interval Duration `yaml:"interval,omitempty" json:"interval"` // default 100ms

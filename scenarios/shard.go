@@ -150,7 +150,7 @@ func (s *Scenario) RunsAction(a Action) bool {
 		return true
 	}
 	switch a.Do {
-	case "disconnect", "reconnect":
+	case DoDisconnect, DoReconnect:
 		for g := range s.Subscribers {
 			for _, id := range s.LocalSubscriberIDs(g) {
 				if id == a.Target {

@@ -318,11 +318,11 @@ func (s *Scenario) Validate() error {
 	for i, a := range s.Actions {
 		path := fmt.Sprintf("actions[%d]", i)
 		switch a.Do {
-		case "save", "stop", "kill", "start":
+		case DoSave, DoStop, DoKill, DoStart:
 			if a.Target != "" && !s.MultiBroker() {
 				bad(path+".target", "broker actions take no target (got %q)", a.Target)
 			}
-		case "disconnect", "reconnect":
+		case DoDisconnect, DoReconnect:
 			if !subIDs[a.Target] {
 				bad(path+".target", "must name a subscriber (got %q)", a.Target)
 			}
