@@ -169,17 +169,7 @@ func decodeRemoteV5(first byte, body []byte) (cp packets.ControlPacket, err erro
 		return &packets.ConnackPacket{FixedHeader: packets.FixedHeader{MessageType: packets.Connack},
 			SessionPresent: pk.SessionPresent, ReturnCode: pk.ReasonCode}, nil
 	case mp.Publish:
-		if err := pk.PublishDecode(body); err != nil {
-			return nil, err
-		}
-		p := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
-		p.Qos, p.Retain, p.Dup = fh.Qos, fh.Retain, fh.Dup
-		p.TopicName, p.MessageID, p.Payload = pk.TopicName, pk.PacketID, pk.Payload
-		props, err := publishProps(body, fh.Qos)
-		if err != nil {
-			return nil, err
-		}
-		return &publish5{PublishPacket: p, props: props}, nil
+		return decodePublish5(fh, body)
 	case mp.Puback, mp.Pubrec, mp.Pubrel, mp.Pubcomp:
 		if err := pk.PubackDecode(body); err != nil { // one decoder serves all four
 			return nil, err
@@ -207,21 +197,33 @@ func decodeRemoteV5(first byte, body []byte) (cp packets.ControlPacket, err erro
 	return nil, fmt.Errorf("unexpected packet type %d from the remote", fh.Type)
 }
 
-// publishProps is the property block of an MQTT 5 PUBLISH body (already
-// decoded once by mochi, so only the offsets are taken here).
-func publishProps(body []byte, qos byte) ([]byte, error) {
+// decodePublish5 reads an MQTT 5 PUBLISH body in one pass: topic, packet
+// id, the property block kept raw (the bridge forwards it untouched, and the
+// broker that receives it checks it as it checks any client's), payload.
+func decodePublish5(fh mp.FixedHeader, body []byte) (*publish5, error) {
+	bad := fmt.Errorf("malformed PUBLISH from the remote")
 	if len(body) < 2 {
-		return nil, fmt.Errorf("malformed PUBLISH from the remote")
+		return nil, bad
 	}
 	i := 2 + (int(body[0])<<8 | int(body[1]))
-	if qos > 0 {
+	if fh.Qos > 0 {
 		i += 2
 	}
-	n, used, err := readVarint(body[min(i, len(body)):])
-	if err != nil || i+used+n > len(body) {
-		return nil, fmt.Errorf("malformed PUBLISH properties from the remote")
+	if i > len(body) {
+		return nil, bad
 	}
-	return body[i+used : i+used+n], nil
+	n, used, err := readVarint(body[i:])
+	if err != nil || i+used+n > len(body) {
+		return nil, bad
+	}
+	p := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+	p.Qos, p.Retain, p.Dup = fh.Qos, fh.Retain, fh.Dup
+	p.TopicName = string(body[2 : 2+(int(body[0])<<8|int(body[1]))])
+	if fh.Qos > 0 {
+		p.MessageID = uint16(body[i-2])<<8 | uint16(body[i-1])
+	}
+	p.Payload = body[i+used+n:]
+	return &publish5{PublishPacket: p, props: body[i+used : i+used+n]}, nil
 }
 
 // readVarint reads an MQTT variable byte integer at the start of b.
